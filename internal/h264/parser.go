@@ -1,0 +1,352 @@
+package h264
+
+import (
+	"bytes"
+	"time"
+)
+
+// Default limits. A 1080p IDR from the Pi's encoder at a high bitrate is
+// under 1 MiB; anything far beyond that is a broken or hostile stream.
+const (
+	DefaultMaxNALSize = 4 << 20
+	DefaultMaxAUSize  = 8 << 20
+)
+
+// ParserConfig sets the parser's limits and options.
+type ParserConfig struct {
+	MaxNALSize int // a larger NAL unit is dropped, and the stream resyncs at the next keyframe
+	MaxAUSize  int // a larger access unit is dropped likewise
+	// StampIngest adds a camfeed time SEI (TimeIngest) with the receive
+	// time to every access unit, so browsers can show server→screen latency.
+	StampIngest bool
+}
+
+// Stats counts what the parser has seen. All counters only grow.
+type Stats struct {
+	Bytes        uint64 // bytes written
+	NALUs        uint64 // NAL units parsed
+	AccessUnits  uint64 // access units emitted
+	Keyframes    uint64 // keyframes emitted
+	GarbageBytes uint64 // bytes outside any NAL unit (dropped)
+	BadNALUs     uint64 // NAL units dropped: forbidden bit, reserved type, unparsable slice
+	Oversized    uint64 // NAL units or access units dropped for size
+	Dropped      uint64 // access units dropped while waiting for a decodable keyframe
+	Fragments    uint64 // slices that continued a picture already emitted by Flush
+}
+
+// Parser turns an Annex-B H.264 byte stream into access units (7.4.1.2.3).
+// It is a pure state machine: no I/O, no goroutines, no clock. A Parser is
+// not safe for concurrent use.
+//
+// Invariants of what it emits: every access unit has at least one slice;
+// the first one is a keyframe; every keyframe carries SPS and PPS (cached
+// ones are put in front when the stream has none, as without --inline);
+// after a NAL unit is lost (oversize, garbage) nothing more is emitted until
+// the next keyframe, so no viewer is ever sent a picture that refers to a
+// missing one.
+type Parser struct {
+	cfg   ParserConfig
+	split splitter
+	stats Stats
+
+	cur       [][]byte // NAL units of the access unit being assembled (copies in pool)
+	curBytes  int
+	hasVCL    bool
+	idr       bool
+	captured  time.Time
+	broken    bool // a NAL unit of the current AU was lost
+	needKey   bool // drop until a keyframe: at start and after a loss
+	flushed   bool // the last AU was ended by Flush, not by the next AU's start
+	pool      []byte
+	emitFn    func(*AccessUnit)
+	now       time.Time
+	sps, pps  []byte
+	spsInfo   Info
+	paramsGen uint64
+
+	onNAL      func([]byte)
+	onOversize func()
+}
+
+// NewParser returns a parser with cfg's limits (zero means the default).
+func NewParser(cfg ParserConfig) *Parser {
+	if cfg.MaxNALSize <= 0 {
+		cfg.MaxNALSize = DefaultMaxNALSize
+	}
+	if cfg.MaxAUSize <= 0 {
+		cfg.MaxAUSize = DefaultMaxAUSize
+	}
+	p := &Parser{cfg: cfg, needKey: true}
+	p.split.maxNAL = cfg.MaxNALSize
+	p.onNAL = p.nal
+	p.onOversize = p.lost
+	return p
+}
+
+// Write parses b, received at now, and calls emit for every access unit it
+// completes. An access unit is complete when the next one starts; call
+// Flush when the input goes idle to emit the last one without waiting.
+func (p *Parser) Write(b []byte, now time.Time, emit func(*AccessUnit)) {
+	p.stats.Bytes += uint64(len(b))
+	p.emitFn, p.now = emit, now
+	if p.flushed && len(b) > 0 && !p.split.inNAL && p.split.zeros == 0 && !bytes.HasPrefix(b, startCode3) && !bytes.HasPrefix(b, []byte{0, 0, 0, 1}) {
+		// Flush took the end of a chunk for the end of a NAL unit, but the
+		// NAL unit went on: what comes before the next start code is lost.
+		p.needKey = true
+	}
+	p.flushed = false
+	p.split.write(b, p.onNAL, p.onOversize)
+	p.stats.GarbageBytes = p.split.garbage
+	p.emitFn = nil
+}
+
+// Flush ends the pending NAL unit and access unit, as if the next access
+// unit had begun. Sources call it when their input pauses after a chunk,
+// which saves one frame interval of latency with encoders that write each
+// frame in one go (rpicam-vid does). When a picture turns out to continue
+// after a Flush, the rest is emitted as its own access unit and counted in
+// Stats.Fragments; callers should then stop flushing.
+func (p *Parser) Flush(now time.Time, emit func(*AccessUnit)) {
+	p.emitFn, p.now = emit, now
+	p.split.flush(p.onNAL, p.onOversize)
+	p.endAU()
+	p.flushed = true
+	p.emitFn = nil
+}
+
+// WriteAU takes one complete access unit from a source that frames its
+// output (the test pattern, RTP): no start codes, and no wait for the next
+// access unit to begin.
+func (p *Parser) WriteAU(nalus [][]byte, now time.Time, emit func(*AccessUnit)) {
+	p.emitFn, p.now = emit, now
+	for _, n := range nalus {
+		p.stats.Bytes += uint64(len(n)) + 4
+		if len(n) > p.cfg.MaxNALSize {
+			p.split.oversizes++
+			p.lost()
+			continue
+		}
+		p.nal(n)
+	}
+	p.endAU()
+	p.emitFn = nil
+}
+
+// Stats returns the counters.
+func (p *Parser) Stats() Stats {
+	s := p.stats
+	s.Oversized += p.split.oversizes
+	return s
+}
+
+// Params returns the latest SPS and PPS (nil before the first), their
+// decoded summary, and a generation number that changes when either does.
+func (p *Parser) Params() (sps, pps []byte, info Info, gen uint64) {
+	return p.sps, p.pps, p.spsInfo, p.paramsGen
+}
+
+func (p *Parser) lost() {
+	p.broken = true
+}
+
+// nal handles one complete NAL unit; b is only valid during the call.
+func (p *Parser) nal(b []byte) {
+	p.stats.NALUs++
+	if len(b) == 0 || b[0]&0x80 != 0 {
+		p.stats.BadNALUs++
+		p.broken = true
+		return
+	}
+	t := TypeOf(b)
+	switch {
+	case t == NALUTypeAUD:
+		p.endAU()
+		return // outputs need no AUD; the access unit is framed already
+	case t == NALUTypeSPS || t == NALUTypePPS || t == NALUTypeSEI || (t >= 14 && t <= 18):
+		if p.hasVCL {
+			p.endAU()
+		}
+		if t == NALUTypeSPS {
+			p.setSPS(b)
+		} else if t == NALUTypePPS {
+			p.setPPS(b)
+		} else if t == NALUTypeSEI {
+			kind, ts, err := ParseTimeSEI(b)
+			switch {
+			case err != nil:
+			case kind == TimeCapture:
+				p.captured = ts
+			case kind == TimeIngest && p.cfg.StampIngest:
+				return // an upstream camfeed's stamp: ours replaces it
+			}
+		}
+	case t == NALUTypeIDR || t == NALUTypeNonIDR:
+		firstMB, ok := firstMBInSlice(b)
+		if !ok {
+			p.stats.BadNALUs++
+			p.broken = true
+			return
+		}
+		if p.hasVCL && firstMB == 0 {
+			p.endAU()
+		}
+		if !p.hasVCL && firstMB != 0 && len(p.cur) == 0 {
+			p.stats.Fragments++
+		}
+		p.hasVCL = true
+		if t == NALUTypeIDR {
+			p.idr = true
+		}
+	case t == NALUTypeEndSeq || t == NALUTypeEndStream:
+		// kept with the access unit it ends
+	case t >= 2 && t <= 4: // data partitioning is not in any profile we serve
+		p.stats.BadNALUs++
+		p.broken = true
+		return
+	default: // filler, reserved, unspecified: no use to any viewer
+		if t != NALUTypeFiller {
+			p.stats.BadNALUs++
+		}
+		return
+	}
+	if p.curBytes+len(b)+4 > p.cfg.MaxAUSize {
+		p.split.oversizes++
+		p.broken = true
+		return
+	}
+	start := len(p.pool)
+	p.pool = append(p.pool, b...)
+	p.cur = append(p.cur, p.pool[start:len(p.pool):len(p.pool)])
+	p.curBytes += len(b) + 4
+}
+
+func (p *Parser) setSPS(b []byte) {
+	if bytes.Equal(b, p.sps) {
+		return
+	}
+	info, err := ParseSPS(b)
+	if err != nil {
+		p.stats.BadNALUs++
+		return
+	}
+	p.sps = append([]byte(nil), b...)
+	p.spsInfo = info
+	p.paramsGen++
+}
+
+func (p *Parser) setPPS(b []byte) {
+	if bytes.Equal(b, p.pps) {
+		return
+	}
+	p.pps = append([]byte(nil), b...)
+	p.paramsGen++
+}
+
+// endAU emits the access unit being assembled, if it is whole and
+// decodable, and starts a new one.
+func (p *Parser) endAU() {
+	defer p.reset()
+	if !p.hasVCL {
+		if p.broken {
+			p.needKey = true
+		}
+		return
+	}
+	if p.broken {
+		p.needKey = true
+		p.stats.Dropped++
+		return
+	}
+	if p.needKey && !p.idr {
+		p.stats.Dropped++
+		return
+	}
+	var hasSPS, hasPPS bool
+	for _, n := range p.cur {
+		switch TypeOf(n) {
+		case NALUTypeSPS:
+			hasSPS = true
+		case NALUTypePPS:
+			hasPPS = true
+		}
+	}
+	if p.idr && (!hasSPS && p.sps == nil || !hasPPS && p.pps == nil) {
+		p.stats.Dropped++ // a keyframe nobody can decode yet
+		p.needKey = true
+		return
+	}
+	p.needKey = false
+	p.emit(hasSPS, hasPPS)
+}
+
+func (p *Parser) emit(hasSPS, hasPPS bool) {
+	size := p.curBytes
+	addSPS := p.idr && !hasSPS
+	addPPS := p.idr && !hasPPS
+	if addSPS {
+		size += len(p.sps) + 4
+	}
+	if addPPS {
+		size += len(p.pps) + 4
+	}
+	var stamp [40]byte
+	var sei []byte
+	if p.cfg.StampIngest {
+		sei = AppendTimeSEI(stamp[:0], TimeIngest, p.now)
+		size += len(sei) + 4
+	}
+	au := &AccessUnit{Keyframe: p.idr, Received: p.now, Captured: p.captured}
+	au.Data = make([]byte, 0, size)
+	au.NALUs = au.nalus[:0]
+	add := func(n []byte) {
+		au.Data = append(au.Data, 0, 0, 0, 1)
+		au.Data = append(au.Data, n...)
+		au.NALUs = append(au.NALUs, au.Data[len(au.Data)-len(n):len(au.Data):len(au.Data)])
+	}
+	if addSPS {
+		add(p.sps)
+	}
+	if addPPS {
+		add(p.pps)
+	}
+	stamped := sei == nil
+	for _, n := range p.cur {
+		if !stamped && TypeOf(n).IsVCL() {
+			add(sei)
+			stamped = true
+		}
+		add(n)
+	}
+	p.stats.AccessUnits++
+	if au.Keyframe {
+		p.stats.Keyframes++
+	}
+	if p.emitFn != nil {
+		p.emitFn(au)
+	}
+}
+
+func (p *Parser) reset() {
+	p.cur = p.cur[:0]
+	p.pool = p.pool[:0]
+	p.curBytes = 0
+	p.hasVCL = false
+	p.idr = false
+	p.broken = false
+	p.captured = time.Time{}
+}
+
+// firstMBInSlice reads first_mb_in_slice, the first ue(v) of a slice header
+// (7.3.3), from a slice NAL unit. Only the first few bytes are needed, so
+// emulation prevention is removed from those alone.
+func firstMBInSlice(nal []byte) (uint32, bool) {
+	var buf [16]byte
+	head := nal[1:]
+	if len(head) > 12 {
+		head = head[:12]
+	}
+	rbsp := RemoveEmulationPrevention(buf[:0], head)
+	r := bitReader{buf: rbsp}
+	v, ok := r.ue()
+	return v, ok
+}
