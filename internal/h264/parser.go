@@ -58,6 +58,8 @@ type Parser struct {
 	needKey   bool // drop until a keyframe: at start and after a loss
 	flushed   bool // the last AU was ended by Flush, not by the next AU's start
 	pool      []byte
+	slab      []byte       // free tail of the current data slab
+	units     []AccessUnit // free tail of the current AccessUnit slab
 	emitFn    func(*AccessUnit)
 	now       time.Time
 	sps, pps  []byte
@@ -145,8 +147,13 @@ func (p *Parser) Params() (sps, pps []byte, info Info, gen uint64) {
 	return p.sps, p.pps, p.spsInfo, p.paramsGen
 }
 
+// lost handles a NAL unit that was dropped (oversized or malformed). What
+// it belonged to is unknown, so the unit so far is ended and nothing more
+// goes out until the next keyframe: a viewer may miss pictures, but never
+// gets one that refers to a picture it did not get.
 func (p *Parser) lost() {
-	p.broken = true
+	p.endAU()
+	p.needKey = true
 }
 
 // nal handles one complete NAL unit; b is only valid during the call.
@@ -154,7 +161,7 @@ func (p *Parser) nal(b []byte) {
 	p.stats.NALUs++
 	if len(b) == 0 || b[0]&0x80 != 0 {
 		p.stats.BadNALUs++
-		p.broken = true
+		p.lost()
 		return
 	}
 	t := TypeOf(b)
@@ -184,7 +191,7 @@ func (p *Parser) nal(b []byte) {
 		firstMB, ok := firstMBInSlice(b)
 		if !ok {
 			p.stats.BadNALUs++
-			p.broken = true
+			p.lost()
 			return
 		}
 		if p.hasVCL && firstMB == 0 {
@@ -193,15 +200,22 @@ func (p *Parser) nal(b []byte) {
 		if !p.hasVCL && firstMB != 0 && len(p.cur) == 0 {
 			p.stats.Fragments++
 		}
-		p.hasVCL = true
-		if t == NALUTypeIDR {
-			p.idr = true
+		if p.hasVCL && p.idr != (t == NALUTypeIDR) {
+			// IDR and non-IDR slices in one picture (7.4.1.2.4 forbids it)
+			p.stats.BadNALUs++
+			p.broken = true
+			p.lost()
+			return
 		}
+		if !p.hasVCL {
+			p.idr = t == NALUTypeIDR
+		}
+		p.hasVCL = true
 	case t == NALUTypeEndSeq || t == NALUTypeEndStream:
 		// kept with the access unit it ends
 	case t >= 2 && t <= 4: // data partitioning is not in any profile we serve
 		p.stats.BadNALUs++
-		p.broken = true
+		p.lost()
 		return
 	default: // filler, reserved, unspecified: no use to any viewer
 		if t != NALUTypeFiller {
@@ -295,8 +309,9 @@ func (p *Parser) emit(hasSPS, hasPPS bool) {
 		sei = AppendTimeSEI(stamp[:0], TimeIngest, p.now)
 		size += len(sei) + 4
 	}
-	au := &AccessUnit{Keyframe: p.idr, Received: p.now, Captured: p.captured}
-	au.Data = make([]byte, 0, size)
+	au := p.newAU()
+	*au = AccessUnit{Keyframe: p.idr, Received: p.now, Captured: p.captured}
+	au.Data = p.alloc(size)
 	au.NALUs = au.nalus[:0]
 	add := func(n []byte) {
 		au.Data = append(au.Data, 0, 0, 0, 1)
@@ -324,6 +339,35 @@ func (p *Parser) emit(hasSPS, hasPPS bool) {
 	if p.emitFn != nil {
 		p.emitFn(au)
 	}
+}
+
+// Access units are carved from slabs, so steady-state parsing makes no
+// allocation per access unit. A slab stays alive while any unit in it is
+// referenced: the ring's budget plus at most one slab of each kind.
+const (
+	slabBytes = 256 << 10
+	slabUnits = 64
+)
+
+func (p *Parser) alloc(n int) []byte {
+	if n > slabBytes/4 {
+		return make([]byte, 0, n)
+	}
+	if cap(p.slab)-len(p.slab) < n {
+		p.slab = make([]byte, 0, slabBytes)
+	}
+	start := len(p.slab)
+	p.slab = p.slab[:start+n]
+	return p.slab[start : start : start+n]
+}
+
+func (p *Parser) newAU() *AccessUnit {
+	if len(p.units) == 0 {
+		p.units = make([]AccessUnit, slabUnits)
+	}
+	au := &p.units[0]
+	p.units = p.units[1:]
+	return au
 }
 
 func (p *Parser) reset() {
