@@ -14,6 +14,7 @@
 package hub
 
 import (
+	"bytes"
 	"errors"
 	"sync"
 	"time"
@@ -115,6 +116,7 @@ type Hub struct {
 	hasKey  bool
 	closed  bool
 	epoch   uint64 // counts Resets: a viewer from an older epoch waits for a keyframe
+	params  Params
 	subs    []*Sub
 	stats   counters
 }
@@ -150,6 +152,7 @@ func (h *Hub) Publish(au *h264.AccessUnit) {
 	h.head++
 	h.bytes += au.Size()
 	if au.Keyframe {
+		h.noteParams(au)
 		if h.hasKey {
 			h.stats.gop = int(seq - h.lastKey)
 		}
@@ -231,4 +234,44 @@ func (h *Hub) Reset() {
 		h.evictOldest()
 	}
 	h.mu.Unlock()
+}
+
+// Params are the parameter sets of the newest keyframe, for outputs that
+// describe the stream up front (RTSP SDP, fMP4 init, WebRTC fmtp).
+type Params struct {
+	SPS, PPS []byte
+	Info     h264.Info
+	// Gen changes whenever SPS or PPS change (a camera restarted in another
+	// mode): descriptions made from an older Gen are stale.
+	Gen uint64
+}
+
+// noteParams records the SPS/PPS of a keyframe. Called with h.mu held; the
+// common case (unchanged) is two byte comparisons and no allocation.
+func (h *Hub) noteParams(au *h264.AccessUnit) {
+	var sps, pps []byte
+	for _, n := range au.NALUs {
+		switch h264.TypeOf(n) {
+		case h264.NALUTypeSPS:
+			sps = n
+		case h264.NALUTypePPS:
+			pps = n
+		}
+	}
+	if sps == nil || pps == nil || (bytes.Equal(sps, h.params.SPS) && bytes.Equal(pps, h.params.PPS)) {
+		return
+	}
+	info, err := h264.ParseSPS(sps)
+	if err != nil {
+		return
+	}
+	h.params = Params{SPS: sps, PPS: pps, Info: info, Gen: h.params.Gen + 1}
+}
+
+// Params returns the newest keyframe's parameter sets; Gen is 0 before the
+// first keyframe. The slices are shared and must not be modified.
+func (h *Hub) Params() Params {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.params
 }

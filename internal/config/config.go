@@ -1,0 +1,230 @@
+// Package config loads camfeed's settings: compiled-in defaults, then a
+// YAML file (strict: an unknown key is an error naming the key and line),
+// then CAMFEED_* environment variables, then command-line flags, then
+// Validate. Every flag has a config key and an environment variable of the
+// same name (--lag-budget, lag_budget, CAMFEED_LAG_BUDGET).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultFeed is the name of the feed that --source configures and that
+// /stream.h264 serves.
+const DefaultFeed = "cam"
+
+// ErrInvalid wraps every validation error.
+var ErrInvalid = errors.New("invalid config")
+
+// Config is the whole configuration.
+type Config struct {
+	LogLevel  string `yaml:"log_level"`
+	LogFormat string `yaml:"log_format"`
+
+	HTTP    string `yaml:"http"`     // raw H.264, status, viewer; "off" disables
+	TCP     string `yaml:"tcp"`      // raw H.264 of the default feed; "" = off
+	FIFO    string `yaml:"fifo"`     // named pipe for the default feed; "" = off
+	UnixDir string `yaml:"unix_dir"` // a socket per feed, DIR/FEED.sock; "" = off
+	RTSP    string `yaml:"rtsp"`     // "off" disables
+	WebRTC  string `yaml:"webrtc"`   // "off" disables
+
+	// Defaults for every feed; a feed may override them.
+	Buffer       Size          `yaml:"buffer"`
+	LagBudget    time.Duration `yaml:"lag_budget"`
+	Join         string        `yaml:"join"`
+	StallTimeout time.Duration `yaml:"stall_timeout"`
+
+	Feeds map[string]*Feed `yaml:"feeds"`
+}
+
+// Feed configures one camera or stream.
+type Feed struct {
+	Source string `yaml:"source"` // see ParseSource
+
+	// Camera and test-pattern settings. Zero means the source's default.
+	Camera    int      `yaml:"camera"`
+	Mode      string   `yaml:"mode"`
+	Width     int      `yaml:"width"`
+	Height    int      `yaml:"height"`
+	Framerate float64  `yaml:"framerate"`
+	Bitrate   int      `yaml:"bitrate"`
+	Intra     int      `yaml:"intra"`
+	Profile   string   `yaml:"profile"`
+	Level     string   `yaml:"level"`
+	HFlip     bool     `yaml:"hflip"`
+	VFlip     bool     `yaml:"vflip"`
+	Rotation  int      `yaml:"rotation"`
+	ExtraArgs []string `yaml:"extra_args"`
+
+	// Per-feed overrides of the global defaults.
+	Buffer       Size          `yaml:"buffer"`
+	LagBudget    time.Duration `yaml:"lag_budget"`
+	Join         string        `yaml:"join"`
+	StallTimeout time.Duration `yaml:"stall_timeout"`
+}
+
+// Default returns the compiled-in defaults: one feed, "cam", whose source
+// is chosen at start (a camera if rpicam-vid is found, else the test
+// pattern).
+func Default() *Config {
+	return &Config{
+		LogLevel:     "info",
+		LogFormat:    "text",
+		HTTP:         ":8000",
+		UnixDir:      "",
+		RTSP:         ":8554",
+		WebRTC:       ":8189",
+		Buffer:       Size{Bytes: 8 << 20},
+		LagBudget:    500 * time.Millisecond,
+		Join:         "instant",
+		StallTimeout: 5 * time.Second,
+		Feeds:        map[string]*Feed{DefaultFeed: {Source: "auto"}},
+	}
+}
+
+// Effective returns the feed's settings with the global defaults filled in.
+func (c *Config) Effective(name string) Feed {
+	f := *c.Feeds[name]
+	if f.Buffer.IsZero() {
+		f.Buffer = c.Buffer
+	}
+	if f.LagBudget == 0 {
+		f.LagBudget = c.LagBudget
+	}
+	if f.Join == "" {
+		f.Join = c.Join
+	}
+	if f.StallTimeout == 0 {
+		f.StallTimeout = c.StallTimeout
+	}
+	return f
+}
+
+// FeedNames returns the feed names, sorted.
+func (c *Config) FeedNames() []string {
+	names := make([]string, 0, len(c.Feeds))
+	for n := range c.Feeds {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+var feedName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// reservedNames would shadow the HTTP API's own paths.
+var reservedNames = []string{"api", "healthz", "metrics", "static", "stream.h264", "time"}
+
+// Validate checks the whole configuration. Its messages name the key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level: %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("log_format: %q is not one of text, json", c.LogFormat)
+	}
+	for _, a := range []struct{ key, val string }{{"http", c.HTTP}, {"rtsp", c.RTSP}, {"webrtc", c.WebRTC}} {
+		if a.val != "off" {
+			if err := checkAddr(a.val); err != nil {
+				bad("%s: %v", a.key, err)
+			}
+		}
+	}
+	if c.TCP != "" {
+		if err := checkAddr(c.TCP); err != nil {
+			bad("tcp: %v", err)
+		}
+	}
+	if len(c.Feeds) == 0 {
+		bad("feeds: at least one feed is needed")
+	}
+	for _, name := range c.FeedNames() {
+		f := c.Feeds[name]
+		if f == nil {
+			bad("feeds.%s: empty feed", name)
+			continue
+		}
+		if !feedName.MatchString(name) || slices.Contains(reservedNames, name) {
+			bad("feeds.%s: a feed name is 1-32 of a-z 0-9 _ - and not one of %s", name, strings.Join(reservedNames, ", "))
+		}
+		p := "feeds." + name + "."
+		if _, err := ParseSource(f.Source); err != nil {
+			bad("%ssource: %v", p, err)
+		}
+		e := c.Effective(name)
+		if e.Buffer.Bytes != 0 && e.Buffer.Bytes < 64<<10 {
+			bad("%sbuffer: %s is too small; at least 64KiB", p, e.Buffer)
+		}
+		if e.Buffer.Bytes > 1<<30 {
+			bad("%sbuffer: %s is too large; at most 1GiB", p, e.Buffer)
+		}
+		if e.Buffer.Duration != 0 && (e.Buffer.Duration < time.Second || e.Buffer.Duration > 10*time.Minute) {
+			bad("%sbuffer: %s must be between 1s and 10m", p, e.Buffer)
+		}
+		if e.LagBudget < 50*time.Millisecond || e.LagBudget > time.Minute {
+			bad("%slag_budget: %s must be between 50ms and 1m", p, e.LagBudget)
+		}
+		switch e.Join {
+		case "instant", "keyframe", "next":
+		default:
+			bad("%sjoin: %q is not one of instant, keyframe, next", p, e.Join)
+		}
+		if e.StallTimeout < 500*time.Millisecond || e.StallTimeout > 10*time.Minute {
+			bad("%sstall_timeout: %s must be between 500ms and 10m", p, e.StallTimeout)
+		}
+		if f.Width < 0 || f.Width > 4096 || f.Height < 0 || f.Height > 4096 {
+			bad("%swidth/height: %dx%d is out of range", p, f.Width, f.Height)
+		}
+		if (f.Width == 0) != (f.Height == 0) {
+			bad("%swidth/height: give both or neither", p)
+		}
+		if f.Framerate < 0 || f.Framerate > 240 {
+			bad("%sframerate: %g is out of range 1-240", p, f.Framerate)
+		}
+		if f.Bitrate < 0 || f.Bitrate > 100_000_000 {
+			bad("%sbitrate: %d is out of range (bits per second, up to 100000000)", p, f.Bitrate)
+		}
+		if f.Intra < 0 || f.Intra > 1000 {
+			bad("%sintra: %d is out of range 1-1000", p, f.Intra)
+		}
+		switch f.Rotation {
+		case 0, 180:
+		default:
+			bad("%srotation: %d is not supported by the camera; use 0 or 180", p, f.Rotation)
+		}
+		switch f.Profile {
+		case "", "baseline", "main", "high":
+		default:
+			bad("%sprofile: %q is not one of baseline, main, high", p, f.Profile)
+		}
+		if f.Level != "" && !slices.Contains([]string{"4", "4.1", "4.2"}, f.Level) {
+			bad("%slevel: %q is not one of 4, 4.1, 4.2", p, f.Level)
+		}
+		if f.Camera < 0 || f.Camera > 15 {
+			bad("%scamera: %d is out of range 0-15", p, f.Camera)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+func checkAddr(a string) error {
+	if _, _, err := net.SplitHostPort(a); err != nil {
+		return fmt.Errorf("%q is not HOST:PORT or :PORT", a)
+	}
+	return nil
+}
