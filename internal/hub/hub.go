@@ -275,3 +275,33 @@ func (h *Hub) Params() Params {
 	defer h.mu.RUnlock()
 	return h.params
 }
+
+// Since returns the units held from the last keyframe at or before from
+// (or the oldest keyframe held, when from is older than the ring) up to the
+// newest, for clips and snapshots. It copies pointers only; the units are
+// shared and immutable. It returns nil when no keyframe is held.
+func (h *Hub) Since(from time.Time) []*h264.AccessUnit {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	start, found := uint64(0), false
+	for seq := h.tail; seq < h.head; seq++ {
+		au := h.at(seq).au
+		if !au.Keyframe {
+			continue
+		}
+		if !found || !au.Received.After(from) {
+			start, found = seq, true
+		}
+		if au.Received.After(from) {
+			break
+		}
+	}
+	if !found {
+		return nil
+	}
+	out := make([]*h264.AccessUnit, 0, h.head-start)
+	for seq := start; seq < h.head; seq++ {
+		out = append(out, h.at(seq).au)
+	}
+	return out
+}

@@ -300,3 +300,27 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("viewers left: %d", st.ViewersTotal)
 	}
 }
+
+func TestSince(t *testing.T) {
+	h := New(Config{})
+	if h.Since(t0) != nil {
+		t.Fatal("empty hub returned units")
+	}
+	f := newFeed(30, 10)
+	publishN(h, f, 100) // keyframes 0, 30, 60, 90
+	tests := []struct {
+		from      time.Time
+		wantFirst int
+	}{
+		{t0.Add(-time.Hour), 0},
+		{t0.Add(45 * time.Second / 30), 30},
+		{t0.Add(60 * time.Second / 30), 60},
+		{t0.Add(time.Hour), 90},
+	}
+	for _, tc := range tests {
+		got := h.Since(tc.from)
+		if len(got) != 100-tc.wantFirst || !got[0].Keyframe || !got[0].Received.Equal(t0.Add(time.Duration(tc.wantFirst)*time.Second/30)) {
+			t.Errorf("Since(%v): %d units", tc.from, len(got))
+		}
+	}
+}

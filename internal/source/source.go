@@ -1,0 +1,38 @@
+// Package source holds the things that make H.264: a camera process, any
+// command, a file or FIFO, stdin, a TCP publisher, an RTSP camera, and the
+// built-in test pattern. A Source only produces bytes or access units; the
+// feed supervises it (restart with backoff, stall watchdog) and parses what
+// it produces into the hub.
+package source
+
+import (
+	"context"
+	"errors"
+)
+
+// Sink receives what a source produces. The feed implements it.
+type Sink interface {
+	// Write takes Annex-B H.264 bytes in any chunking (byte-stream sources).
+	Write(p []byte) (int, error)
+	// Idle tells the sink that the input paused after the bytes written so
+	// far: the last access unit may be complete (see h264.Parser.Flush).
+	Idle()
+	// WriteAU takes one complete access unit, NAL units without start
+	// codes (framed sources: the test pattern, RTP). The slices are only
+	// read during the call.
+	WriteAU(nalus [][]byte)
+}
+
+// Source makes H.264 for one feed.
+type Source interface {
+	// Run produces into sink until ctx ends or the source fails. It
+	// returns ctx.Err() after a cancel, and otherwise an error saying, in
+	// words a person understands, why the source stopped.
+	Run(ctx context.Context, sink Sink) error
+	// String describes the source for logs and the status page.
+	String() string
+}
+
+// ErrEnded is returned by a source whose input ended normally (a file
+// without loop, a publisher that hung up). The feed restarts it as usual.
+var ErrEnded = errors.New("source: input ended")
