@@ -31,7 +31,7 @@ type Stats struct {
 	BadNALUs     uint64 // NAL units dropped: forbidden bit, reserved type, unparsable slice
 	Oversized    uint64 // NAL units or access units dropped for size
 	Dropped      uint64 // access units dropped while waiting for a decodable keyframe
-	Fragments    uint64 // slices that continued a picture already emitted by Flush
+	Fragments    uint64 // pictures or NAL units that went on after Flush ended them
 }
 
 // Parser turns an Annex-B H.264 byte stream into access units (7.4.1.2.3).
@@ -95,6 +95,7 @@ func (p *Parser) Write(b []byte, now time.Time, emit func(*AccessUnit)) {
 		// Flush took the end of a chunk for the end of a NAL unit, but the
 		// NAL unit went on: what comes before the next start code is lost.
 		p.needKey = true
+		p.stats.Fragments++
 	}
 	p.flushed = false
 	p.split.write(b, p.onNAL, p.onOversize)

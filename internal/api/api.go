@@ -1,0 +1,178 @@
+// Package api serves the JSON status API and the health check.
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/camfeed/camfeed/internal/feed"
+)
+
+// Feeds lists the running feeds.
+type Feeds interface {
+	Feeds() []*feed.Feed
+}
+
+// HealthWindow is how recent a feed's last access unit must be for /healthz.
+const HealthWindow = 2 * time.Second
+
+// FeedStatus is one feed in GET /api/v1/status.
+type FeedStatus struct {
+	Name        string         `json:"name"`
+	Source      string         `json:"source"`
+	State       string         `json:"state"`
+	StateSince  time.Time      `json:"state_since"`
+	Width       int            `json:"width"`
+	Height      int            `json:"height"`
+	Profile     string         `json:"profile,omitempty"`
+	Level       string         `json:"level,omitempty"`
+	FPS         float64        `json:"fps"`
+	Bitrate     float64        `json:"bitrate"`
+	GOP         int            `json:"gop"`
+	Viewers     map[string]int `json:"viewers"`
+	ViewerCount int            `json:"viewer_count"`
+	BytesIn     uint64         `json:"bytes_in"`
+	BytesOut    uint64         `json:"bytes_out"`
+	Frames      uint64         `json:"frames"`
+	Keyframes   uint64         `json:"keyframes"`
+	Skips       uint64         `json:"skips"`
+	Restarts    int            `json:"restarts"`
+	LastError   string         `json:"last_error,omitempty"`
+	LastErrorAt *time.Time     `json:"last_error_at,omitempty"`
+	LastFrame   *time.Time     `json:"last_frame,omitempty"`
+	Buffer      BufferStatus   `json:"buffer"`
+	Damage      DamageStatus   `json:"input_damage"`
+	// Extra holds per-output details (RTSP sessions, ...) added by outputs.
+	Extra map[string]any `json:"extra,omitempty"`
+}
+
+// BufferStatus is the RAM ring's use.
+type BufferStatus struct {
+	Bytes      int     `json:"bytes"`
+	Budget     int     `json:"budget_bytes"`
+	Frames     int     `json:"frames"`
+	Seconds    float64 `json:"seconds"`
+	GOPOverrun uint64  `json:"gop_overruns"`
+}
+
+// DamageStatus counts what the parser had to drop from the input.
+type DamageStatus struct {
+	GarbageBytes uint64 `json:"garbage_bytes"`
+	BadNALUs     uint64 `json:"bad_nal_units"`
+	Oversized    uint64 `json:"oversized"`
+	Dropped      uint64 `json:"frames_dropped"`
+}
+
+// Status builds the status of every feed.
+func Status(fs []*feed.Feed, extra func(feed string) map[string]any) []FeedStatus {
+	out := make([]FeedStatus, 0, len(fs))
+	for _, f := range fs {
+		st := f.Status()
+		hs := f.Hub().Stats()
+		p := f.Hub().Params()
+		cfg := f.Hub().Config()
+		fsx := FeedStatus{
+			Name: st.Name, Source: st.Source, State: string(st.State), StateSince: st.StateSince,
+			Width: p.Info.Width, Height: p.Info.Height, FPS: round(hs.FPS, 2), Bitrate: round(hs.Bitrate, 0), GOP: hs.GOP,
+			Viewers: hs.Viewers, ViewerCount: hs.ViewersTotal, BytesIn: hs.BytesIn, BytesOut: hs.BytesOut,
+			Frames: hs.Units, Keyframes: hs.Keyframes, Skips: hs.Skips, Restarts: st.Restarts, LastError: st.LastError,
+			Buffer: BufferStatus{Bytes: hs.BufferedBytes, Budget: cfg.MaxBytes, Frames: hs.BufferedUnits, Seconds: round(hs.Buffered.Seconds(), 2), GOPOverrun: hs.GOPOverflows},
+			Damage: DamageStatus{GarbageBytes: st.Parser.GarbageBytes, BadNALUs: st.Parser.BadNALUs, Oversized: st.Parser.Oversized, Dropped: st.Parser.Dropped},
+		}
+		if p.Gen > 0 {
+			fsx.Profile, fsx.Level = p.Info.ProfileName(), p.Info.Level()
+		}
+		if !st.LastErrAt.IsZero() {
+			t := st.LastErrAt
+			fsx.LastErrorAt = &t
+		}
+		if !st.LastUnit.IsZero() {
+			t := st.LastUnit
+			fsx.LastFrame = &t
+		}
+		if extra != nil {
+			fsx.Extra = extra(f.Name())
+		}
+		out = append(out, fsx)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func round(v float64, digits int) float64 {
+	p := 1.0
+	for range digits {
+		p *= 10
+	}
+	return float64(int64(v*p+0.5)) / p
+}
+
+// Handlers serves /healthz and /api/v1/status.
+type Handlers struct {
+	Feeds   Feeds
+	Version string
+	Started time.Time
+	// Extra adds per-output details to a feed's status (may be nil).
+	Extra func(feed string) map[string]any
+}
+
+// Register mounts the handlers.
+func (h *Handlers) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", h.health)
+	mux.HandleFunc("GET /api/v1/status", h.status)
+}
+
+// Healthy reports whether every feed delivered an access unit within
+// HealthWindow, and if not, why, in words.
+func Healthy(fs []*feed.Feed, now time.Time) (bool, string) {
+	var problems []string
+	for _, f := range fs {
+		st := f.Status()
+		if !st.LastUnit.IsZero() && now.Sub(st.LastUnit) <= HealthWindow {
+			continue
+		}
+		why := fmt.Sprintf("feed %s: no video", st.Name)
+		if !st.LastUnit.IsZero() {
+			why += fmt.Sprintf(" for %s", now.Sub(st.LastUnit).Round(100*time.Millisecond))
+		} else {
+			why += " yet"
+		}
+		why += fmt.Sprintf(" (source %s is %s", st.Source, st.State)
+		if st.LastError != "" {
+			why += ": " + st.LastError
+		}
+		problems = append(problems, why+")")
+	}
+	if len(problems) == 0 {
+		return true, fmt.Sprintf("%d feeds ok", len(fs))
+	}
+	return false, strings.Join(problems, "; ")
+}
+
+func (h *Handlers) health(w http.ResponseWriter, r *http.Request) {
+	ok, why := Healthy(h.Feeds.Feeds(), time.Now())
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	fmt.Fprintln(w, why)
+}
+
+func (h *Handlers) status(w http.ResponseWriter, r *http.Request) {
+	body := struct {
+		Version string       `json:"version"`
+		Uptime  float64      `json:"uptime_seconds"`
+		Feeds   []FeedStatus `json:"feeds"`
+	}{h.Version, round(time.Since(h.Started).Seconds(), 1), Status(h.Feeds.Feeds(), h.Extra)}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(body)
+}
+

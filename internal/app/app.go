@@ -1,0 +1,222 @@
+// Package app wires camfeed together: config → sources → feeds (hubs) →
+// outputs, and runs it all until its context ends.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/camfeed/camfeed/internal/api"
+	"github.com/camfeed/camfeed/internal/config"
+	"github.com/camfeed/camfeed/internal/feed"
+	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/raw"
+)
+
+// shutdownGrace bounds how long Run waits for connections to close.
+const shutdownGrace = 3 * time.Second
+
+// App is a running camfeed.
+type App struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	version string
+
+	feeds map[string]*feed.Feed
+	names []string
+
+	// Ready, if set, is called once every listener is bound, with their
+	// addresses by name ("http", "tcp", ...); tests use port 0.
+	Ready func(addrs map[string]net.Addr)
+}
+
+// New builds the feeds and outputs from cfg. Nothing runs until Run.
+func New(cfg *config.Config, version string, log *slog.Logger) (*App, error) {
+	a := &App{cfg: cfg, log: log, version: version, feeds: map[string]*feed.Feed{}}
+	for _, name := range cfg.FeedNames() {
+		f, err := a.newFeed(name)
+		if err != nil {
+			return nil, fmt.Errorf("feed %s: %w", name, err)
+		}
+		a.feeds[name] = f
+		a.names = append(a.names, name)
+	}
+	return a, nil
+}
+
+func (a *App) newFeed(name string) (*feed.Feed, error) {
+	fc := a.cfg.Effective(name)
+	join, err := hub.ParseJoinPolicy(fc.Join)
+	if err != nil {
+		return nil, err
+	}
+	src, err := a.newSource(name, fc)
+	if err != nil {
+		return nil, err
+	}
+	hc := hub.Config{MaxBytes: fc.Buffer.Bytes, LagBudget: fc.LagBudget, Join: join}
+	if d := fc.Buffer.Duration; d > 0 {
+		// A window in seconds: bytes follow from the bitrate, with room
+		// for its peaks (assume at least 4 Mbps when it is not set).
+		hc.Window = d
+		rate := max(fc.Bitrate, 4_000_000)
+		hc.MaxBytes = int(d.Seconds() * float64(rate) / 8 * 1.5)
+	}
+	h := hub.New(hc)
+	return feed.New(name, src, h, feed.Options{StallTimeout: fc.StallTimeout, Parser: parserConfig()}, a.log), nil
+}
+
+// Hub implements the outputs' Feeds interface.
+func (a *App) Hub(name string) (*hub.Hub, bool) {
+	f, ok := a.feeds[name]
+	if !ok {
+		return nil, false
+	}
+	return f.Hub(), true
+}
+
+// Names implements the outputs' Feeds interface.
+func (a *App) Names() []string { return a.names }
+
+// Feeds implements api.Feeds.
+func (a *App) Feeds() []*feed.Feed {
+	out := make([]*feed.Feed, 0, len(a.names))
+	for _, n := range a.names {
+		out = append(out, a.feeds[n])
+	}
+	return out
+}
+
+// Run starts every feed and listener and serves until ctx ends; then it
+// stops the listeners, closes the viewers and stops the sources, within a
+// few seconds. It returns an error when a listener cannot be bound.
+func (a *App) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	addrs := map[string]net.Addr{}
+	var closers []func()
+	fail := func(err error) error {
+		cancel()
+		for _, c := range closers {
+			c()
+		}
+		wg.Wait()
+		return err
+	}
+
+	// Listeners first: a port that is taken is an error before anything
+	// starts.
+	var httpSrv *http.Server
+	if a.cfg.HTTP != "off" {
+		ln, err := net.Listen("tcp", a.cfg.HTTP)
+		if err != nil {
+			return fail(fmt.Errorf("http: %w", err))
+		}
+		addrs["http"] = ln.Addr()
+		httpSrv = a.httpServer()
+		wg.Go(func() {
+			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("http server stopped", "err", err)
+			}
+		})
+	}
+	def := config.DefaultFeed
+	if _, ok := a.feeds[def]; !ok {
+		def = a.names[0]
+	}
+	if a.cfg.TCP != "" {
+		ln, err := net.Listen("tcp", a.cfg.TCP)
+		if err != nil {
+			return fail(fmt.Errorf("tcp: %w", err))
+		}
+		addrs["tcp"] = ln.Addr()
+		l := &raw.Listener{Feeds: a, Feed: def, Log: a.log}
+		wg.Go(func() { _ = l.Serve(ctx, ln, "tcp") })
+	}
+	if a.cfg.UnixDir != "" {
+		for _, name := range a.names {
+			ln, err := raw.ListenUnix(a.cfg.UnixDir, name)
+			if err != nil {
+				return fail(err)
+			}
+			addrs["unix:"+name] = ln.Addr()
+			l := &raw.Listener{Feeds: a, Feed: name, Log: a.log}
+			wg.Go(func() { _ = l.Serve(ctx, ln, "unix") })
+		}
+	}
+	if a.cfg.FIFO != "" {
+		ff := &raw.FIFO{Path: a.cfg.FIFO, Feeds: a, Feed: def, Log: a.log}
+		wg.Go(func() {
+			if err := ff.Run(ctx); err != nil {
+				a.log.Error("fifo output stopped", "err", err)
+			}
+		})
+	}
+
+	// Sources.
+	var feedWG sync.WaitGroup
+	feedCtx, stopFeeds := context.WithCancel(context.Background())
+	defer stopFeeds()
+	for _, name := range a.names {
+		f := a.feeds[name]
+		feedWG.Go(func() { _ = f.Run(feedCtx) })
+	}
+	a.log.Info("camfeed running", "version", a.version, "feeds", a.names, "http", addrString(addrs["http"]), "tcp", addrString(addrs["tcp"]))
+	if a.Ready != nil {
+		a.Ready(addrs)
+	}
+
+	<-ctx.Done()
+	a.log.Info("shutting down")
+	// Close the hubs first: every viewer's Next returns, so long-lived
+	// stream responses end and Shutdown does not wait for them.
+	for _, f := range a.feeds {
+		f.Hub().Close()
+	}
+	if httpSrv != nil {
+		sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
+		if err := httpSrv.Shutdown(sctx); err != nil {
+			httpSrv.Close()
+		}
+		scancel()
+	}
+	stopFeeds()
+	feedWG.Wait()
+	wg.Wait()
+	a.log.Info("stopped")
+	return nil
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return "off"
+	}
+	return a.String()
+}
+
+func (a *App) httpServer() *http.Server {
+	mux := http.NewServeMux()
+	(&raw.HTTP{Feeds: a, DefaultFeed: a.defaultFeed(), Log: a.log}).Register(mux, nil)
+	(&api.Handlers{Feeds: a, Version: a.version, Started: time.Now()}).Register(mux)
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	}
+}
+
+func (a *App) defaultFeed() string {
+	if _, ok := a.feeds[config.DefaultFeed]; ok {
+		return config.DefaultFeed
+	}
+	return a.names[0]
+}

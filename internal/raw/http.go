@@ -1,0 +1,90 @@
+package raw
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/camfeed/camfeed/internal/hub"
+)
+
+// HTTP serves GET /stream.h264 (the default feed), GET /{feed}/stream.h264,
+// and GET / for clients that do not ask for HTML (curl, ffplay, the seed's
+// users).
+type HTTP struct {
+	Feeds       Feeds
+	DefaultFeed string
+	Log         *slog.Logger
+	// Guard, if set, may refuse a viewer (auth, limits); it writes the
+	// response itself and returns false, or returns a release func.
+	Guard func(w http.ResponseWriter, r *http.Request, feed string) (release func(), ok bool)
+}
+
+// Register mounts the handlers on mux. root, if set, handles GET / for
+// browsers (the web viewer).
+func (h *HTTP) Register(mux *http.ServeMux, root http.Handler) {
+	mux.HandleFunc("GET /stream.h264", func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, h.DefaultFeed) })
+	mux.HandleFunc("GET /{feed}/stream.h264", func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, r.PathValue("feed")) })
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if root != nil && WantsHTML(r) {
+			root.ServeHTTP(w, r)
+			return
+		}
+		h.serve(w, r, h.DefaultFeed)
+	})
+}
+
+// WantsHTML reports a browser: its Accept names text/html.
+func WantsHTML(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+func (h *HTTP) serve(w http.ResponseWriter, r *http.Request, feed string) {
+	hb, ok := h.Feeds.Hub(feed)
+	if !ok {
+		http.Error(w, "no feed named "+feed, http.StatusNotFound)
+		return
+	}
+	if h.Guard != nil {
+		release, ok := h.Guard(w, r, feed)
+		if !ok {
+			return
+		}
+		defer release()
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "video/h264")
+	hdr.Set("Cache-Control", "no-cache, no-store, must-revalidate")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	if r.Method == http.MethodHead {
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	sub := hb.Subscribe(hub.SubOptions{Output: "http"})
+	defer sub.Close()
+	start := time.Now()
+	err := Serve(r.Context(), sub, w, rc.Flush, rc.SetWriteDeadline)
+	st := sub.Stats()
+	// A viewer closing its player is the normal end of a stream, not an
+	// error: say so plainly, with what it got.
+	reason := "viewer closed the connection"
+	if err != nil && !isDisconnect(err) {
+		reason = err.Error()
+	}
+	h.Log.Info("http viewer left", "feed", feed, "remote", r.RemoteAddr, "watched", time.Since(start).Round(time.Millisecond).String(),
+		"bytes", st.Bytes, "skips", st.Skips, "reason", reason)
+}
+
+// isDisconnect reports the errors a write gets when the viewer went away
+// or stopped reading for longer than the write timeout.
+func isDisconnect(err error) bool {
+	return err == nil || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.Canceled)
+}

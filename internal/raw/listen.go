@@ -1,0 +1,162 @@
+package raw
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/camfeed/camfeed/internal/hub"
+)
+
+// Listener serves one feed to every connection on a TCP or unix listener:
+// connect and read, nothing to send (nc HOST PORT | ffplay -).
+type Listener struct {
+	Feeds Feeds
+	Feed  string
+	Log   *slog.Logger
+	// Allow, if set, may refuse a connection by its remote address (the
+	// raw TCP output has no other way to authenticate).
+	Allow func(remote net.Addr) bool
+}
+
+// Serve accepts connections on ln until ctx ends, then closes them all and
+// returns once every connection's goroutine is done.
+func (l *Listener) Serve(ctx context.Context, ln net.Listener, output string) error {
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("%s accept: %w", output, err)
+		}
+		if l.Allow != nil && !l.Allow(conn.RemoteAddr()) {
+			l.Log.Warn("raw viewer refused by allow-list", "output", output, "remote", conn.RemoteAddr().String())
+			conn.Close()
+			continue
+		}
+		wg.Go(func() { l.serveConn(ctx, conn, output) })
+	}
+}
+
+func (l *Listener) serveConn(ctx context.Context, conn net.Conn, output string) {
+	defer conn.Close()
+	hb, ok := l.Feeds.Hub(l.Feed)
+	if !ok {
+		return
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The viewer sends nothing; a read returning means it hung up, which
+	// ends the stream at once instead of at the next failed write.
+	go func() {
+		var b [64]byte
+		for {
+			if _, err := conn.Read(b[:]); err != nil {
+				cancel()
+				return
+			}
+		}
+	}()
+	sub := hb.Subscribe(hub.SubOptions{Output: output})
+	defer sub.Close()
+	start := time.Now()
+	err := Serve(cctx, sub, conn, nil, conn.SetWriteDeadline)
+	st := sub.Stats()
+	reason := "viewer closed the connection"
+	if !isDisconnect(err) {
+		reason = err.Error()
+	}
+	l.Log.Info("raw viewer left", "output", output, "feed", l.Feed, "remote", conn.RemoteAddr().String(),
+		"watched", time.Since(start).Round(time.Millisecond).String(), "bytes", st.Bytes, "skips", st.Skips, "reason", reason)
+}
+
+// ListenUnix creates DIR/FEED.sock (removing a stale one) for local
+// consumers on the same machine, readable by the owner and group.
+func ListenUnix(dir, feed string) (net.Listener, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("unix socket dir: %w", err)
+	}
+	path := filepath.Join(dir, feed+".sock")
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		_ = os.Remove(path) // stale from an earlier run
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("unix socket: %w", err)
+	}
+	_ = os.Chmod(path, 0o660)
+	return ln, nil
+}
+
+// FIFO writes a feed into a named pipe for one local reader at a time. It
+// creates the pipe if needed, waits (without blocking anything) for a
+// reader to open it, and when the reader goes away waits for the next.
+// A slow reader skips ahead like any viewer; the camera never waits.
+type FIFO struct {
+	Path  string
+	Feeds Feeds
+	Feed  string
+	Log   *slog.Logger
+}
+
+// Run serves the FIFO until ctx ends.
+func (f *FIFO) Run(ctx context.Context) error {
+	if err := syscall.Mkfifo(f.Path, 0o644); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("fifo %s: %w", f.Path, err)
+	}
+	if fi, err := os.Stat(f.Path); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		return fmt.Errorf("fifo %s: exists and is not a named pipe", f.Path)
+	}
+	for {
+		// O_NONBLOCK: open fails with ENXIO at once while no reader has
+		// the pipe open, instead of blocking a thread.
+		w, err := os.OpenFile(f.Path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			if !errors.Is(err, syscall.ENXIO) {
+				return fmt.Errorf("fifo %s: %w", f.Path, err)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		}
+		f.serve(ctx, w)
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+func (f *FIFO) serve(ctx context.Context, w *os.File) {
+	defer w.Close()
+	hb, ok := f.Feeds.Hub(f.Feed)
+	if !ok {
+		return
+	}
+	stop := context.AfterFunc(ctx, func() { w.Close() })
+	defer stop()
+	sub := hb.Subscribe(hub.SubOptions{Output: "fifo"})
+	defer sub.Close()
+	f.Log.Info("fifo reader connected", "path", f.Path, "feed", f.Feed)
+	err := Serve(ctx, sub, w, nil, w.SetWriteDeadline)
+	st := sub.Stats()
+	reason := "reader closed the pipe"
+	if !isDisconnect(err) {
+		reason = err.Error()
+	}
+	f.Log.Info("fifo reader left", "path", f.Path, "bytes", st.Bytes, "skips", st.Skips, "reason", reason)
+}

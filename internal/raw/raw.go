@@ -1,0 +1,52 @@
+// Package raw serves a feed as a plain Annex-B H.264 byte stream: over HTTP
+// (/stream.h264), a TCP listener, a unix socket per feed, and a FIFO. It is
+// what ffplay, VLC, mpv, nc and OpenCV read, and what the seed's Python
+// server did for one viewer.
+package raw
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/camfeed/camfeed/internal/hub"
+)
+
+// Feeds finds a feed's hub by name.
+type Feeds interface {
+	Hub(name string) (*hub.Hub, bool)
+	Names() []string
+}
+
+// writeTimeout bounds one write. A viewer that takes longer than this to
+// accept a frame's bytes has stopped reading; it is dropped, which costs
+// the camera and other viewers nothing in the meantime.
+const writeTimeout = 15 * time.Second
+
+// Serve copies the viewer's access units to w until ctx ends, the hub
+// closes or a write fails. Every write is a whole access unit, shared with
+// every other viewer (no copy). flush, if set, runs after each one;
+// deadline, if set, arms a write deadline before each write.
+func Serve(ctx context.Context, sub *hub.Sub, w io.Writer, flush func() error, deadline func(time.Time) error) error {
+	for {
+		f, err := sub.Next(ctx)
+		if err != nil {
+			if errors.Is(err, hub.ErrClosed) || ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if deadline != nil {
+			_ = deadline(time.Now().Add(writeTimeout))
+		}
+		if _, err := w.Write(f.Data); err != nil {
+			return err
+		}
+		if flush != nil {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+}

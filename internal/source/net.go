@@ -1,0 +1,132 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Stdin reads Annex-B H.264 from standard input, e.g.
+// rpicam-vid -t 0 --inline -o - | camfeed --source stdin.
+type Stdin struct{ Log *slog.Logger }
+
+func (Stdin) String() string { return "stdin" }
+
+// Passive: stdin produces nothing until its writer does.
+func (Stdin) Passive() bool { return true }
+
+// Run implements Source. Standard input cannot be reopened: once it ends
+// the feed waits for nothing, so Run blocks until ctx ends.
+func (s Stdin) Run(ctx context.Context, sink Sink) error {
+	err := pump(ctx, os.Stdin, sink)
+	if errors.Is(err, ErrEnded) {
+		s.Log.Warn("standard input ended; the feed has no more video until camfeed restarts")
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return err
+}
+
+// TCP connects to a publisher such as rpicam-vid --listen -o tcp://0.0.0.0:PORT.
+type TCP struct {
+	Addr string
+	Log  *slog.Logger
+}
+
+func (t *TCP) String() string { return "tcp://" + t.Addr }
+
+// Run implements Source.
+func (t *TCP) Run(ctx context.Context, sink Sink) error {
+	d := net.Dialer{Timeout: 5 * time.Second, KeepAlive: 10 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", t.Addr)
+	if err != nil {
+		return fmt.Errorf("connect to publisher %s: %w", t.Addr, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	err = pump(ctx, conn, sink)
+	if errors.Is(err, ErrEnded) {
+		return fmt.Errorf("publisher %s closed the connection: %w", t.Addr, ErrEnded)
+	}
+	return err
+}
+
+// TCPListen accepts one publisher at a time on Addr; a second one is
+// refused while the first is connected.
+type TCPListen struct {
+	Addr string
+	Log  *slog.Logger
+	// ready, if set, gets the bound address (tests listen on port 0).
+	ready func(net.Addr)
+}
+
+func (t *TCPListen) String() string { return "tcp-listen://" + t.Addr }
+
+// Passive: the feed waits for a publisher to connect.
+func (t *TCPListen) Passive() bool { return true }
+
+// Run implements Source. It listens for the lifetime of one attempt; one
+// goroutine accepts, hands the first publisher over, and refuses others
+// while that one is connected.
+func (t *TCPListen) Run(ctx context.Context, sink Sink) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", t.Addr)
+	if err != nil {
+		return fmt.Errorf("listen for publisher on %s: %w", t.Addr, err)
+	}
+	if t.ready != nil {
+		t.ready(ln.Addr())
+	}
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	conns := make(chan net.Conn)
+	var busy atomic.Bool
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer ln.Close()
+	wg.Go(func() {
+		defer close(conns)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if !busy.CompareAndSwap(false, true) {
+				t.Log.Warn("second publisher refused: one is already connected", "remote", c.RemoteAddr().String())
+				io.WriteString(c, "camfeed: a publisher is already connected\n")
+				c.Close()
+				continue
+			}
+			select {
+			case conns <- c:
+			case <-ctx.Done():
+				c.Close()
+				return
+			}
+		}
+	})
+	for conn := range conns {
+		t.Log.Info("publisher connected", "remote", conn.RemoteAddr().String())
+		stopConn := context.AfterFunc(ctx, func() { conn.Close() })
+		err := pump(ctx, conn, sink)
+		stopConn()
+		conn.Close()
+		busy.Store(false)
+		if ctx.Err() != nil {
+			break
+		}
+		t.Log.Info("publisher disconnected", "remote", conn.RemoteAddr().String(), "reason", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("publisher listener on %s closed", t.Addr)
+}
