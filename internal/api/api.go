@@ -175,4 +175,3 @@ func (h *Handlers) status(w http.ResponseWriter, r *http.Request) {
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(body)
 }
-
