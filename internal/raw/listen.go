@@ -52,6 +52,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener, output string) er
 
 func (l *Listener) serveConn(ctx context.Context, conn net.Conn, output string) {
 	defer conn.Close()
+	TuneConn(conn)
 	hb, ok := l.Feeds.Hub(l.Feed)
 	if !ok {
 		return
