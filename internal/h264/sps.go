@@ -14,6 +14,8 @@ type Info struct {
 	ProfileIDC    uint8
 	ConstraintSet uint8 // constraint_set0..5 flags, as in profile-level-id
 	LevelIDC      uint8
+	// Log2MaxFrameNum is the width of frame_num in slice headers.
+	Log2MaxFrameNum int
 }
 
 // ErrBadSPS is returned for an SPS that cannot be parsed.
@@ -36,6 +38,7 @@ func ParseSPS(nalu []byte) (Info, error) {
 	return Info{
 		Width: w, Height: h, FPS: s.FPS(),
 		ProfileIDC: nalu[1], ConstraintSet: nalu[2], LevelIDC: nalu[3],
+		Log2MaxFrameNum: int(s.Log2MaxFrameNumMinus4) + 4,
 	}, nil
 }
 
@@ -71,4 +74,31 @@ func (i Info) ProfileName() string {
 // Level is the level as written, e.g. "4.1".
 func (i Info) Level() string {
 	return fmt.Sprintf("%d.%d", i.LevelIDC/10, i.LevelIDC%10)
+}
+
+// FrameNum reads frame_num from a slice NAL unit's header (7.3.3), whose
+// width the SPS gives. A decoder needs frame_num to go up by one from
+// reference picture to reference picture: a jump outside an IDR means a
+// picture is missing and what follows is corrupt until the next IDR.
+func FrameNum(nalu []byte, info Info) (uint32, bool) {
+	if !TypeOf(nalu).IsVCL() || info.Log2MaxFrameNum < 4 {
+		return 0, false
+	}
+	var buf [32]byte
+	head := nalu[1:min(len(nalu), 24)]
+	r := bitReader{buf: RemoveEmulationPrevention(buf[:0], head)}
+	for range 3 { // first_mb_in_slice, slice_type, pic_parameter_set_id
+		if _, ok := r.ue(); !ok {
+			return 0, false
+		}
+	}
+	var v uint32
+	for range info.Log2MaxFrameNum {
+		b, ok := r.bit()
+		if !ok {
+			return 0, false
+		}
+		v = v<<1 | b
+	}
+	return v, true
 }

@@ -1,0 +1,269 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/camfeed/camfeed/internal/config"
+	"github.com/camfeed/camfeed/internal/h264"
+)
+
+// testApp is a camfeed running on loopback for one test.
+type testApp struct {
+	*App
+	addrs map[string]net.Addr
+	logs  *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startApp runs camfeed with the test pattern on 127.0.0.1 port 0, after
+// mutate changes the config. It stops when the test ends.
+func startApp(t testing.TB, mutate func(*config.Config)) *testApp {
+	t.Helper()
+	cfg := config.Default()
+	cfg.HTTP = "127.0.0.1:0"
+	cfg.RTSP, cfg.WebRTC = "off", "off"
+	cfg.Feeds[config.DefaultFeed].Source = "test"
+	if mutate != nil {
+		mutate(cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	a, err := New(cfg, "test", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan map[string]net.Addr, 1)
+	a.Ready = func(m map[string]net.Addr) { ready <- m }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	ta := &testApp{App: a, logs: logs}
+	select {
+	case ta.addrs = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("app did not start: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("app did not stop within 10 s")
+		}
+	})
+	return ta
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	if testing.Verbose() {
+		w.t.Log(strings.TrimSpace(string(p)))
+	}
+	return len(p), nil
+}
+
+func (ta *testApp) url(path string) string { return "http://" + ta.addrs["http"].String() + path }
+
+// waitFrames waits until the feed has published n access units.
+func (ta *testApp) waitFrames(t testing.TB, feed string, n uint64) {
+	t.Helper()
+	h, _ := ta.Hub(feed)
+	deadline := time.Now().Add(20 * time.Second)
+	for h.Stats().Units < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("feed %s: %d frames after 20 s, want %d\nlogs:\n%s", feed, h.Stats().Units, n, ta.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// stamp is one access unit as a viewer received it: when its time SEIs
+// arrived, and what they say.
+type stamp struct {
+	arrived  time.Time
+	ingest   time.Time
+	captured time.Time
+}
+
+// recorder reads a raw H.264 stream, keeps every byte and notes when each
+// access unit's ingest stamp arrived.
+type recorder struct {
+	data    []byte
+	stamps  []stamp
+	scanned int
+	pending stamp
+}
+
+// add appends a chunk read at now and records the time stamps it completes.
+func (r *recorder) add(p []byte, now time.Time) {
+	r.data = append(r.data, p...)
+	for {
+		i := bytes.Index(r.data[r.scanned:], h264.TimeUUID[:])
+		if i < 0 {
+			r.scanned = max(r.scanned, len(r.data)-16)
+			return
+		}
+		at := r.scanned + i
+		if at < 3 || len(r.data) < at+16+1+8+8 {
+			return // wait for the rest of this SEI
+		}
+		kind, ts, err := h264.ParseTimeSEI(r.data[at-3 : at+16+1+8+8])
+		r.scanned = at + 16
+		if err != nil {
+			continue
+		}
+		switch kind {
+		case h264.TimeCapture:
+			r.pending.captured = ts
+		case h264.TimeIngest:
+			r.pending.ingest, r.pending.arrived = ts, now
+			r.stamps = append(r.stamps, r.pending)
+			r.pending = stamp{}
+		}
+	}
+}
+
+// units parses everything received into access units (offline).
+func (r *recorder) units() []*h264.AccessUnit {
+	var out []*h264.AccessUnit
+	p := h264.NewParser(h264.ParserConfig{})
+	emit := func(au *h264.AccessUnit) { out = append(out, au) }
+	p.Write(r.data, time.Now(), emit)
+	p.Flush(time.Now(), emit)
+	return out
+}
+
+// whole returns the complete access units received, in Annex-B: the last
+// one may have been cut off when the test stopped reading.
+func (r *recorder) whole() []byte {
+	units := r.units()
+	var out []byte
+	for _, au := range units[:max(0, len(units)-1)] {
+		out = append(out, au.Data...)
+	}
+	return out
+}
+
+// latencies returns arrival minus ingest for every stamp.
+func (r *recorder) latencies() []time.Duration {
+	out := make([]time.Duration, len(r.stamps))
+	for i, s := range r.stamps {
+		out[i] = s.arrived.Sub(s.ingest)
+	}
+	return out
+}
+
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+// readFor reads r for d (or until it fails), recording what arrives.
+func readFor(r io.Reader, d time.Duration, rec *recorder) {
+	type deadliner interface{ SetReadDeadline(time.Time) error }
+	end := time.Now().Add(d)
+	if dl, ok := r.(deadliner); ok {
+		dl.SetReadDeadline(end)
+	}
+	buf := make([]byte, 32<<10)
+	for time.Now().Before(end) {
+		n, err := r.Read(buf)
+		if n > 0 {
+			rec.add(buf[:n], time.Now())
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// httpGet opens a raw stream; the body is closed at the end of the test.
+func httpGet(t testing.TB, url string, timeout time.Duration) (*http.Response, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close(); cancel() })
+	return resp, cancel
+}
+
+func needTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%s not installed (bash .ci/run installs it)", name)
+	}
+	return p
+}
+
+// decode runs ffmpeg on an Annex-B stream and returns its error output
+// (empty when the stream decodes cleanly) and the frame count.
+func decode(t testing.TB, data []byte) (string, int) {
+	t.Helper()
+	ffmpeg := needTool(t, "ffmpeg")
+	f, err := os.CreateTemp(t.TempDir(), "*.h264")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(data)
+	f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, ffmpeg, "-v", "error", "-f", "h264", "-i", f.Name(), "-f", "framecrc", "-")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return stderr.String() + err.Error(), 0
+	}
+	frames := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		if line != "" && !strings.HasPrefix(line, "#") {
+			frames++
+		}
+	}
+	return stderr.String(), frames
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
