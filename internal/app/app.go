@@ -214,7 +214,7 @@ func (a *App) httpServer() *http.Server {
 			raw.TuneConn(c)
 			return ctx
 		},
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 	}
 }
 

@@ -182,4 +182,3 @@ func TestFIFOSource(t *testing.T) {
 		t.Errorf("FIFO writer leaving restarted the source: %s", st.LastError)
 	}
 }
-
