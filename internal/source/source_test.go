@@ -1,0 +1,177 @@
+package source
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestRPiCamArgs(t *testing.T) {
+	tests := []struct {
+		name string
+		cam  RPiCam
+		want string
+	}{
+		{"defaults", RPiCam{}, "--nopreview --timeout 0 --inline --flush --codec h264 --camera 0 -o -"},
+		{"pi5 software encoder", RPiCam{Software: true, Camera: 1, Mode: "2304:1296:10:P", VFlip: true},
+			"--nopreview --timeout 0 --inline --flush --codec libav --libav-format h264 --libav-video-codec libx264 --low-latency --camera 1 --mode 2304:1296:10:P --vflip -o -"},
+		{"fractional framerate", RPiCam{Framerate: 29.97}, "--nopreview --timeout 0 --inline --flush --codec h264 --camera 0 --framerate 29.97 -o -"},
+	}
+	for _, tc := range tests {
+		if got := strings.Join(tc.cam.Args(), " "); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestIsPi5(t *testing.T) {
+	dir := t.TempDir()
+	for model, want := range map[string]bool{
+		"Raspberry Pi 5 Model B Rev 1.0\x00": true,
+		"Raspberry Pi 4 Model B Rev 1.4\x00": false,
+		"Raspberry Pi Zero 2 W Rev 1.0\x00":  false,
+	} {
+		p := filepath.Join(dir, "model")
+		os.WriteFile(p, []byte(model), 0o644)
+		if got := IsPi5(p); got != want {
+			t.Errorf("IsPi5(%q) = %v", model, got)
+		}
+	}
+	if IsPi5(filepath.Join(dir, "missing")) {
+		t.Error("missing model file is not a Pi 5")
+	}
+}
+
+func TestExplainCamera(t *testing.T) {
+	for line, want := range map[string]string{
+		"ERROR: *** no cameras available ***":                                 "no camera found",
+		"Failed to acquire camera: Device or resource busy":                   "in use by another program",
+		"ERROR: *** libav: unable to open video codec: -22 ***":               "encoder could not be opened",
+		"unrecognised option '--low-latency'":                                 "does not know an option",
+		"[0:00:00.5] INFO Camera camera_manager.cpp:327 libcamera v0.3.0+rpt": "",
+	} {
+		got := explainCamera(line)
+		if (want == "") != (got == "") || !strings.Contains(got, want) {
+			t.Errorf("explainCamera(%q) = %q, want it to say %q", line, got, want)
+		}
+	}
+}
+
+// recSink records what a source produced.
+type recSink struct {
+	mu    sync.Mutex
+	data  []byte
+	idles int
+	aus   int
+}
+
+func (r *recSink) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.data = append(r.data, p...)
+	return len(p), nil
+}
+func (r *recSink) Idle()            { r.mu.Lock(); r.idles++; r.mu.Unlock() }
+func (r *recSink) WriteAU([][]byte) { r.mu.Lock(); r.aus++; r.mu.Unlock() }
+func (r *recSink) snapshot() (int, int, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.data), r.idles, r.aus
+}
+
+// TestPumpIdle: a pause in the input is reported, so the last access unit
+// goes out without waiting for the next one; a steady flow is not cut.
+func TestPumpIdle(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	sink := &recSink{}
+	done := make(chan error, 1)
+	go func() { done <- pump(context.Background(), b, sink) }()
+	a.Write([]byte{0, 0, 0, 1, 0x65, 1, 2, 3})
+	time.Sleep(50 * time.Millisecond)
+	if n, idles, _ := sink.snapshot(); n != 8 || idles != 1 {
+		t.Fatalf("after a pause: %d bytes, %d idles; want 8, 1", n, idles)
+	}
+	a.Close()
+	if err := <-done; err != ErrEnded {
+		t.Fatalf("pump returned %v, want ErrEnded", err)
+	}
+}
+
+// TestExecStopsProcessGroup: cancelling an exec source stops the whole
+// pipeline it started, promptly.
+func TestExecStopsProcessGroup(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	marker := filepath.Join(t.TempDir(), "alive")
+	e := &Exec{Command: "sleep 30 | cat; touch " + marker, Log: log}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx, &recSink{}) }()
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != context.Canceled {
+			t.Errorf("Run returned %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("exec source did not stop")
+	}
+	if d := time.Since(start); d > stopGrace+time.Second {
+		t.Errorf("stop took %v", d)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the shell went on after SIGINT to its group")
+	}
+}
+
+// TestTCPListenOnePublisher: one publisher at a time; a second is refused
+// with a message; after the first leaves, the next one is served.
+func TestTCPListenOnePublisher(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	addrc := make(chan net.Addr, 1)
+	src := &TCPListen{Addr: "127.0.0.1:0", Log: log, ready: func(a net.Addr) { addrc <- a }}
+	sink := &recSink{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, sink) }()
+	addr := (<-addrc).String()
+	first, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Write([]byte("abc"))
+	time.Sleep(50 * time.Millisecond)
+	second, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(second)
+	if !strings.Contains(string(msg), "already connected") {
+		t.Errorf("second publisher got %q", msg)
+	}
+	first.Close()
+	time.Sleep(50 * time.Millisecond)
+	third, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	third.Write([]byte("def"))
+	time.Sleep(50 * time.Millisecond)
+	third.Close()
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Errorf("Run returned %v", err)
+	}
+	if n, _, _ := sink.snapshot(); n != 6 {
+		t.Errorf("got %d bytes, want 6", n)
+	}
+}
