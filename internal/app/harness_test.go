@@ -121,6 +121,8 @@ type stamp struct {
 // recorder reads a raw H.264 stream, keeps every byte and notes when each
 // access unit's ingest stamp arrived.
 type recorder struct {
+	// discard keeps only the time stamps, not the bytes (many viewers).
+	discard bool
 	data    []byte
 	stamps  []stamp
 	scanned int
@@ -134,6 +136,11 @@ func (r *recorder) add(p []byte, now time.Time) {
 		i := bytes.Index(r.data[r.scanned:], h264.TimeUUID[:])
 		if i < 0 {
 			r.scanned = max(r.scanned, len(r.data)-16)
+			if r.discard && len(r.data) > 64<<10 {
+				keep := len(r.data) - r.scanned + 3
+				r.data = append(r.data[:0], r.data[len(r.data)-keep:]...)
+				r.scanned = 3
+			}
 			return
 		}
 		at := r.scanned + i
