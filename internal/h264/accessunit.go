@@ -7,7 +7,8 @@ import "time"
 // every viewer: nothing may write to Data or NALUs after the parser emits it.
 type AccessUnit struct {
 	// Data is the whole access unit in Annex-B form, each NAL unit behind a
-	// 4-byte start code, ready to write to a raw H.264 viewer as is.
+	// 4-byte start code, ready to write to a raw H.264 viewer as is. It
+	// ends with an access unit delimiter (see trailingAUD).
 	Data []byte
 	// NALUs are the NAL units without start codes; they are sub-slices of
 	// Data, so packetising outputs (RTSP, WebRTC, MP4) copy nothing.

@@ -295,7 +295,7 @@ func (p *Parser) endAU() {
 }
 
 func (p *Parser) emit(hasSPS, hasPPS bool) {
-	size := p.curBytes
+	size := p.curBytes + len(trailingAUD)
 	addSPS := p.idr && !hasSPS
 	addPPS := p.idr && !hasPPS
 	if addSPS {
@@ -333,6 +333,7 @@ func (p *Parser) emit(hasSPS, hasPPS bool) {
 		}
 		add(n)
 	}
+	au.Data = append(au.Data, trailingAUD...)
 	p.stats.AccessUnits++
 	if au.Keyframe {
 		p.stats.Keyframes++
@@ -341,6 +342,16 @@ func (p *Parser) emit(hasSPS, hasPPS bool) {
 		p.emitFn(au)
 	}
 }
+
+// trailingAUD ends every access unit's Data with an access unit delimiter
+// (7.3.2.4, primary_pic_type 7). Strictly it opens the next access unit,
+// which is allowed anywhere; its use is that a raw-stream player (ffplay,
+// VLC, a browser's demuxer) knows the picture is complete the moment it
+// arrives, instead of when the next picture's first bytes do: one frame
+// interval less latency, and a joining viewer's first keyframe shows at
+// once even when the next picture it gets is a GOP later. It is not among
+// NALUs, so packetising outputs never see it.
+var trailingAUD = []byte{0, 0, 0, 1, byte(NALUTypeAUD), 0xf0}
 
 // Access units are carved from slabs, so steady-state parsing makes no
 // allocation per access unit. A slab stays alive while any unit in it is

@@ -100,6 +100,7 @@ func checkAU(t testing.TB, au *AccessUnit) {
 			vcl = true
 		}
 	}
+	rebuilt = append(rebuilt, trailingAUD...)
 	if !bytes.Equal(rebuilt, au.Data) {
 		t.Fatalf("NALUs do not match Data")
 	}
