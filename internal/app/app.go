@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,10 +14,14 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/api"
+	"github.com/camfeed/camfeed/internal/auth"
 	"github.com/camfeed/camfeed/internal/config"
 	"github.com/camfeed/camfeed/internal/feed"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/limits"
+	"github.com/camfeed/camfeed/internal/metrics"
 	"github.com/camfeed/camfeed/internal/raw"
+	"github.com/camfeed/camfeed/internal/systemd"
 )
 
 // shutdownGrace bounds how long Run waits for connections to close.
@@ -31,6 +36,15 @@ type App struct {
 	feeds map[string]*feed.Feed
 	names []string
 
+	auth    *auth.Authenticator
+	viewers *limits.Viewers
+	metrics *metrics.Metrics
+
+	started time.Time
+
+	// Notifier, if set, tells systemd about readiness, health and stop.
+	Notifier *systemd.Notifier
+
 	// Ready, if set, is called once every listener is bound, with their
 	// addresses by name ("http", "tcp", ...); tests use port 0.
 	Ready func(addrs map[string]net.Addr)
@@ -39,6 +53,12 @@ type App struct {
 // New builds the feeds and outputs from cfg. Nothing runs until Run.
 func New(cfg *config.Config, version string, log *slog.Logger) (*App, error) {
 	a := &App{cfg: cfg, log: log, version: version, feeds: map[string]*feed.Feed{}}
+	var err error
+	if a.auth, err = auth.New(cfg.AuthConfig(log)); err != nil {
+		return nil, err
+	}
+	a.viewers = limits.NewViewers(cfg.Limits.MaxViewersPerFeed, cfg.Limits.MaxViewersPerIP)
+	a.metrics = metrics.New(a, version)
 	for _, name := range cfg.FeedNames() {
 		f, err := a.newFeed(name)
 		if err != nil {
@@ -99,6 +119,7 @@ func (a *App) Feeds() []*feed.Feed {
 func (a *App) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	a.started = time.Now()
 	var wg sync.WaitGroup
 	addrs := map[string]net.Addr{}
 	var closers []func()
@@ -120,6 +141,15 @@ func (a *App) Run(ctx context.Context) error {
 			return fail(fmt.Errorf("http: %w", err))
 		}
 		addrs["http"] = ln.Addr()
+		if a.cfg.TLS.Enabled() {
+			dir, _ := auth.StateDir()
+			tc, err := a.cfg.TLS.Load(dir)
+			if err != nil {
+				ln.Close()
+				return fail(fmt.Errorf("tls: %w", err))
+			}
+			ln = tls.NewListener(ln, tc)
+		}
 		httpSrv = a.httpServer()
 		wg.Go(func() {
 			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -137,7 +167,9 @@ func (a *App) Run(ctx context.Context) error {
 			return fail(fmt.Errorf("tcp: %w", err))
 		}
 		addrs["tcp"] = ln.Addr()
-		l := &raw.Listener{Feeds: a, Feed: def, Log: a.log}
+		l := &raw.Listener{Feeds: a, Feed: def, Log: a.log, Observe: a.observe,
+			Allow: func(r net.Addr) bool { return a.auth.AllowTCP(r, def) },
+			Admit: func(r net.Addr) (func(), error) { return a.viewers.Acquire(def, limits.RemoteIP(r.String())) }}
 		wg.Go(func() { _ = l.Serve(ctx, ln, "tcp") })
 	}
 	if a.cfg.UnixDir != "" {
@@ -147,12 +179,12 @@ func (a *App) Run(ctx context.Context) error {
 				return fail(err)
 			}
 			addrs["unix:"+name] = ln.Addr()
-			l := &raw.Listener{Feeds: a, Feed: name, Log: a.log}
+			l := &raw.Listener{Feeds: a, Feed: name, Log: a.log, Observe: a.observe}
 			wg.Go(func() { _ = l.Serve(ctx, ln, "unix") })
 		}
 	}
 	if a.cfg.FIFO != "" {
-		ff := &raw.FIFO{Path: a.cfg.FIFO, Feeds: a, Feed: def, Log: a.log}
+		ff := &raw.FIFO{Path: a.cfg.FIFO, Feeds: a, Feed: def, Log: a.log, Observe: a.observe}
 		wg.Go(func() {
 			if err := ff.Run(ctx); err != nil {
 				a.log.Error("fifo output stopped", "err", err)
@@ -172,9 +204,16 @@ func (a *App) Run(ctx context.Context) error {
 	if a.Ready != nil {
 		a.Ready(addrs)
 	}
+	if n := a.Notifier; n.Enabled() {
+		wg.Go(func() { n.ReadyWhen(ctx, a.firstKeyframes(ctx), 30*time.Second) })
+		wg.Go(func() { n.Run(ctx, a.systemdHealth) })
+	}
 
 	<-ctx.Done()
 	a.log.Info("shutting down")
+	if a.Notifier.Enabled() {
+		_ = a.Notifier.Stopping()
+	}
 	// Close the hubs first: every viewer's Next returns, so long-lived
 	// stream responses end and Shutdown does not wait for them.
 	for _, f := range a.feeds {
@@ -203,20 +242,20 @@ func addrString(a net.Addr) string {
 
 func (a *App) httpServer() *http.Server {
 	mux := http.NewServeMux()
-	(&raw.HTTP{Feeds: a, DefaultFeed: a.defaultFeed(), Log: a.log}).Register(mux, nil)
+	(&raw.HTTP{Feeds: a, DefaultFeed: a.defaultFeed(), Log: a.log, Observe: a.observe}).Register(mux, nil)
 	(&api.Handlers{Feeds: a, Version: a.version, Started: time.Now()}).Register(mux)
-	return &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			raw.TuneConn(c)
-			return ctx
-		},
-		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	mux.Handle("GET /metrics", a.metrics.Handler())
+	srv := a.cfg.Limits.Server(a.guard(limits.BodyLimit(a.cfg.Limits.MaxBodyBytes, a.cfg.Limits.ReadTimeout)(mux)))
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		raw.TuneConn(c)
+		return ctx
 	}
+	srv.ErrorLog = slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)
+	return srv
 }
+
+// observe gives the metrics' per-viewer observer to the raw outputs.
+func (a *App) observe(feed, output string) raw.Observer { return a.metrics.Viewer(feed, output) }
 
 func (a *App) defaultFeed() string {
 	if _, ok := a.feeds[config.DefaultFeed]; ok {

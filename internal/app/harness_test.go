@@ -181,7 +181,9 @@ func (r *recorder) whole() []byte {
 	for _, au := range units[:max(0, len(units)-1)] {
 		out = append(out, au.Data...)
 	}
-	return out
+	// Each unit ends with an AUD for the next one; at the end of a cut
+	// recording there is no next one, and ffmpeg would say so.
+	return bytes.TrimSuffix(out, []byte{0, 0, 0, 1, 9, 0xf0})
 }
 
 // latencies returns arrival minus ingest for every stamp.

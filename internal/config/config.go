@@ -8,11 +8,15 @@ package config
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/camfeed/camfeed/internal/auth"
+	"github.com/camfeed/camfeed/internal/limits"
 )
 
 // DefaultFeed is the name of the feed that --source configures and that
@@ -40,6 +44,16 @@ type Config struct {
 	Join         string        `yaml:"join"`
 	StallTimeout time.Duration `yaml:"stall_timeout"`
 
+	// Who may do what (internal/auth): users with hashed passwords or
+	// tokens, anonymous reading, the raw TCP output's allow-list.
+	Users         []auth.User `yaml:"users"`
+	AnonymousRead *bool       `yaml:"anonymous_read"` // unset: allowed only while no user is configured
+	TCPAllow      []string    `yaml:"tcp_allow"`
+	// TLS for the HTTP server: certificate files, or a self-signed one.
+	TLS auth.TLSConfig `yaml:"tls"`
+	// Limits on viewers, requests and timeouts (internal/limits).
+	Limits limits.Config `yaml:"limits"`
+
 	Feeds map[string]*Feed `yaml:"feeds"`
 }
 
@@ -61,6 +75,9 @@ type Feed struct {
 	VFlip     bool     `yaml:"vflip"`
 	Rotation  int      `yaml:"rotation"`
 	ExtraArgs []string `yaml:"extra_args"`
+
+	// AnonymousRead overrides the global anonymous_read for this feed.
+	AnonymousRead *bool `yaml:"anonymous_read"`
 
 	// Per-feed overrides of the global defaults.
 	Buffer       Size          `yaml:"buffer"`
@@ -84,6 +101,7 @@ func Default() *Config {
 		LagBudget:    500 * time.Millisecond,
 		Join:         "instant",
 		StallTimeout: 5 * time.Second,
+		Limits:       limits.Default(),
 		Feeds:        map[string]*Feed{DefaultFeed: {Source: "auto"}},
 	}
 }
@@ -216,10 +234,30 @@ func (c *Config) Validate() error {
 			bad("%scamera: %d is out of range 0-15", p, f.Camera)
 		}
 	}
+	if _, err := auth.New(c.AuthConfig(nil)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.TLS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
+}
+
+// AuthConfig is the configuration for auth.New.
+func (c *Config) AuthConfig(log *slog.Logger) auth.Config {
+	perFeed := make(map[string]*bool, len(c.Feeds))
+	for name, f := range c.Feeds {
+		if f != nil {
+			perFeed[name] = f.AnonymousRead
+		}
+	}
+	return auth.Config{Users: c.Users, AnonymousRead: auth.AnonymousReadMap(c.AnonymousRead, perFeed), TCPAllow: c.TCPAllow, Logger: log}
 }
 
 func checkAddr(a string) error {

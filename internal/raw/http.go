@@ -21,9 +21,7 @@ type HTTP struct {
 	Feeds       Feeds
 	DefaultFeed string
 	Log         *slog.Logger
-	// Guard, if set, may refuse a viewer (auth, limits); it writes the
-	// response itself and returns false, or returns a release func.
-	Guard func(w http.ResponseWriter, r *http.Request, feed string) (release func(), ok bool)
+	Observe     Observe
 }
 
 // Register mounts the handlers on mux. root, if set, handles GET / for
@@ -51,13 +49,6 @@ func (h *HTTP) serve(w http.ResponseWriter, r *http.Request, feed string) {
 		http.Error(w, "no feed named "+feed, http.StatusNotFound)
 		return
 	}
-	if h.Guard != nil {
-		release, ok := h.Guard(w, r, feed)
-		if !ok {
-			return
-		}
-		defer release()
-	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "video/h264")
 	hdr.Set("Cache-Control", "no-cache, no-store, must-revalidate")
@@ -67,10 +58,11 @@ func (h *HTTP) serve(w http.ResponseWriter, r *http.Request, feed string) {
 	}
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
+	_ = rc.Flush() // headers now: the client knows it is connected before the first frame
 	sub := hb.Subscribe(hub.SubOptions{Output: "http"})
 	defer sub.Close()
 	start := time.Now()
-	err := Serve(r.Context(), sub, w, rc.Flush, rc.SetWriteDeadline)
+	err := Serve(r.Context(), sub, w, rc.Flush, rc.SetWriteDeadline, h.Observe.get(feed, "http"))
 	st := sub.Stats()
 	// A viewer closing its player is the normal end of a stream, not an
 	// error: say so plainly, with what it got.

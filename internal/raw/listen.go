@@ -24,6 +24,9 @@ type Listener struct {
 	// Allow, if set, may refuse a connection by its remote address (the
 	// raw TCP output has no other way to authenticate).
 	Allow func(remote net.Addr) bool
+	// Admit, if set, counts the viewer against the limits.
+	Admit   func(remote net.Addr) (release func(), err error)
+	Observe Observe
 }
 
 // Serve accepts connections on ln until ctx ends, then closes them all and
@@ -46,7 +49,19 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener, output string) er
 			conn.Close()
 			continue
 		}
-		wg.Go(func() { l.serveConn(ctx, conn, output) })
+		release := func() {}
+		if l.Admit != nil {
+			if release, err = l.Admit(conn.RemoteAddr()); err != nil {
+				l.Log.Warn("raw viewer refused", "output", output, "remote", conn.RemoteAddr().String(), "reason", err)
+				conn.Write([]byte("camfeed: " + err.Error() + "\n"))
+				conn.Close()
+				continue
+			}
+		}
+		wg.Go(func() {
+			defer release()
+			l.serveConn(ctx, conn, output)
+		})
 	}
 }
 
@@ -73,7 +88,7 @@ func (l *Listener) serveConn(ctx context.Context, conn net.Conn, output string) 
 	sub := hb.Subscribe(hub.SubOptions{Output: output})
 	defer sub.Close()
 	start := time.Now()
-	err := Serve(cctx, sub, conn, nil, conn.SetWriteDeadline)
+	err := Serve(cctx, sub, conn, nil, conn.SetWriteDeadline, l.Observe.get(l.Feed, output))
 	st := sub.Stats()
 	reason := "viewer closed the connection"
 	if !isDisconnect(err) {
@@ -106,10 +121,11 @@ func ListenUnix(dir, feed string) (net.Listener, error) {
 // reader to open it, and when the reader goes away waits for the next.
 // A slow reader skips ahead like any viewer; the camera never waits.
 type FIFO struct {
-	Path  string
-	Feeds Feeds
-	Feed  string
-	Log   *slog.Logger
+	Path    string
+	Feeds   Feeds
+	Feed    string
+	Log     *slog.Logger
+	Observe Observe
 }
 
 // Run serves the FIFO until ctx ends.
@@ -153,7 +169,7 @@ func (f *FIFO) serve(ctx context.Context, w *os.File) {
 	sub := hb.Subscribe(hub.SubOptions{Output: "fifo"})
 	defer sub.Close()
 	f.Log.Info("fifo reader connected", "path", f.Path, "feed", f.Feed)
-	err := Serve(ctx, sub, w, nil, w.SetWriteDeadline)
+	err := Serve(ctx, sub, w, nil, w.SetWriteDeadline, f.Observe.get(f.Feed, "fifo"))
 	st := sub.Stats()
 	reason := "reader closed the pipe"
 	if !isDisconnect(err) {

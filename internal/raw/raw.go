@@ -13,10 +13,26 @@ import (
 	"github.com/camfeed/camfeed/internal/hub"
 )
 
+// Observe gives the Observer for one viewer of feed on output, or nil.
+type Observe func(feed, output string) Observer
+
+func (o Observe) get(feed, output string) Observer {
+	if o == nil {
+		return nil
+	}
+	return o(feed, output)
+}
+
 // Feeds finds a feed's hub by name.
 type Feeds interface {
 	Hub(name string) (*hub.Hub, bool)
 	Names() []string
+}
+
+// Observer gets per-unit timings for the metrics (metrics.Viewer is one).
+type Observer interface {
+	ObserveLag(time.Duration)
+	ObserveIngestToSend(time.Duration)
 }
 
 // writeTimeout bounds one write. A viewer that takes longer than this to
@@ -28,7 +44,7 @@ const writeTimeout = 15 * time.Second
 // closes or a write fails. Every write is a whole access unit, shared with
 // every other viewer (no copy). flush, if set, runs after each one;
 // deadline, if set, arms a write deadline before each write.
-func Serve(ctx context.Context, sub *hub.Sub, w io.Writer, flush func() error, deadline func(time.Time) error) error {
+func Serve(ctx context.Context, sub *hub.Sub, w io.Writer, flush func() error, deadline func(time.Time) error, obs Observer) error {
 	for {
 		f, err := sub.Next(ctx)
 		if err != nil {
@@ -37,8 +53,12 @@ func Serve(ctx context.Context, sub *hub.Sub, w io.Writer, flush func() error, d
 			}
 			return err
 		}
+		now := time.Now()
+		if obs != nil {
+			obs.ObserveLag(now.Sub(f.Received))
+		}
 		if deadline != nil {
-			_ = deadline(time.Now().Add(writeTimeout))
+			_ = deadline(now.Add(writeTimeout))
 		}
 		if _, err := w.Write(f.Data); err != nil {
 			return err
@@ -47,6 +67,9 @@ func Serve(ctx context.Context, sub *hub.Sub, w io.Writer, flush func() error, d
 			if err := flush(); err != nil {
 				return err
 			}
+		}
+		if obs != nil {
+			obs.ObserveIngestToSend(time.Since(f.Received))
 		}
 	}
 }
