@@ -36,6 +36,7 @@ type App struct {
 	feeds map[string]*feed.Feed
 	names []string
 
+	out     outputs
 	auth    *auth.Authenticator
 	viewers *limits.Viewers
 	metrics *metrics.Metrics
@@ -125,6 +126,7 @@ func (a *App) Run(ctx context.Context) error {
 	var closers []func()
 	fail := func(err error) error {
 		cancel()
+		a.stopOutputs()
 		for _, c := range closers {
 			c()
 		}
@@ -150,7 +152,14 @@ func (a *App) Run(ctx context.Context) error {
 			}
 			ln = tls.NewListener(ln, tc)
 		}
-		httpSrv = a.httpServer()
+		if httpSrv, err = a.httpServer(); err != nil {
+			ln.Close()
+			return fail(err)
+		}
+		if err := a.startOutputs(ctx, &wg); err != nil {
+			ln.Close()
+			return fail(err)
+		}
 		wg.Go(func() {
 			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.log.Error("http server stopped", "err", err)
@@ -226,6 +235,7 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		scancel()
 	}
+	a.stopOutputs()
 	stopFeeds()
 	feedWG.Wait()
 	wg.Wait()
@@ -240,10 +250,12 @@ func addrString(a net.Addr) string {
 	return a.String()
 }
 
-func (a *App) httpServer() *http.Server {
+func (a *App) httpServer() (*http.Server, error) {
 	mux := http.NewServeMux()
-	(&raw.HTTP{Feeds: a, DefaultFeed: a.defaultFeed(), Log: a.log, Observe: a.observe}).Register(mux, nil)
-	(&api.Handlers{Feeds: a, Version: a.version, Started: time.Now()}).Register(mux)
+	if err := a.mount(mux); err != nil {
+		return nil, err
+	}
+	(&api.Handlers{Feeds: a, Version: a.version, Started: time.Now(), Extra: a.extraStatus}).Register(mux)
 	mux.Handle("GET /metrics", a.metrics.Handler())
 	srv := a.cfg.Limits.Server(a.guard(limits.BodyLimit(a.cfg.Limits.MaxBodyBytes, a.cfg.Limits.ReadTimeout)(mux)))
 	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
@@ -251,7 +263,7 @@ func (a *App) httpServer() *http.Server {
 		return ctx
 	}
 	srv.ErrorLog = slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)
-	return srv
+	return srv, nil
 }
 
 // observe gives the metrics' per-viewer observer to the raw outputs.

@@ -39,8 +39,8 @@ func TestRawStreamsDecode(t *testing.T) {
 	}
 	defer conn.Close()
 	done := make(chan struct{})
-	go func() { readFor(conn, 2*time.Second, &viaTCP); close(done) }()
-	readFor(resp.Body, 2*time.Second, &viaHTTP)
+	go func() { readFor(conn, 3*time.Second, &viaTCP); close(done) }()
+	readFor(resp.Body, 3*time.Second, &viaHTTP)
 	<-done
 	for name, rec := range map[string]*recorder{"http": &viaHTTP, "tcp": &viaTCP} {
 		errs, frames := decode(t, rec.whole())

@@ -14,7 +14,7 @@ import (
 func (a *App) access(r *http.Request) (action, feed string, stream, open bool) {
 	p := strings.TrimPrefix(r.URL.Path, "/")
 	switch {
-	case p == "healthz" || p == "time" || strings.HasPrefix(p, "static/"):
+	case p == "healthz" || p == "time" || strings.HasPrefix(p, "assets/"):
 		return "", "", false, true // no video and no secrets: health checks and the viewer's assets
 	case p == "metrics":
 		return auth.Read, "", false, false
@@ -24,6 +24,9 @@ func (a *App) access(r *http.Request) (action, feed string, stream, open bool) {
 				return auth.Read, f, false, false
 			}
 			return auth.Read, "", false, false
+		}
+		if f, ok := feedOfAPI(p); ok && r.Method == http.MethodPost && strings.HasSuffix(p, "/clips") {
+			return auth.Publish, f, false, false // an event trigger saving a clip
 		}
 		return auth.Admin, "", false, false
 	case p == "":
@@ -40,9 +43,6 @@ func (a *App) access(r *http.Request) (action, feed string, stream, open bool) {
 		return auth.Read, "", false, false // 404 from the handler, after auth
 	}
 	stream = rest == "stream.h264" || rest == "ws"
-	if r.Method == http.MethodPost && rest == "publish" {
-		return auth.Publish, feed, false, false
-	}
 	return auth.Read, feed, stream, false
 }
 

@@ -38,6 +38,23 @@ type Config struct {
 	RTSP    string `yaml:"rtsp"`     // "off" disables
 	WebRTC  string `yaml:"webrtc"`   // "off" disables
 
+	// Browser outputs (WebRTC, MSE, LL-HLS, the viewer).
+	WebRTCHosts    []string `yaml:"webrtc_hosts"`    // extra host or NAT 1:1 IPs to offer as ICE candidates
+	STUN           []string `yaml:"stun"`            // STUN servers; none by default: the LAN needs none
+	AllowedOrigins []string `yaml:"allowed_origins"` // CORS: other sites that may embed the feeds ("*": any)
+
+	// Clips and snapshots from the RAM pre-roll (internal/clip, snapshot).
+	ClipsDir      string        `yaml:"clips_dir"`      // where POST .../clips saves; "" disables saving
+	ClipsMaxSaved int           `yaml:"clips_max_saved"`
+	SnapshotCache time.Duration `yaml:"snapshot_cache"` // how long a snapshot.jpg is reused
+
+	// Recording (internal/record), for feeds with record: true.
+	RecordDir      string        `yaml:"record_dir"`
+	RecordSegment  time.Duration `yaml:"record_segment"`
+	RecordMaxBytes Size          `yaml:"record_max_bytes"` // per feed; oldest segments go first
+	RecordMaxAge   time.Duration `yaml:"record_max_age"`
+	RecordMinFree  Size          `yaml:"record_min_free"` // stop writing below this much free disk
+
 	// Defaults for every feed; a feed may override them.
 	Buffer       Size          `yaml:"buffer"`
 	LagBudget    time.Duration `yaml:"lag_budget"`
@@ -76,6 +93,10 @@ type Feed struct {
 	Rotation  int      `yaml:"rotation"`
 	ExtraArgs []string `yaml:"extra_args"`
 
+	// Record writes this feed to record_dir (off by default: no SD-card
+	// wear unless asked).
+	Record bool `yaml:"record"`
+
 	// AnonymousRead overrides the global anonymous_read for this feed.
 	AnonymousRead *bool `yaml:"anonymous_read"`
 
@@ -97,11 +118,17 @@ func Default() *Config {
 		UnixDir:      "",
 		RTSP:         ":8554",
 		WebRTC:       ":8189",
-		Buffer:       Size{Bytes: 8 << 20},
+		Buffer:       Size{Duration: 30 * time.Second},
 		LagBudget:    500 * time.Millisecond,
 		Join:         "instant",
 		StallTimeout: 5 * time.Second,
 		Limits:       limits.Default(),
+		ClipsMaxSaved:  100,
+		SnapshotCache:  time.Second,
+		RecordSegment:  time.Minute,
+		RecordMaxBytes: Size{Bytes: 1 << 30},
+		RecordMaxAge:   7 * 24 * time.Hour,
+		RecordMinFree:  Size{Bytes: 512 << 20},
 		Feeds:        map[string]*Feed{DefaultFeed: {Source: "auto"}},
 	}
 }
@@ -236,6 +263,11 @@ func (c *Config) Validate() error {
 	}
 	if _, err := auth.New(c.AuthConfig(nil)); err != nil {
 		errs = append(errs, err)
+	}
+	for _, name := range c.FeedNames() {
+		if f := c.Feeds[name]; f != nil && f.Record && c.RecordDir == "" {
+			bad("feeds.%s.record: needs record_dir, the directory to record to", name)
+		}
 	}
 	if err := c.TLS.Validate(); err != nil {
 		errs = append(errs, err)

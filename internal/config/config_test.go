@@ -28,7 +28,7 @@ func TestSampleConfigIsDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	got.Feeds[DefaultFeed].ExtraArgs = nil
-	got.Users, got.TCPAllow = nil, nil
+	got.Users, got.TCPAllow, got.WebRTCHosts, got.STUN, got.AllowedOrigins = nil, nil, nil, nil, nil
 	if want := Default(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("camfeed.yaml differs from Default():\n got %+v\nwant %+v", got, want)
 	}
@@ -37,12 +37,15 @@ func TestSampleConfigIsDefault(t *testing.T) {
 func TestLoadOrder(t *testing.T) {
 	file := writeFile(t, "http: \":9000\"\nlag_budget: 300ms\njoin: keyframe\n")
 	env := []string{"CAMFEED_LAG_BUDGET=400ms", "CAMFEED_TCP=:9001", "CAMFEED_WIDTH=1280", "CAMFEED_HEIGHT=720"}
-	c, err := Load([]string{"--config", file, "--tcp", ":9002", "--source", "test", "--hflip"}, env, io.Discard)
+	c, err := Load([]string{"--config", file, "--tcp", ":9002", "--source", "test", "--hflip", "--webrtc-host", "10.0.0.2", "--webrtc-host", "203.0.113.7,10.0.0.3"}, env, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.HTTP != ":9000" || c.LagBudget != 400*time.Millisecond || c.TCP != ":9002" || c.Join != "keyframe" {
 		t.Fatalf("got http %q lag %v tcp %q join %q", c.HTTP, c.LagBudget, c.TCP, c.Join)
+	}
+	if got := strings.Join(c.WebRTCHosts, " "); got != "10.0.0.2 203.0.113.7 10.0.0.3" {
+		t.Errorf("webrtc hosts %q", got)
 	}
 	f := c.Feeds[DefaultFeed]
 	if f.Source != "test" || f.Width != 1280 || f.Height != 720 || !f.HFlip {
@@ -76,7 +79,7 @@ feeds:
 	if e := c.Effective("front"); e.Buffer.Duration != 30*time.Second || e.LagBudget != 500*time.Millisecond {
 		t.Fatalf("effective %+v", e)
 	}
-	if e := c.Effective("back"); e.Buffer.Bytes != 8<<20 {
+	if e := c.Effective("back"); e.Buffer.Duration != 30*time.Second {
 		t.Fatalf("effective %+v", e)
 	}
 }

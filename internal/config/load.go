@@ -82,6 +82,18 @@ func feedBool(p func(*Feed) *bool) func(*Config, string) error {
 	}
 }
 
+// list appends comma-separated values; the flag may be repeated.
+func list(p func(*Config) *[]string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		for _, x := range strings.Split(v, ",") {
+			if x = strings.TrimSpace(x); x != "" {
+				*p(c) = append(*p(c), x)
+			}
+		}
+		return nil
+	}
+}
+
 func settings() []setting {
 	return []setting{
 		{"log-level", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
@@ -92,7 +104,12 @@ func settings() []setting {
 		{"unix-dir", "directory for a unix socket per feed, FEED.sock (off when empty)", str(func(c *Config) *string { return &c.UnixDir })},
 		{"rtsp", "RTSP listen address, or off", str(func(c *Config) *string { return &c.RTSP })},
 		{"webrtc", "WebRTC ICE UDP/TCP listen address, or off", str(func(c *Config) *string { return &c.WebRTC })},
-		{"buffer", "RAM budget per feed: bytes (8MiB) or video time (30s)", func(c *Config, v string) error {
+		{"webrtc-host", "extra host or NAT IP for WebRTC candidates (repeatable, or comma-separated)", list(func(c *Config) *[]string { return &c.WebRTCHosts })},
+		{"stun", "STUN server for WebRTC, e.g. stun:stun.l.google.com:19302 (repeatable)", list(func(c *Config) *[]string { return &c.STUN })},
+		{"allowed-origins", "other sites that may embed the feeds (CORS), comma-separated; * for any", list(func(c *Config) *[]string { return &c.AllowedOrigins })},
+		{"clips-dir", "directory for saved clips (off when empty)", str(func(c *Config) *string { return &c.ClipsDir })},
+		{"record-dir", "directory for recordings of feeds with record: true", str(func(c *Config) *string { return &c.RecordDir })},
+		{"buffer", "RAM pre-roll per feed: video time (30s) or bytes (8MiB)", func(c *Config, v string) error {
 			sz, err := ParseSize(v)
 			c.Buffer = sz
 			return err
@@ -133,13 +150,20 @@ func Load(args []string, environ []string, stderr io.Writer) (*Config, error) {
 	all := settings()
 	flagVals := map[string]*string{}
 	for _, s := range all {
-		if s.name == "hflip" || s.name == "vflip" {
-			v := new(string)
-			flagVals[s.name] = v
+		v := new(string)
+		flagVals[s.name] = v
+		switch s.name {
+		case "hflip", "vflip":
 			fs.BoolFunc(s.name, s.usage+" ("+s.env()+")", func(x string) error { *v = x; return nil })
 			continue
+		case "webrtc-host", "stun", "allowed-origins": // repeatable
+			fs.Func(s.name, s.usage+" ("+s.env()+")", func(x string) error {
+				*v = strings.TrimPrefix(*v+","+x, ",")
+				return nil
+			})
+			continue
 		}
-		flagVals[s.name] = fs.String(s.name, "", s.usage+" ("+s.env()+")")
+		fs.StringVar(v, s.name, "", s.usage+" ("+s.env()+")")
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"syscall"
 	"time"
 
@@ -24,23 +23,16 @@ type HTTP struct {
 	Observe     Observe
 }
 
-// Register mounts the handlers on mux. root, if set, handles GET / for
-// browsers (the web viewer).
-func (h *HTTP) Register(mux *http.ServeMux, root http.Handler) {
-	mux.HandleFunc("GET /stream.h264", func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, h.DefaultFeed) })
+// Register mounts /stream.h264 and /{feed}/stream.h264 on mux.
+func (h *HTTP) Register(mux *http.ServeMux) {
+	mux.Handle("GET /stream.h264", h.Default())
 	mux.HandleFunc("GET /{feed}/stream.h264", func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, r.PathValue("feed")) })
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		if root != nil && WantsHTML(r) {
-			root.ServeHTTP(w, r)
-			return
-		}
-		h.serve(w, r, h.DefaultFeed)
-	})
 }
 
-// WantsHTML reports a browser: its Accept names text/html.
-func WantsHTML(r *http.Request) bool {
-	return strings.Contains(r.Header.Get("Accept"), "text/html")
+// Default serves the default feed's stream: /stream.h264, and GET / for
+// clients that are not browsers.
+func (h *HTTP) Default() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, h.DefaultFeed) })
 }
 
 func (h *HTTP) serve(w http.ResponseWriter, r *http.Request, feed string) {

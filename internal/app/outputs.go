@@ -1,0 +1,118 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/camfeed/camfeed/internal/clip"
+	"github.com/camfeed/camfeed/internal/hls"
+	"github.com/camfeed/camfeed/internal/mse"
+	"github.com/camfeed/camfeed/internal/raw"
+	"github.com/camfeed/camfeed/internal/record"
+	"github.com/camfeed/camfeed/internal/snapshot"
+	"github.com/camfeed/camfeed/internal/viewer"
+	"github.com/camfeed/camfeed/internal/webrtc"
+)
+
+// outputs are the HTTP-mounted outputs beyond raw H.264, and the
+// recorders. Each is started by start and stopped by stop.
+type outputs struct {
+	webrtc    *webrtc.Server
+	hls       *hls.Server
+	clips     *clip.Server
+	recorders map[string]*record.Recorder
+}
+
+// mount builds the outputs and registers their routes on mux.
+func (a *App) mount(mux *http.ServeMux) error {
+	cfg := a.cfg
+	o := &a.out
+	rawHTTP := &raw.HTTP{Feeds: a, DefaultFeed: a.defaultFeed(), Log: a.log, Observe: a.observe}
+	rawHTTP.Register(mux)
+
+	protocols := []string{viewer.MSE, viewer.HLS}
+	if cfg.WebRTC != "off" {
+		w, err := webrtc.New(webrtc.Config{Addr: cfg.WebRTC, HostIPs: cfg.WebRTCHosts, STUN: cfg.STUN}, a, a.log.With("output", "webrtc"))
+		if err != nil {
+			return fmt.Errorf("webrtc: %w", err)
+		}
+		w.AllowOrigins(cfg.AllowedOrigins)
+		w.Register(mux)
+		o.webrtc = w
+		protocols = append([]string{viewer.WebRTC}, protocols...)
+	}
+	m := mse.New(a, a.log.With("output", "mse"))
+	m.AllowOrigins(cfg.AllowedOrigins)
+	m.Register(mux)
+	o.hls = hls.New(hls.Config{AllowedOrigins: cfg.AllowedOrigins}, a, a.log.With("output", "hls"))
+	o.hls.Register(mux)
+	viewer.New(a, viewer.Options{AllowedOrigins: cfg.AllowedOrigins, Protocols: protocols, NonBrowser: rawHTTP.Default()}).Register(mux)
+
+	o.clips = clip.New(clip.Config{Dir: cfg.ClipsDir, MaxSaved: cfg.ClipsMaxSaved}, a, a.log.With("output", "clip"))
+	o.clips.Register(mux)
+	snapshot.New(snapshot.Config{CacheFor: cfg.SnapshotCache}, a, a.log.With("output", "snapshot")).Register(mux)
+	o.recorders = map[string]*record.Recorder{}
+	for _, name := range a.names {
+		if !cfg.Feeds[name].Record {
+			continue
+		}
+		r := record.New(record.Config{
+			Dir: cfg.RecordDir, Segment: cfg.RecordSegment, MaxBytes: int64(cfg.RecordMaxBytes.Bytes),
+			MaxAge: cfg.RecordMaxAge, MinFree: int64(cfg.RecordMinFree.Bytes),
+		}, name, a.feeds[name].Hub(), a.log.With("feed", name, "output", "record"))
+		r.Register(mux)
+		o.recorders[name] = r
+	}
+	return nil
+}
+
+// startOutputs starts the listeners and goroutines of the outputs; wg
+// owns the goroutines.
+func (a *App) startOutputs(ctx context.Context, wg *sync.WaitGroup) error {
+	o := &a.out
+	if o.webrtc != nil {
+		if err := o.webrtc.Start(); err != nil && !errors.Is(err, webrtc.ErrDisabled) {
+			return fmt.Errorf("webrtc on %s: %w", a.cfg.WebRTC, err)
+		}
+	}
+	if err := o.hls.Start(); err != nil {
+		return fmt.Errorf("hls: %w", err)
+	}
+	for name, r := range o.recorders {
+		wg.Go(func() {
+			if err := r.Run(ctx); err != nil && ctx.Err() == nil {
+				a.log.Error("recording stopped", "feed", name, "err", err)
+			}
+		})
+	}
+	return nil
+}
+
+// stopOutputs closes what startOutputs started. Safe after a failed start.
+func (a *App) stopOutputs() {
+	o := &a.out
+	if o.webrtc != nil {
+		o.webrtc.Close()
+	}
+	if o.hls != nil {
+		o.hls.Close()
+	}
+	if o.clips != nil {
+		o.clips.Close()
+	}
+}
+
+// extraStatus adds per-output details to a feed's status.
+func (a *App) extraStatus(feed string) map[string]any {
+	m := map[string]any{}
+	if r, ok := a.out.recorders[feed]; ok {
+		m["recording"] = r.Status()
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}

@@ -1,0 +1,226 @@
+package clip
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/camfeed/camfeed/internal/testsrc"
+)
+
+func get(t testing.TB, url string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+// checkClip checks a downloaded clip with ffprobe and ffmpeg: duration
+// within one frame of want, first packet a keyframe, clean decode.
+func checkClip(t *testing.T, resp *http.Response, body []byte, want time.Duration, fps int) probe {
+	t.Helper()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if cl := resp.Header.Get("Content-Length"); cl != strconv.Itoa(len(body)) {
+		t.Errorf("Content-Length %q, body %d bytes", cl, len(body))
+	}
+	path := writeTemp(t, body)
+	p := ffprobe(t, path)
+	frame := 1.0 / float64(fps)
+	if math.Abs(p.Duration-want.Seconds()) > frame {
+		t.Errorf("ffprobe duration %.3f s, want %.3f s ± %.3f", p.Duration, want.Seconds(), frame)
+	}
+	if math.Abs(float64(p.Frames)-want.Seconds()*float64(fps)) > 1 {
+		t.Errorf("%d frames shown, want %.0f ± 1", p.Frames, want.Seconds()*float64(fps))
+	}
+	if !p.FirstKey {
+		t.Error("first packet is not a keyframe")
+	}
+	hdr, _ := strconv.ParseFloat(resp.Header.Get("X-Camfeed-Clip-Seconds"), 64)
+	if math.Abs(hdr-p.Duration) > 0.002 {
+		t.Errorf("X-Camfeed-Clip-Seconds %.3f, ffprobe %.3f", hdr, p.Duration)
+	}
+	decodes(t, path)
+	return p
+}
+
+func TestClipDurations(t *testing.T) {
+	needTool(t, "ffprobe")
+	const fps = 30
+	src := newSource(t, fps, 45) // 1.5 s GOPs: clips rarely start on a keyframe
+	src.fill(34)
+	ts := serve(t, New(Config{}, feeds{"cam": src.h}, nil))
+	for _, secs := range []float64{1, 5, 30, 2.5} {
+		t.Run(fmt.Sprint(secs), func(t *testing.T) {
+			resp, body := get(t, fmt.Sprintf("%s/cam/clip.mp4?seconds=%g", ts.URL, secs))
+			p := checkClip(t, resp, body, time.Duration(secs*float64(time.Second)), fps)
+			if resp.Header.Get("X-Camfeed-Clip-Truncated") != "false" {
+				t.Error("clip marked truncated")
+			}
+			cd := resp.Header.Get("Content-Disposition")
+			if !strings.HasPrefix(cd, `attachment; filename="cam-`) || !strings.HasSuffix(cd, `Z.mp4"`) {
+				t.Errorf("Content-Disposition %q", cd)
+			}
+			t.Logf("%g s: %d bytes, %.3f s, %d frames shown, %d decoded only", secs, len(body), p.Duration, p.Frames, p.Discarded)
+		})
+	}
+	t.Run("more than held", func(t *testing.T) {
+		resp, body := get(t, ts.URL+"/cam/clip.mp4?seconds=60")
+		if resp.Header.Get("X-Camfeed-Clip-Truncated") != "true" {
+			t.Error("clip not marked truncated")
+		}
+		held, _ := strconv.ParseFloat(resp.Header.Get("X-Camfeed-Clip-Seconds"), 64)
+		if held < 33 || held > 34.1 {
+			t.Errorf("truncated clip holds %.3f s, want about 34", held)
+		}
+		checkClip(t, resp, body, time.Duration(held*float64(time.Second)), fps)
+	})
+}
+
+func TestClipAfter(t *testing.T) {
+	needTool(t, "ffprobe")
+	const fps = 30
+	src := newSource(t, fps, 30)
+	src.runSteady(t)
+	ts := serve(t, New(Config{}, feeds{"cam": src.h}, nil))
+	time.Sleep(2200 * time.Millisecond) // live video only, so its times are real
+	for _, tc := range []struct{ seconds, after float64 }{{2, 1}, {1, 2.5}} {
+		t.Run(fmt.Sprintf("%g+%g", tc.seconds, tc.after), func(t *testing.T) {
+			t.Parallel()
+			begin := time.Now()
+			resp, body := get(t, fmt.Sprintf("%s/cam/clip.mp4?seconds=%g&after=%g", ts.URL, tc.seconds, tc.after))
+			took := time.Since(begin)
+			if took < time.Duration(tc.after*float64(time.Second))-100*time.Millisecond {
+				t.Errorf("answered after %v, before the %g s to wait for", took, tc.after)
+			}
+			checkClip(t, resp, body, time.Duration((tc.seconds+tc.after)*float64(time.Second)), fps)
+			if resp.Header.Get("X-Camfeed-Clip-Truncated") != "false" {
+				t.Error("clip marked truncated")
+			}
+			start, err := time.Parse(time.RFC3339Nano, resp.Header.Get("X-Camfeed-Clip-Start"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := begin.Add(-time.Duration(tc.seconds * float64(time.Second))).Sub(start); d < -100*time.Millisecond || d > 100*time.Millisecond {
+				t.Errorf("clip starts %v from %g s before the request", d, tc.seconds)
+			}
+		})
+	}
+}
+
+func TestClipStalledAfter(t *testing.T) {
+	src := newSource(t, 30, 30)
+	src.fill(3) // no live frames follow
+	srv := New(Config{}, feeds{"cam": src.h}, nil)
+	srv.grace = 300 * time.Millisecond
+	ts := serve(t, srv)
+	begin := time.Now()
+	resp, body := get(t, ts.URL+"/cam/clip.mp4?seconds=1&after=0.2")
+	if resp.StatusCode != http.StatusOK || len(body) == 0 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if resp.Header.Get("X-Camfeed-Clip-Truncated") != "true" {
+		t.Error("clip of a stalled feed not marked truncated")
+	}
+	if took := time.Since(begin); took > 2*time.Second {
+		t.Errorf("took %v", took)
+	}
+}
+
+func TestClipErrors(t *testing.T) {
+	src := newSource(t, 30, 30)
+	empty := newSource(t, 30, 30)
+	ts := serve(t, New(Config{}, feeds{"cam": src.h, "empty": empty.h}, nil))
+	src.fill(2)
+	for _, tc := range []struct {
+		path string
+		code int
+		body string
+	}{
+		{"/nope/clip.mp4", 404, "404 page not found\n"},
+		{"/empty/clip.mp4", 503, "no video yet: the feed has not sent a keyframe\n"},
+		{"/cam/clip.mp4?seconds=0", 400, "seconds must be a number above 0 and at most 3600\n"},
+		{"/cam/clip.mp4?seconds=abc", 400, "seconds must be a number above 0 and at most 3600\n"},
+		{"/cam/clip.mp4?seconds=NaN", 400, "seconds must be a number above 0 and at most 3600\n"},
+		{"/cam/clip.mp4?after=61", 400, "after must be a number from 0 to 60\n"},
+		{"/cam/clip.mp4?after=-1", 400, "after must be a number from 0 to 60\n"},
+	} {
+		resp, body := get(t, ts.URL+tc.path)
+		if resp.StatusCode != tc.code || string(body) != tc.body {
+			t.Errorf("%s: %d %q, want %d %q", tc.path, resp.StatusCode, body, tc.code, tc.body)
+		}
+	}
+}
+
+func TestClipBusy(t *testing.T) {
+	src := newSource(t, 30, 30)
+	src.fill(2)
+	srv := New(Config{MaxConcurrent: 1}, feeds{"cam": src.h}, nil)
+	ts := serve(t, srv)
+	srv.sem <- struct{}{} // one clip in progress
+	resp, _ := get(t, ts.URL+"/cam/clip.mp4?seconds=1")
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" {
+		t.Errorf("status %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	<-srv.sem
+	if resp, _ := get(t, ts.URL+"/cam/clip.mp4?seconds=1"); resp.StatusCode != 200 {
+		t.Errorf("status %d once free", resp.StatusCode)
+	}
+}
+
+// TestClipAfterReset restarts the source while an after= clip waits: the
+// clip ends where the old stream did, and says it is short.
+func TestClipAfterReset(t *testing.T) {
+	needTool(t, "ffprobe")
+	src := newSource(t, 30, 30)
+	src.fill(3)
+	ts := serve(t, New(Config{}, feeds{"cam": src.h}, nil))
+	type result struct {
+		resp *http.Response
+		body []byte
+	}
+	done := make(chan result)
+	go func() {
+		resp, body := get(t, ts.URL+"/cam/clip.mp4?seconds=1&after=2")
+		done <- result{resp, body}
+	}()
+	for src.h.Stats().Viewers["clip"] == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	src.h.Reset()
+	g, _ := testsrc.New(testsrc.Config{Width: 320, Height: 240})
+	src.mu.Lock()
+	src.g = g
+	src.mu.Unlock()
+	src.publish(time.Now())
+	res := <-done
+	if res.resp.Header.Get("X-Camfeed-Clip-Truncated") != "true" {
+		t.Error("not marked truncated")
+	}
+	checkClip(t, res.resp, res.body, time.Second, 30)
+}
+
+// TestClipAfterEveryFrameKey: with a keyframe in every frame, the ring's
+// look starts after the keyframe the clip joined on; nothing is doubled.
+func TestClipAfterEveryFrameKey(t *testing.T) {
+	needTool(t, "ffprobe")
+	src := newSource(t, 30, 1)
+	src.runSteady(t)
+	ts := serve(t, New(Config{}, feeds{"cam": src.h}, nil))
+	time.Sleep(500 * time.Millisecond)
+	resp, body := get(t, ts.URL+"/cam/clip.mp4?seconds=0.1&after=0.5")
+	checkClip(t, resp, body, 600*time.Millisecond, 30)
+}

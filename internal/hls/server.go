@@ -1,0 +1,402 @@
+// Package hls serves feeds as Low-Latency HLS (fMP4 parts) with
+// gohlslib's muxer, for Safari and iOS, and for a CDN in front.
+//
+// A feed's muxer starts with the first request for its playlist and stops
+// after IdleTimeout without requests, so feeds nobody watches over HLS
+// cost nothing. Memory per watched feed is bounded by SegmentCount
+// segments of about SegmentDuration each (each also capped at
+// SegmentMaxSize).
+//
+// Routes: GET /{feed}/index.m3u8 is the multivariant playlist; everything
+// it leads to (media playlist, init, segments, parts) is under
+// /{feed}/hls/, so the package registers no /{feed}/{file} wildcard that
+// could collide with another output's routes.
+package hls
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2"
+	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
+
+	"github.com/camfeed/camfeed/internal/hub"
+)
+
+// Feeds finds a feed's hub by name.
+type Feeds interface {
+	Hub(name string) (*hub.Hub, bool)
+	Names() []string
+}
+
+// Config configures the HLS output. Zero fields take the defaults.
+type Config struct {
+	// SegmentCount is how many segments a playlist lists (default 7).
+	SegmentCount int
+	// SegmentDuration is the minimum segment length; segments end at a
+	// keyframe after it (default 1 s).
+	SegmentDuration time.Duration
+	// PartDuration is the minimum part length (default 200 ms).
+	PartDuration time.Duration
+	// SegmentMaxSize caps one segment's bytes (default 16 MiB).
+	SegmentMaxSize uint64
+	// IdleTimeout stops a feed's muxer after this long without a request
+	// (default 60 s).
+	IdleTimeout time.Duration
+	// AllowedOrigins may fetch playlists and media from other pages
+	// (CORS); "*" for any.
+	AllowedOrigins []string
+}
+
+func (c *Config) setDefaults() {
+	if c.SegmentCount <= 0 {
+		c.SegmentCount = 7
+	}
+	if c.SegmentDuration <= 0 {
+		c.SegmentDuration = time.Second
+	}
+	if c.PartDuration <= 0 {
+		c.PartDuration = 200 * time.Millisecond
+	}
+	if c.SegmentMaxSize == 0 {
+		c.SegmentMaxSize = 16 << 20
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 60 * time.Second
+	}
+}
+
+// Server serves the HLS routes for all feeds.
+type Server struct {
+	cfg   Config
+	feeds Feeds
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	muxers  map[string]*feedMuxer
+	closed  bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started bool
+}
+
+// New returns a server; Start begins its idle sweeper.
+func New(cfg Config, feeds Feeds, log *slog.Logger) *Server {
+	cfg.setDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, feeds: feeds, log: log, muxers: map[string]*feedMuxer{}, ctx: ctx, cancel: cancel}
+}
+
+// Start starts the sweeper that stops idle muxers.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.closed {
+		return nil
+	}
+	s.started = true
+	s.wg.Add(1)
+	go s.sweep()
+	return nil
+}
+
+// Close stops every muxer. Safe after a failed Start and more than once.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	ms := s.muxers
+	s.muxers = map[string]*feedMuxer{}
+	s.mu.Unlock()
+	s.cancel()
+	for _, m := range ms {
+		m.close()
+	}
+	s.wg.Wait()
+}
+
+func (s *Server) sweep() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.IdleTimeout / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		var idle []*feedMuxer
+		s.mu.Lock()
+		for name, m := range s.muxers {
+			if m.idleFor() > s.cfg.IdleTimeout || m.dead() {
+				idle = append(idle, m)
+				delete(s.muxers, name)
+			}
+		}
+		s.mu.Unlock()
+		for _, m := range idle {
+			s.log.Debug("hls: muxer stopped", "feed", m.name)
+			m.close()
+		}
+	}
+}
+
+// Register adds the HLS routes to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{feed}/index.m3u8", s.serveIndex)
+	mux.HandleFunc("GET /{feed}/hls/{file}", s.serveFile)
+	mux.HandleFunc("OPTIONS /{feed}/index.m3u8", s.servePreflight)
+	mux.HandleFunc("OPTIONS /{feed}/hls/{file}", s.servePreflight)
+}
+
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Add("Vary", "Origin")
+			return
+		}
+	}
+}
+
+func (s *Server) servePreflight(w http.ResponseWriter, r *http.Request) {
+	s.cors(w, r)
+	w.Header().Set("Access-Control-Allow-Methods", "GET, OPTIONS")
+	w.Header().Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// errNoPicture: the feed has had no keyframe yet.
+var errNoPicture = errors.New("hls: the feed has no picture yet")
+
+// muxer returns the feed's running muxer, starting one if needed.
+func (s *Server) muxer(name string, h *hub.Hub) (*feedMuxer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errors.New("hls: closed")
+	}
+	if m := s.muxers[name]; m != nil && !m.dead() {
+		if m.gen == h.Params().Gen {
+			m.touch()
+			return m, nil
+		}
+		m.close() // the camera restarted with other parameters
+		delete(s.muxers, name)
+	}
+	m, err := startMuxer(s.ctx, s.cfg, name, h, s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.muxers[name] = m
+	return m, nil
+}
+
+func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request) {
+	s.serve(w, r, "index.m3u8", true)
+}
+
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
+	s.serve(w, r, r.PathValue("file"), false)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, file string, index bool) {
+	s.cors(w, r)
+	name := r.PathValue("feed")
+	h, ok := s.feeds.Hub(name)
+	if !ok {
+		http.Error(w, "no such feed", http.StatusNotFound)
+		return
+	}
+	m, err := s.muxer(name, h)
+	if err != nil {
+		code := http.StatusServiceUnavailable
+		http.Error(w, err.Error(), code)
+		return
+	}
+	// gohlslib routes by the last path element.
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = "/" + file
+	if !index {
+		rec := &recorder{ResponseWriter: w}
+		m.mux.Handle(rec, r2)
+		if !rec.wrote {
+			http.Error(w, "no such file", http.StatusNotFound)
+		}
+		return
+	}
+	// The multivariant playlist names its media playlist relative to
+	// itself; everything else lives under hls/.
+	buf := &bufferWriter{header: http.Header{}}
+	m.mux.Handle(buf, r2)
+	if buf.code == 0 && buf.body.Len() == 0 {
+		http.Error(w, "no such file", http.StatusNotFound)
+		return
+	}
+	for k, v := range buf.header {
+		w.Header()[k] = v
+	}
+	body := rewriteURIs(buf.body.Bytes(), "hls/")
+	w.Header().Del("Content-Length")
+	if buf.code != 0 {
+		w.WriteHeader(buf.code)
+	}
+	w.Write(body)
+}
+
+// rewriteURIs puts prefix in front of every URI line and URI attribute of
+// a playlist.
+func rewriteURIs(pl []byte, prefix string) []byte {
+	var out bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(pl))
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+		case !strings.HasPrefix(line, "#"):
+			line = prefix + line
+		case strings.Contains(line, `URI="`):
+			line = strings.ReplaceAll(line, `URI="`, `URI="`+prefix)
+		}
+		out.WriteString(line)
+		out.WriteByte('\n')
+	}
+	return out.Bytes()
+}
+
+type recorder struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (r *recorder) WriteHeader(code int) { r.wrote = true; r.ResponseWriter.WriteHeader(code) }
+func (r *recorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
+
+type bufferWriter struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (b *bufferWriter) Header() http.Header         { return b.header }
+func (b *bufferWriter) WriteHeader(code int)        { b.code = code }
+func (b *bufferWriter) Write(p []byte) (int, error) { return b.body.Write(p) }
+
+// feedMuxer is one feed's gohlslib muxer and the goroutine feeding it.
+type feedMuxer struct {
+	name  string
+	gen   uint64
+	mux   *gohlslib.Muxer
+	track *gohlslib.Track
+
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu       sync.Mutex
+	lastUsed time.Time
+	err      error
+}
+
+func startMuxer(parent context.Context, cfg Config, name string, h *hub.Hub, log *slog.Logger) (*feedMuxer, error) {
+	p := h.Params()
+	if p.Gen == 0 {
+		return nil, errNoPicture
+	}
+	track := &gohlslib.Track{Codec: &codecs.H264{SPS: p.SPS, PPS: p.PPS}, ClockRate: 90000}
+	mux := &gohlslib.Muxer{
+		Tracks:             []*gohlslib.Track{track},
+		Variant:            gohlslib.MuxerVariantLowLatency,
+		SegmentCount:       cfg.SegmentCount,
+		SegmentMinDuration: cfg.SegmentDuration,
+		PartMinDuration:    cfg.PartDuration,
+		SegmentMaxSize:     cfg.SegmentMaxSize,
+		OnEncodeError: func(err error) {
+			log.Warn("hls: encode", "feed", name, "err", err)
+		},
+	}
+	if err := mux.Start(); err != nil {
+		return nil, fmt.Errorf("hls: start muxer: %w", err)
+	}
+	ctx, cancel := context.WithCancel(parent)
+	m := &feedMuxer{name: name, gen: p.Gen, mux: mux, track: track, cancel: cancel, done: make(chan struct{}), lastUsed: time.Now()}
+	go m.run(ctx, h)
+	log.Debug("hls: muxer started", "feed", name)
+	return m, nil
+}
+
+// run writes the feed into the muxer. The viewer replays the cached GOP
+// (JoinKeyframe) so the first segment is complete as soon as possible;
+// timestamps are ingest times, so the replay lands where it belongs.
+func (m *feedMuxer) run(ctx context.Context, h *hub.Hub) {
+	defer close(m.done)
+	join := hub.JoinKeyframe
+	sub := h.Subscribe(hub.SubOptions{Output: "hls", Join: &join, LagBudget: 5 * time.Second})
+	defer sub.Close()
+	var start time.Time
+	for {
+		f, err := sub.Next(ctx)
+		if err != nil {
+			m.fail(err)
+			return
+		}
+		if start.IsZero() {
+			if !f.Keyframe {
+				continue
+			}
+			start = f.Received
+		}
+		pts := int64(f.Received.Sub(start)) * 90000 / int64(time.Second)
+		if err := m.mux.WriteH264(m.track, f.Received, pts, f.NALUs); err != nil {
+			m.fail(err)
+			return
+		}
+	}
+}
+
+func (m *feedMuxer) fail(err error) {
+	m.mu.Lock()
+	m.err = err
+	m.mu.Unlock()
+}
+
+func (m *feedMuxer) dead() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.err != nil
+}
+
+func (m *feedMuxer) touch() {
+	m.mu.Lock()
+	m.lastUsed = time.Now()
+	m.mu.Unlock()
+}
+
+func (m *feedMuxer) idleFor() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return time.Since(m.lastUsed)
+}
+
+func (m *feedMuxer) close() {
+	m.cancel()
+	<-m.done
+	m.mux.Close()
+}

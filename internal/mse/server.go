@@ -1,0 +1,190 @@
+// Package mse streams a feed to browsers as fragmented MP4 over a
+// WebSocket, for Media Source Extensions: the fallback where WebRTC is
+// blocked. Each access unit is one fragment, so the player can show it as
+// soon as it arrives.
+//
+// Wire format on GET /{feed}/ws: a text message with the stream's
+// description (JSON: codec, width, height, fps), a binary message with the
+// init segment, then one binary moof+mdat per access unit. When the
+// stream's parameter sets change (the camera restarted in another mode)
+// the server closes the socket with code 4000 and the player reconnects.
+package mse
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/camfeed/camfeed/internal/hub"
+)
+
+// Feeds finds a feed's hub by name.
+type Feeds interface {
+	Hub(name string) (*hub.Hub, bool)
+	Names() []string
+}
+
+// writeTimeout bounds one message write. A browser that reads slower than
+// the stream makes the hub skip it ahead to keyframes; one that stops
+// reading altogether is dropped after this.
+const writeTimeout = 10 * time.Second
+
+// CloseStreamChanged is the WebSocket close code sent when the stream's
+// parameter sets change; the player reconnects to get the new init.
+const CloseStreamChanged = 4000
+
+// Server serves /{feed}/ws.
+type Server struct {
+	feeds Feeds
+	log   *slog.Logger
+
+	mu      sync.RWMutex
+	origins []string
+	up      websocket.Upgrader
+}
+
+// New returns a server for feeds.
+func New(feeds Feeds, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{feeds: feeds, log: log}
+	s.up = websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 64 << 10,
+		CheckOrigin:     s.checkOrigin,
+	}
+	return s
+}
+
+// AllowOrigins sets which other origins may open the stream (the
+// viewer's CORS list; "*" allows any). By default only pages served by
+// camfeed itself may, so a web page a LAN user happens to visit cannot
+// read the camera.
+func (s *Server) AllowOrigins(origins []string) {
+	s.mu.Lock()
+	s.origins = append([]string(nil), origins...)
+	s.mu.Unlock()
+}
+
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser
+	}
+	if u, err := url.Parse(origin); err == nil && strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, o := range s.origins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// Register adds GET /{feed}/ws to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{feed}/ws", s.serveWS)
+}
+
+// streamInfo is the first message on the socket.
+type streamInfo struct {
+	Codec  string  `json:"codec"`
+	Width  int     `json:"width"`
+	Height int     `json:"height"`
+	FPS    float64 `json:"fps,omitempty"`
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("feed")
+	h, ok := s.feeds.Hub(name)
+	if !ok {
+		http.Error(w, "no such feed", http.StatusNotFound)
+		return
+	}
+	conn, err := s.up.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade has answered
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() {
+		// Reading is only for control frames and to notice the close.
+		defer cancel()
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	log := s.log.With("feed", name, "remote", r.RemoteAddr)
+	log.Debug("mse: viewer joined")
+	err = s.stream(ctx, conn, h)
+	log.Debug("mse: viewer left", "reason", err)
+}
+
+func (s *Server) stream(ctx context.Context, conn *websocket.Conn, h *hub.Hub) error {
+	join := hub.JoinInstant
+	sub := h.Subscribe(hub.SubOptions{Output: "mse", Join: &join})
+	defer sub.Close()
+	var (
+		m   *muxer
+		gen uint64
+	)
+	write := func(kind int, b []byte) error {
+		_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		return conn.WriteMessage(kind, b)
+	}
+	for {
+		f, err := sub.Next(ctx)
+		if err != nil {
+			if errors.Is(err, hub.ErrClosed) {
+				_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "feed closed"), time.Now().Add(time.Second))
+			}
+			return err
+		}
+		if m == nil || f.Keyframe {
+			p := h.Params()
+			if m != nil && p.Gen != gen {
+				_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseStreamChanged, "stream changed"), time.Now().Add(time.Second))
+				return errors.New("stream changed")
+			}
+			if m == nil {
+				if !f.Keyframe || p.Gen == 0 {
+					continue
+				}
+				info, _ := json.Marshal(streamInfo{Codec: codecString(p), Width: p.Info.Width, Height: p.Info.Height, FPS: p.Info.FPS})
+				if err := write(websocket.TextMessage, info); err != nil {
+					return err
+				}
+				init, err := initSegment(p)
+				if err != nil {
+					return err
+				}
+				if err := write(websocket.BinaryMessage, init); err != nil {
+					return err
+				}
+				m, gen = newMuxer(p.Info.FPS), p.Gen
+			}
+		}
+		frag, err := m.fragment(f.AccessUnit)
+		if err != nil {
+			return err
+		}
+		if err := write(websocket.BinaryMessage, frag); err != nil {
+			return err
+		}
+	}
+}
