@@ -14,6 +14,7 @@ import (
 
 	"github.com/camfeed/camfeed/internal/app"
 	"github.com/camfeed/camfeed/internal/config"
+	"github.com/camfeed/camfeed/internal/systemd"
 )
 
 // version is set at build time: -ldflags "-X main.version=1.2.3".
@@ -31,6 +32,18 @@ func run(args, env []string, stdout, stderr io.Writer) int {
 			return 0
 		case "testsrc":
 			return runTestsrc(args[1:], stdout, stderr)
+		case "cameras":
+			return runCameras(args[1:], stdout, stderr)
+		case "passwd":
+			return runPasswd(args[1:], os.Stdin, stdout, stderr)
+		case "service":
+			return runService(args[1:], env, stdout, stderr)
+		case "--check-config", "-check-config":
+			if len(args) != 2 {
+				fmt.Fprintln(stderr, "usage: camfeed --check-config FILE")
+				return 2
+			}
+			return checkConfig(args[1], env, stdout, stderr)
 		case "help":
 			usage(stdout)
 			return 0
@@ -44,14 +57,28 @@ func run(args, env []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "camfeed:", err)
 		return 2
 	}
-	log := newLogger(cfg, stderr, env)
+	log := newLogger(cfg, stderr)
 	a, err := app.New(cfg, version, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
+	a.Notifier = systemd.NotifierFromEnv()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload(a, args, env, log, stderr)
+			}
+		}
+	}()
 	if err := a.Run(ctx); err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
@@ -59,33 +86,51 @@ func run(args, env []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// reload re-reads the configuration on SIGHUP. An invalid one is logged
+// and the running one stays.
+func reload(a *app.App, args, env []string, log *slog.Logger, stderr io.Writer) {
+	_ = a.Notifier.Reloading()
+	defer a.Notifier.Ready()
+	cfg, err := config.Load(args, env, stderr)
+	if err != nil {
+		log.Error("reload refused: the new config is invalid; the old one keeps running", "err", err)
+		return
+	}
+	if err := a.Reload(cfg); err != nil {
+		log.Error("reload failed; the old config keeps running", "err", err)
+	}
+}
+
 func usage(w io.Writer) {
 	fmt.Fprint(w, `camfeed keeps a camera's H.264 feed hot in RAM and serves it with low latency.
 
 Usage:
-  camfeed [flags]            serve (camfeed --help lists the flags)
-  camfeed version            print the version
-  camfeed testsrc [flags]    write the built-in test pattern as H.264 to stdout
+  camfeed [flags]                      serve (camfeed --help lists the flags)
+  camfeed --check-config FILE          validate a config file and exit
+  camfeed cameras [--json]             list cameras and their sensor modes
+  camfeed passwd [--token]             hash a password (or make a token) for users:
+  camfeed service install|uninstall|status [--dry-run] [--config FILE]
+                                       run camfeed at boot under systemd
+  camfeed testsrc [flags]              write the built-in test pattern as H.264 to stdout
+  camfeed version                      print the version
 `)
 }
 
-// newLogger makes the slog logger. Under systemd (JOURNAL_STREAM set) the
-// text format leaves out the time: journald stamps every line already.
-func newLogger(cfg *config.Config, w io.Writer, env []string) *slog.Logger {
+// newLogger makes the slog logger. When stderr is the journal, the text
+// format leaves out the time: journald stamps every line already.
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	for _, kv := range env {
-		if len(kv) > len("JOURNAL_STREAM=") && kv[:len("JOURNAL_STREAM=")] == "JOURNAL_STREAM=" {
-			opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
-				if a.Key == slog.TimeKey && len(groups) == 0 {
-					return slog.Attr{}
-				}
-				return a
+	if systemd.StderrIsJournal() {
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{}
 			}
+			return a
 		}
 	}
 	return slog.New(slog.NewTextHandler(w, opts))

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/camfeed/camfeed/internal/api"
@@ -37,7 +38,7 @@ type App struct {
 	names []string
 
 	out     outputs
-	auth    *auth.Authenticator
+	authz   atomic.Pointer[auth.Authenticator] // swapped by Reload
 	viewers *limits.Viewers
 	metrics *metrics.Metrics
 
@@ -54,10 +55,11 @@ type App struct {
 // New builds the feeds and outputs from cfg. Nothing runs until Run.
 func New(cfg *config.Config, version string, log *slog.Logger) (*App, error) {
 	a := &App{cfg: cfg, log: log, version: version, feeds: map[string]*feed.Feed{}}
-	var err error
-	if a.auth, err = auth.New(cfg.AuthConfig(log)); err != nil {
+	az, err := auth.New(cfg.AuthConfig(log))
+	if err != nil {
 		return nil, err
 	}
+	a.authz.Store(az)
 	a.viewers = limits.NewViewers(cfg.Limits.MaxViewersPerFeed, cfg.Limits.MaxViewersPerIP)
 	a.metrics = metrics.New(a, version)
 	for _, name := range cfg.FeedNames() {
@@ -81,14 +83,7 @@ func (a *App) newFeed(name string) (*feed.Feed, error) {
 	if err != nil {
 		return nil, err
 	}
-	hc := hub.Config{MaxBytes: fc.Buffer.Bytes, LagBudget: fc.LagBudget, Join: join}
-	if d := fc.Buffer.Duration; d > 0 {
-		// A window in seconds: bytes follow from the bitrate, with room
-		// for its peaks (assume at least 4 Mbps when it is not set).
-		hc.Window = d
-		rate := max(fc.Bitrate, 4_000_000)
-		hc.MaxBytes = int(d.Seconds() * float64(rate) / 8 * 1.5)
-	}
+	hc := hub.Config{MaxBytes: fc.BudgetBytes(), Window: fc.Buffer.Duration, LagBudget: fc.LagBudget, Join: join}
 	h := hub.New(hc)
 	return feed.New(name, src, h, feed.Options{StallTimeout: fc.StallTimeout, Parser: parserConfig()}, a.log), nil
 }
@@ -177,7 +172,7 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		addrs["tcp"] = ln.Addr()
 		l := &raw.Listener{Feeds: a, Feed: def, Log: a.log, Observe: a.observe,
-			Allow: func(r net.Addr) bool { return a.auth.AllowTCP(r, def) },
+			Allow: func(r net.Addr) bool { return a.authz.Load().AllowTCP(r, def) },
 			Admit: func(r net.Addr) (func(), error) { return a.viewers.Acquire(def, limits.RemoteIP(r.String())) }}
 		wg.Go(func() { _ = l.Serve(ctx, ln, "tcp") })
 	}

@@ -83,6 +83,6 @@ func (a *App) guard(next http.Handler) http.Handler {
 			inner.ServeHTTP(w, r)
 			return
 		}
-		a.auth.Middleware(action, func(*http.Request) string { return feed })(inner).ServeHTTP(w, r)
+		a.authz.Load().Middleware(action, func(*http.Request) string { return feed })(inner).ServeHTTP(w, r)
 	})
 }

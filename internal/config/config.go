@@ -151,6 +151,16 @@ func (c *Config) Effective(name string) Feed {
 	return f
 }
 
+// BudgetBytes is the feed's RAM budget in bytes. A budget given as video
+// time becomes bytes at the feed's bitrate (at least 4 Mbit/s, rpicam-vid's
+// default for 1080p30 being lower) with half again for peaks.
+func (f Feed) BudgetBytes() int {
+	if d := f.Buffer.Duration; d > 0 {
+		return int(d.Seconds() * float64(max(f.Bitrate, 4_000_000)) / 8 * 1.5)
+	}
+	return f.Buffer.Bytes
+}
+
 // FeedNames returns the feed names, sorted.
 func (c *Config) FeedNames() []string {
 	names := make([]string, 0, len(c.Feeds))

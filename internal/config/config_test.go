@@ -23,7 +23,7 @@ func writeFile(t *testing.T, body string) string {
 // TestSampleConfigIsDefault proves the shipped camfeed.yaml says exactly
 // what the binary does with no config.
 func TestSampleConfigIsDefault(t *testing.T) {
-	got, err := Load([]string{"--config", "../../camfeed.yaml"}, nil, io.Discard)
+	got, err := Load([]string{"--config", "camfeed.yaml"}, nil, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

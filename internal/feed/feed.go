@@ -19,6 +19,8 @@ import (
 
 // Errors a restart is logged with.
 var (
+	// ErrReplaced ends an attempt whose source a config reload replaced.
+	ErrReplaced = errors.New("source replaced by a config reload")
 	ErrStalled = errors.New("no video")
 	ErrNoStart = errors.New("no video after start")
 )
@@ -77,6 +79,9 @@ type Feed struct {
 
 	lastAU atomic.Int64 // UnixNano of the newest access unit
 
+	srcMu  sync.Mutex
+	cancel context.CancelCauseFunc // the running attempt's, for Replace
+
 	mu          sync.Mutex
 	state       State
 	stateSince  time.Time
@@ -100,7 +105,24 @@ func (f *Feed) Name() string { return f.name }
 func (f *Feed) Hub() *hub.Hub { return f.hub }
 
 // Source returns the feed's source.
-func (f *Feed) Source() source.Source { return f.src }
+func (f *Feed) Source() source.Source {
+	f.srcMu.Lock()
+	defer f.srcMu.Unlock()
+	return f.src
+}
+
+// Replace swaps the feed's source (a config reload) and stops the running
+// attempt; the next one starts at once with the new source. The hub and
+// its viewers stay: they continue at the new source's first keyframe.
+func (f *Feed) Replace(src source.Source) {
+	f.srcMu.Lock()
+	f.src = src
+	cancel := f.cancel
+	f.srcMu.Unlock()
+	if cancel != nil {
+		cancel(ErrReplaced)
+	}
+}
 
 func (f *Feed) setState(s State) {
 	f.mu.Lock()
@@ -123,6 +145,11 @@ func (f *Feed) Run(ctx context.Context) error {
 			f.setState(StateStopped)
 			return nil
 		}
+		if errors.Is(err, ErrReplaced) {
+			f.log.Info("source replaced by a config reload", "source", f.Source().String())
+			backoff = f.opts.MinBackoff
+			continue
+		}
 		if gotAU && time.Since(start) >= f.opts.HealthyAfter {
 			backoff = f.opts.MinBackoff
 		}
@@ -134,7 +161,7 @@ func (f *Feed) Run(ctx context.Context) error {
 		// The same failure over and over is logged once a minute, not at
 		// every retry.
 		if msg != lastMsg || time.Since(lastLog) > time.Minute {
-			f.log.Warn("source stopped; restarting", "source", f.src.String(), "reason", msg, "retry_in", backoff.String())
+			f.log.Warn("source stopped; restarting", "source", f.Source().String(), "reason", msg, "retry_in", backoff.String())
 			lastMsg, lastLog = msg, time.Now()
 		} else {
 			f.log.Debug("source stopped again", "reason", msg)
@@ -155,7 +182,16 @@ func (f *Feed) Run(ctx context.Context) error {
 func (f *Feed) attempt(ctx context.Context) (bool, error) {
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	p, isPassive := f.src.(passive)
+	f.srcMu.Lock()
+	src := f.src
+	f.cancel = cancel
+	f.srcMu.Unlock()
+	defer func() {
+		f.srcMu.Lock()
+		f.cancel = nil
+		f.srcMu.Unlock()
+	}()
+	p, isPassive := src.(passive)
 	isPassive = isPassive && p.Passive()
 	if isPassive {
 		f.setState(StateWaiting)
@@ -167,7 +203,7 @@ func (f *Feed) attempt(ctx context.Context) (bool, error) {
 	started := time.Now()
 	var wg sync.WaitGroup
 	wg.Go(func() { f.watch(actx, cancel, s, started, isPassive) })
-	err := f.src.Run(actx, s)
+	err := src.Run(actx, s)
 	cancel(nil)
 	wg.Wait()
 	f.mu.Lock()
@@ -263,7 +299,7 @@ func (f *Feed) Status() Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := Status{
-		Name: f.name, Source: f.src.String(), State: f.state, StateSince: f.stateSince,
+		Name: f.name, Source: f.Source().String(), State: f.state, StateSince: f.stateSince,
 		Restarts: f.restarts, LastError: f.lastErr, LastErrAt: f.lastErrAt,
 		Parser: addStats(f.statsBase, f.parserStats),
 	}

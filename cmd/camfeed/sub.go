@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/camfeed/camfeed/internal/auth"
+	"github.com/camfeed/camfeed/internal/cameras"
+	"github.com/camfeed/camfeed/internal/config"
+	"github.com/camfeed/camfeed/internal/systemd"
+)
+
+// sampleConfig is written to /etc/camfeed/camfeed.yaml by service install
+// when there is none yet.
+var sampleConfig = config.Sample
+
+// runCameras lists the cameras: camfeed cameras [--json].
+func runCameras(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("camfeed cameras", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	cams, err := cameras.List(ctx)
+	if ferr := cameras.Format(stdout, cams, *asJSON); ferr != nil {
+		fmt.Fprintln(stderr, "camfeed cameras:", ferr)
+		return 1
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "camfeed cameras:", err)
+		if len(cams) == 0 {
+			return 1
+		}
+	}
+	return 0
+}
+
+// runPasswd prints a password hash (or a token) for the config's users.
+func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("camfeed passwd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	token := fs.Bool("token", false, "make a bearer token instead of a password hash")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *token {
+		tok, configured := auth.NewToken()
+		fmt.Fprintf(stdout, "token (give this to the client):  %s\nconfig (put this under tokens:): %s\n", tok, configured)
+		return 0
+	}
+	fmt.Fprint(stderr, "password (read from standard input, one line): ")
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		fmt.Fprintln(stderr, "camfeed passwd:", err)
+		return 1
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		fmt.Fprintln(stderr, "\ncamfeed passwd: empty password")
+		return 2
+	}
+	hash, err := auth.HashPassword(pw)
+	if err != nil {
+		fmt.Fprintln(stderr, "camfeed passwd:", err)
+		return 1
+	}
+	fmt.Fprintln(stderr)
+	fmt.Fprintln(stdout, hash)
+	return 0
+}
+
+// runService installs, removes or shows the systemd service.
+func runService(args, env []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: camfeed service install|uninstall|status [--dry-run] [--config FILE]")
+		return 2
+	}
+	verb := args[0]
+	fs := flag.NewFlagSet("camfeed service "+verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dry := fs.Bool("dry-run", false, "print the unit and the steps; change nothing")
+	cfgPath := fs.String("config", systemd.DefaultConfig, "config file the service runs with")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	opts := systemd.InstallOptions{Unit: systemd.DefaultUnitOptions(), DefaultConfig: sampleConfig}
+	opts.Unit.Groups = nil // those of video and render that exist
+	if bin, err := os.Executable(); err == nil {
+		opts.Unit.Binary = bin
+	}
+	if abs, err := filepath.Abs(*cfgPath); err == nil {
+		opts.Unit.Config = abs
+	}
+	// Size MemoryMax and the writable paths from the config, when it exists.
+	if _, err := os.Stat(opts.Unit.Config); err == nil {
+		cfg, err := config.Load([]string{"--config", opts.Unit.Config}, nil, stderr)
+		if err != nil {
+			fmt.Fprintln(stderr, "camfeed service:", err)
+			return 2
+		}
+		opts.Unit.FeedBudgets = nil
+		for _, name := range cfg.FeedNames() {
+			opts.Unit.FeedBudgets = append(opts.Unit.FeedBudgets, int64(cfg.Effective(name).BudgetBytes()))
+		}
+		for _, p := range []string{cfg.ClipsDir, cfg.RecordDir, cfg.UnixDir} {
+			if p != "" {
+				opts.Unit.WritePaths = append(opts.Unit.WritePaths, p)
+			}
+		}
+		if cfg.FIFO != "" {
+			opts.Unit.WritePaths = append(opts.Unit.WritePaths, filepath.Dir(cfg.FIFO))
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch verb {
+	case "install":
+		err = systemd.Install(ctx, opts, *dry, stdout)
+	case "uninstall":
+		err = systemd.Uninstall(ctx, opts, *dry, stdout)
+	case "status":
+		_, err = systemd.Status(ctx, opts, stdout)
+	default:
+		fmt.Fprintf(stderr, "camfeed service: unknown command %q; use install, uninstall or status\n", verb)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "camfeed service:", err)
+		return 1
+	}
+	return 0
+}
+
+// checkConfig validates a config file: camfeed --check-config FILE.
+func checkConfig(path string, env []string, stdout, stderr io.Writer) int {
+	cfg, err := config.Load([]string{"--config", path}, env, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "camfeed:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d feeds: %s)\n", path, len(cfg.Feeds), strings.Join(cfg.FeedNames(), ", "))
+	return 0
+}

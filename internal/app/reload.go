@@ -1,0 +1,78 @@
+package app
+
+import (
+	"fmt"
+	"reflect"
+
+	"github.com/camfeed/camfeed/internal/auth"
+	"github.com/camfeed/camfeed/internal/config"
+	"github.com/camfeed/camfeed/internal/source"
+)
+
+// Reload applies a new, already validated configuration (SIGHUP). Feeds
+// whose settings did not change keep running untouched; a feed whose
+// source settings changed gets the new source in the same hub, so its
+// viewers stay connected. Users and permissions change at once. What
+// cannot change in a running process (listen addresses, the set of feeds,
+// a feed's RAM budget or join policy) is logged as needing a restart. On
+// error nothing is changed.
+func (a *App) Reload(cfg *config.Config) error {
+	newAuth, err := auth.New(cfg.AuthConfig(a.log))
+	if err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
+	old := a.cfg
+	var restartNeeded []string
+	for _, name := range old.FeedNames() {
+		if _, ok := cfg.Feeds[name]; !ok {
+			restartNeeded = append(restartNeeded, "removing feed "+name)
+		}
+	}
+	type change struct {
+		name string
+		fc   config.Feed
+	}
+	var changes []change
+	for _, name := range cfg.FeedNames() {
+		if _, ok := old.Feeds[name]; !ok {
+			restartNeeded = append(restartNeeded, "adding feed "+name)
+			continue
+		}
+		was, now := old.Effective(name), cfg.Effective(name)
+		if reflect.DeepEqual(was, now) {
+			continue
+		}
+		if was.Buffer != now.Buffer || was.LagBudget != now.LagBudget || was.Join != now.Join || was.StallTimeout != now.StallTimeout {
+			restartNeeded = append(restartNeeded, "buffer, lag_budget, join or stall_timeout of feed "+name)
+		}
+		changes = append(changes, change{name, now})
+	}
+	for _, k := range []struct{ key, was, now string }{
+		{"http", old.HTTP, cfg.HTTP}, {"tcp", old.TCP, cfg.TCP}, {"fifo", old.FIFO, cfg.FIFO},
+		{"unix_dir", old.UnixDir, cfg.UnixDir}, {"rtsp", old.RTSP, cfg.RTSP}, {"webrtc", old.WebRTC, cfg.WebRTC},
+	} {
+		if k.was != k.now {
+			restartNeeded = append(restartNeeded, k.key)
+		}
+	}
+	// Build every new source first: a failure changes nothing.
+	srcs := make(map[string]source.Source, len(changes))
+	for _, c := range changes {
+		src, err := a.newSource(c.name, c.fc)
+		if err != nil {
+			return fmt.Errorf("reload: feed %s: %w", c.name, err)
+		}
+		srcs[c.name] = src
+	}
+	a.authz.Store(newAuth)
+	for _, c := range changes {
+		a.feeds[c.name].Replace(srcs[c.name])
+		a.log.Info("reload: feed source changed", "feed", c.name)
+	}
+	if len(restartNeeded) > 0 {
+		a.log.Warn("reload: some changes take effect only after a restart (systemctl restart camfeed)", "changes", restartNeeded)
+	}
+	a.cfg = cfg
+	a.log.Info("config reloaded", "changed_feeds", len(changes))
+	return nil
+}
