@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -276,3 +277,11 @@ func decode(t testing.TB, data []byte) (string, int) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func parseSPS(n []byte) (string, error) {
+	info, err := h264.ParseSPS(n)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%dx%d", info.Width, info.Height), nil
+}
