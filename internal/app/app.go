@@ -155,6 +155,9 @@ func (a *App) Run(ctx context.Context) error {
 			ln.Close()
 			return fail(err)
 		}
+		if a.out.rtsp != nil {
+			addrs["rtsp"] = a.out.rtsp.Addr()
+		}
 		wg.Go(func() {
 			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.log.Error("http server stopped", "err", err)

@@ -12,6 +12,7 @@ import (
 	"github.com/camfeed/camfeed/internal/mse"
 	"github.com/camfeed/camfeed/internal/raw"
 	"github.com/camfeed/camfeed/internal/record"
+	"github.com/camfeed/camfeed/internal/rtsp"
 	"github.com/camfeed/camfeed/internal/snapshot"
 	"github.com/camfeed/camfeed/internal/viewer"
 	"github.com/camfeed/camfeed/internal/webrtc"
@@ -24,6 +25,7 @@ type outputs struct {
 	hls       *hls.Server
 	clips     *clip.Server
 	recorders map[string]*record.Recorder
+	rtsp      *rtsp.Server
 }
 
 // mount builds the outputs and registers their routes on mux.
@@ -78,6 +80,9 @@ func (a *App) startOutputs(ctx context.Context, wg *sync.WaitGroup) error {
 			return fmt.Errorf("webrtc on %s: %w", a.cfg.WebRTC, err)
 		}
 	}
+	if err := a.startRTSP(); err != nil {
+		return err
+	}
 	if err := o.hls.Start(); err != nil {
 		return fmt.Errorf("hls: %w", err)
 	}
@@ -97,6 +102,9 @@ func (a *App) stopOutputs() {
 	if o.webrtc != nil {
 		o.webrtc.Close()
 	}
+	if o.rtsp != nil {
+		o.rtsp.Close()
+	}
 	if o.hls != nil {
 		o.hls.Close()
 	}
@@ -110,6 +118,11 @@ func (a *App) extraStatus(feed string) map[string]any {
 	m := map[string]any{}
 	if r, ok := a.out.recorders[feed]; ok {
 		m["recording"] = r.Status()
+	}
+	if a.out.rtsp != nil {
+		if ss := a.out.rtsp.Sessions(feed); len(ss) > 0 {
+			m["rtsp_sessions"] = ss
+		}
 	}
 	if len(m) == 0 {
 		return nil

@@ -48,6 +48,10 @@ func (a *App) newSource(name string, fc config.Feed) (source.Source, error) {
 		return &source.TCP{Addr: spec.Arg, Log: log}, nil
 	case config.SourceTCPListen:
 		return &source.TCPListen{Addr: spec.Arg, Log: log}, nil
+	case config.SourceRTSP:
+		return source.NewRTSP(spec.Arg, log), nil
+	case config.SourcePublish:
+		return &source.Publish{}, nil
 	}
 	return nil, fmt.Errorf("source %q is not available in this build", spec.Kind)
 }

@@ -38,13 +38,20 @@ type Config struct {
 	RTSP    string `yaml:"rtsp"`     // "off" disables
 	WebRTC  string `yaml:"webrtc"`   // "off" disables
 
+	// RTSP server details (internal/rtsp).
+	RTSPTransports []string `yaml:"rtsp_transports"` // any of udp, tcp, multicast; empty: all
+	RTSPUDPRTP     string   `yaml:"rtsp_udp_rtp"`    // UDP unicast RTP address; default :8000 (UDP, beside HTTP's TCP 8000)
+	RTSPUDPRTCP    string   `yaml:"rtsp_udp_rtcp"`   // and RTCP, default :8001
+	RTSPCert       string   `yaml:"rtsp_cert"`       // RTSPS certificate and key files
+	RTSPKey        string   `yaml:"rtsp_key"`
+
 	// Browser outputs (WebRTC, MSE, LL-HLS, the viewer).
 	WebRTCHosts    []string `yaml:"webrtc_hosts"`    // extra host or NAT 1:1 IPs to offer as ICE candidates
 	STUN           []string `yaml:"stun"`            // STUN servers; none by default: the LAN needs none
 	AllowedOrigins []string `yaml:"allowed_origins"` // CORS: other sites that may embed the feeds ("*": any)
 
 	// Clips and snapshots from the RAM pre-roll (internal/clip, snapshot).
-	ClipsDir      string        `yaml:"clips_dir"`      // where POST .../clips saves; "" disables saving
+	ClipsDir      string        `yaml:"clips_dir"` // where POST .../clips saves; "" disables saving
 	ClipsMaxSaved int           `yaml:"clips_max_saved"`
 	SnapshotCache time.Duration `yaml:"snapshot_cache"` // how long a snapshot.jpg is reused
 
@@ -112,24 +119,24 @@ type Feed struct {
 // pattern).
 func Default() *Config {
 	return &Config{
-		LogLevel:     "info",
-		LogFormat:    "text",
-		HTTP:         ":8000",
-		UnixDir:      "",
-		RTSP:         ":8554",
-		WebRTC:       ":8189",
-		Buffer:       Size{Duration: 30 * time.Second},
-		LagBudget:    500 * time.Millisecond,
-		Join:         "instant",
-		StallTimeout: 5 * time.Second,
-		Limits:       limits.Default(),
+		LogLevel:       "info",
+		LogFormat:      "text",
+		HTTP:           ":8000",
+		UnixDir:        "",
+		RTSP:           ":8554",
+		WebRTC:         ":8189",
+		Buffer:         Size{Duration: 30 * time.Second},
+		LagBudget:      500 * time.Millisecond,
+		Join:           "instant",
+		StallTimeout:   5 * time.Second,
+		Limits:         limits.Default(),
 		ClipsMaxSaved:  100,
 		SnapshotCache:  time.Second,
 		RecordSegment:  time.Minute,
 		RecordMaxBytes: Size{Bytes: 1 << 30},
 		RecordMaxAge:   7 * 24 * time.Hour,
 		RecordMinFree:  Size{Bytes: 512 << 20},
-		Feeds:        map[string]*Feed{DefaultFeed: {Source: "auto"}},
+		Feeds:          map[string]*Feed{DefaultFeed: {Source: "auto"}},
 	}
 }
 

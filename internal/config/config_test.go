@@ -28,7 +28,7 @@ func TestSampleConfigIsDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	got.Feeds[DefaultFeed].ExtraArgs = nil
-	got.Users, got.TCPAllow, got.WebRTCHosts, got.STUN, got.AllowedOrigins = nil, nil, nil, nil, nil
+	got.Users, got.TCPAllow, got.WebRTCHosts, got.STUN, got.AllowedOrigins, got.RTSPTransports = nil, nil, nil, nil, nil, nil
 	if want := Default(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("camfeed.yaml differs from Default():\n got %+v\nwant %+v", got, want)
 	}

@@ -104,6 +104,7 @@ func settings() []setting {
 		{"unix-dir", "directory for a unix socket per feed, FEED.sock (off when empty)", str(func(c *Config) *string { return &c.UnixDir })},
 		{"rtsp", "RTSP listen address, or off", str(func(c *Config) *string { return &c.RTSP })},
 		{"webrtc", "WebRTC ICE UDP/TCP listen address, or off", str(func(c *Config) *string { return &c.WebRTC })},
+		{"rtsp-transports", "RTSP transports to offer: udp, tcp, multicast (comma-separated; empty: all)", list(func(c *Config) *[]string { return &c.RTSPTransports })},
 		{"webrtc-host", "extra host or NAT IP for WebRTC candidates (repeatable, or comma-separated)", list(func(c *Config) *[]string { return &c.WebRTCHosts })},
 		{"stun", "STUN server for WebRTC, e.g. stun:stun.l.google.com:19302 (repeatable)", list(func(c *Config) *[]string { return &c.STUN })},
 		{"allowed-origins", "other sites that may embed the feeds (CORS), comma-separated; * for any", list(func(c *Config) *[]string { return &c.AllowedOrigins })},
@@ -156,7 +157,7 @@ func Load(args []string, environ []string, stderr io.Writer) (*Config, error) {
 		case "hflip", "vflip":
 			fs.BoolFunc(s.name, s.usage+" ("+s.env()+")", func(x string) error { *v = x; return nil })
 			continue
-		case "webrtc-host", "stun", "allowed-origins": // repeatable
+		case "webrtc-host", "stun", "allowed-origins", "rtsp-transports": // repeatable
 			fs.Func(s.name, s.usage+" ("+s.env()+")", func(x string) error {
 				*v = strings.TrimPrefix(*v+","+x, ",")
 				return nil

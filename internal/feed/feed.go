@@ -21,8 +21,8 @@ import (
 var (
 	// ErrReplaced ends an attempt whose source a config reload replaced.
 	ErrReplaced = errors.New("source replaced by a config reload")
-	ErrStalled = errors.New("no video")
-	ErrNoStart = errors.New("no video after start")
+	ErrStalled  = errors.New("no video")
+	ErrNoStart  = errors.New("no video after start")
 )
 
 // State is where the supervisor is.

@@ -175,3 +175,32 @@ func TestTCPListenOnePublisher(t *testing.T) {
 		t.Errorf("got %d bytes, want 6", n)
 	}
 }
+
+func TestPublishOnePublisher(t *testing.T) {
+	p := &Publish{}
+	sink := &recSink{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, sink) }()
+	time.Sleep(20 * time.Millisecond)
+	s, release, err := p.Attach()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.Attach(); err != ErrBusy {
+		t.Fatalf("second publisher: %v", err)
+	}
+	s.WriteAU([][]byte{{0x65}})
+	release()
+	release()
+	if _, r2, err := p.Attach(); err != nil {
+		t.Fatalf("after release: %v", err)
+	} else {
+		r2()
+	}
+	cancel()
+	<-done
+	if _, _, aus := sink.snapshot(); aus != 1 {
+		t.Fatalf("aus %d", aus)
+	}
+}

@@ -1,0 +1,52 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/camfeed/camfeed/internal/rtsp"
+	"github.com/camfeed/camfeed/internal/source"
+)
+
+// Publish implements rtsp.Publishers: a feed whose source is "publish"
+// takes one RTSP publisher at a time.
+func (a *App) Publish(feed string) (source.Sink, func(), error) {
+	f, ok := a.feeds[feed]
+	if !ok {
+		return nil, nil, fmt.Errorf("no feed %q: %w", feed, rtsp.ErrNotPublishable)
+	}
+	p, ok := f.Source().(*source.Publish)
+	if !ok {
+		return nil, nil, fmt.Errorf("feed %s takes its video from %s: %w", feed, f.Source(), rtsp.ErrNotPublishable)
+	}
+	sink, release, err := p.Attach()
+	if errors.Is(err, source.ErrBusy) {
+		return nil, nil, fmt.Errorf("feed %s: %w", feed, rtsp.ErrBusy)
+	}
+	return sink, release, err
+}
+
+// rtspAuth adapts the authenticator (which a reload may swap) for RTSP.
+type rtspAuth struct{ a *App }
+
+func (r rtspAuth) Allow(feed, action, user, pass string) bool {
+	return r.a.authz.Load().Allow(feed, action, user, pass)
+}
+
+func (r rtspAuth) Password(user string) (string, bool) { return r.a.authz.Load().Password(user) }
+
+// startRTSP starts the RTSP server unless it is off.
+func (a *App) startRTSP() error {
+	if a.cfg.RTSP == "off" {
+		return nil
+	}
+	s := rtsp.New(rtsp.Config{
+		Addr: a.cfg.RTSP, Transports: a.cfg.RTSPTransports, ServerCert: a.cfg.RTSPCert, ServerKey: a.cfg.RTSPKey,
+		UDPRTPAddr: a.cfg.RTSPUDPRTP, UDPRTCPAddr: a.cfg.RTSPUDPRTCP, DefaultFeed: a.defaultFeed(),
+	}, a, a, rtspAuth{a}, a.log.With("output", "rtsp"))
+	if err := s.Start(); err != nil {
+		return fmt.Errorf("rtsp on %s: %w", a.cfg.RTSP, err)
+	}
+	a.out.rtsp = s
+	return nil
+}

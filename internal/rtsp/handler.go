@@ -1,0 +1,293 @@
+package rtsp
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/headers"
+	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+)
+
+// srtpOverhead is what SRTP (RTP/SAVP, used by RTSPS) adds to each
+// packet: the 80-bit authentication tag of AES_CM_128_HMAC_SHA1_80
+// (RFC 3711 section 4.2).
+const srtpOverhead = 10
+
+// handler receives gortsplib's server events. It is a separate type so
+// that these methods are not part of Server's API.
+type handler struct{ s *Server }
+
+func status(code base.StatusCode, msg string) *base.Response {
+	return &base.Response{StatusCode: code, StatusMessage: msg}
+}
+
+// ok returns a new 200 response: gortsplib adds headers to the one it gets.
+func ok() *base.Response { return status(base.StatusOK, "") }
+
+// authorize checks that req may do action on feed. It returns the user,
+// and, when the request is refused, the response and error to return.
+func (s *Server) authorize(sc *gortsplib.ServerConn, req *base.Request, feed, action string) (string, *base.Response, error) {
+	if s.auth == nil || s.auth.Allow(feed, action, "", "") {
+		return "", nil, nil
+	}
+	var a headers.Authorization
+	if err := a.Unmarshal(req.Header["Authorization"]); err != nil || a.Username == "" {
+		// No credentials yet: the normal first step. gortsplib answers 401
+		// with a challenge; verifying any user makes it create the Digest
+		// nonce that the challenge carries.
+		sc.VerifyCredentials(req, "camfeed", "")
+		return "", status(base.StatusUnauthorized, ""), liberrors.ErrServerAuth{}
+	}
+	pass, known := s.auth.Password(a.Username)
+	if !known || !sc.VerifyCredentials(req, a.Username, pass) {
+		// gortsplib sends 401 and closes the connection.
+		s.wrongLog.note("remote", sc.NetConn().RemoteAddr().String(), "feed", feed, "action", action, "user", a.Username)
+		return a.Username, status(base.StatusUnauthorized, ""), liberrors.ErrServerAuth{}
+	}
+	if !s.auth.Allow(feed, action, a.Username, pass) {
+		s.forbiddenLog.note("remote", sc.NetConn().RemoteAddr().String(), "feed", feed, "action", action, "user", a.Username)
+		return a.Username, status(base.StatusForbidden, "Forbidden: User May Not "+strings.ToUpper(action[:1])+action[1:]+" This Feed"), nil
+	}
+	return a.Username, nil, nil
+}
+
+func (h *handler) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
+	h.s.log.Debug("rtsp: connection opened", "remote", ctx.Conn.NetConn().RemoteAddr().String())
+}
+
+func (h *handler) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
+	h.s.log.Debug("rtsp: connection closed", "remote", ctx.Conn.NetConn().RemoteAddr().String(), "err", ctx.Error)
+}
+
+func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	s := h.s
+	f := s.feed(s.feedName(ctx.Path))
+	if f == nil {
+		return status(base.StatusNotFound, "Feed Not Found"), nil, nil
+	}
+	if _, res, err := s.authorize(ctx.Conn, ctx.Request, f.name, ActionRead); res != nil {
+		return res, nil, err
+	}
+	st := f.readStream(context.Background())
+	if st == nil {
+		return status(base.StatusServiceUnavailable, "Feed Has No Video Yet"), nil, nil
+	}
+	return ok(), st, nil
+}
+
+func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	s := h.s
+	proto := ctx.Transport.Protocol
+	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
+		if !s.cfg.offers(transportName(proto)) {
+			return status(base.StatusUnsupportedTransport, ""), nil, nil
+		}
+		return ok(), nil, nil // a publisher; ANNOUNCE has checked it
+	}
+	f := s.feed(s.feedName(ctx.Path))
+	if f == nil {
+		return status(base.StatusNotFound, "Feed Not Found"), nil, nil
+	}
+	user, res, err := s.authorize(ctx.Conn, ctx.Request, f.name, ActionRead)
+	if res != nil {
+		return res, nil, err
+	}
+	if !s.cfg.offers(transportName(proto)) || (proto == gortsplib.ProtocolUDPMulticast && s.tls) {
+		return status(base.StatusUnsupportedTransport, ""), nil, nil
+	}
+	if st := ctx.Session.Stream(); st != nil {
+		return ok(), st, nil // gortsplib needs the same stream for every SETUP of a session
+	}
+	st := f.readStream(context.Background())
+	if st != nil && proto == gortsplib.ProtocolUDPMulticast {
+		st = f.multicastStream()
+	}
+	if st == nil {
+		return status(base.StatusServiceUnavailable, "Feed Has No Video Yet"), nil, nil
+	}
+	s.mu.Lock()
+	s.sessions[ctx.Session] = &session{
+		ss: ctx.Session, feed: f, user: user, action: ActionRead,
+		remote: ctx.Conn.NetConn().RemoteAddr().String(), transport: transportName(proto),
+	}
+	s.mu.Unlock()
+	return ok(), st, nil
+}
+
+func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	s := h.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	se := s.sessions[ctx.Session]
+	if se == nil || se.action != ActionRead {
+		return status(base.StatusMethodNotValidInThisState, ""), nil
+	}
+	if se.viewer != nil || se.mcast {
+		return ok(), nil // PLAY while playing
+	}
+	se.since = time.Now()
+	tr := ctx.Session.Transport()
+	switch tr.Protocol {
+	case gortsplib.ProtocolUDPMulticast:
+		se.feed.joinMulticast()
+		se.mcast = true
+	default:
+		var conn *trackedConn
+		if tr.Protocol == gortsplib.ProtocolTCP {
+			conn, _ = ctx.Conn.NetConn().(*trackedConn)
+		}
+		overhead := 0
+		if tr.Profile == headers.TransportProfileSAVP {
+			overhead = srtpOverhead
+		}
+		se.viewer = s.startViewer(se.feed, ctx.Session, ctx.Session.Medias()[0], conn, overhead, se.remote)
+	}
+	s.log.Info("rtsp: viewer playing", "feed", se.feed.name, "remote", se.remote, "transport", se.transport, "user", se.user)
+	return ok(), nil
+}
+
+func (h *handler) OnPause(ctx *gortsplib.ServerHandlerOnPauseCtx) (*base.Response, error) {
+	h.s.stopPlaying(ctx.Session)
+	return ok(), nil
+}
+
+// stopPlaying stops what a session sends; PLAY starts it again, at a
+// keyframe.
+func (s *Server) stopPlaying(ss *gortsplib.ServerSession) *session {
+	s.mu.Lock()
+	se := s.sessions[ss]
+	var v *viewer
+	var mcast bool
+	if se != nil {
+		v, se.viewer = se.viewer, nil
+		mcast, se.mcast = se.mcast, false
+	}
+	s.mu.Unlock()
+	if v != nil {
+		v.stop()
+	}
+	if mcast {
+		se.feed.leaveMulticast()
+	}
+	return se
+}
+
+func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	s := h.s
+	s.mu.Lock()
+	se := s.sessions[ctx.Session]
+	var v *viewer
+	if se != nil {
+		v = se.viewer
+	}
+	s.mu.Unlock()
+	var bytes, skips uint64
+	if v != nil {
+		bytes, skips = v.bytes.Load(), v.skips()
+	}
+	s.stopPlaying(ctx.Session)
+	s.mu.Lock()
+	delete(s.sessions, ctx.Session)
+	s.mu.Unlock()
+	if se == nil {
+		return
+	}
+	if se.pub != nil {
+		se.pub.close()
+		s.log.Info("rtsp: publisher left", "feed", se.feed.name, "remote", se.remote,
+			"units", se.pub.units(), "err", ctx.Error)
+		return
+	}
+	if !se.since.IsZero() {
+		attrs := []any{"feed", se.feed.name, "remote", se.remote, "transport", se.transport,
+			"for", time.Since(se.since).Round(time.Millisecond), "err", ctx.Error}
+		if v != nil {
+			attrs = append(attrs, "bytes", bytes, "skips", skips)
+		}
+		s.log.Info("rtsp: viewer left", attrs...)
+	}
+}
+
+func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
+	s := h.s
+	name := s.feedName(ctx.Path)
+	if f := s.feed(name); f == nil {
+		return status(base.StatusNotFound, "Feed Not Found"), nil
+	}
+	user, res, err := s.authorize(ctx.Conn, ctx.Request, name, ActionPublish)
+	if res != nil {
+		return res, err
+	}
+	var forma *format.H264
+	media := ctx.Description.FindFormat(&forma)
+	if media == nil {
+		s.log.Warn("rtsp: refused publisher without H.264", "feed", name, "remote", ctx.Conn.NetConn().RemoteAddr().String())
+		return status(base.StatusUnsupportedMediaType, "Only H.264 Video Can Be Published"), nil
+	}
+	if s.pubs == nil {
+		return status(base.StatusForbidden, "Feed Does Not Take Publishers"), nil
+	}
+	sink, release, err := s.pubs.Publish(name)
+	switch {
+	case errors.Is(err, ErrBusy):
+		s.log.Warn("rtsp: refused a second publisher", "feed", name, "remote", ctx.Conn.NetConn().RemoteAddr().String())
+		return status(base.StatusServiceUnavailable, "Feed Already Has A Publisher"), nil
+	case errors.Is(err, ErrNotPublishable):
+		return status(base.StatusForbidden, "Feed Does Not Take Publishers"), nil
+	case err != nil:
+		s.log.Error("rtsp: publish", "feed", name, "err", err)
+		return status(base.StatusInternalServerError, ""), nil
+	}
+	pub, err := newPublisher(sink, release, media, forma)
+	if err != nil {
+		release()
+		return status(base.StatusBadRequest, ""), err
+	}
+	f := s.feed(name)
+	s.mu.Lock()
+	s.sessions[ctx.Session] = &session{
+		ss: ctx.Session, feed: f, user: user, action: ActionPublish, pub: pub,
+		remote: ctx.Conn.NetConn().RemoteAddr().String(),
+	}
+	s.mu.Unlock()
+	return ok(), nil
+}
+
+func (h *handler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
+	s := h.s
+	s.mu.Lock()
+	se := s.sessions[ctx.Session]
+	if se == nil || se.pub == nil {
+		s.mu.Unlock()
+		return status(base.StatusMethodNotValidInThisState, ""), nil
+	}
+	se.transport = transportName(ctx.Session.Transport().Protocol)
+	se.since = time.Now()
+	s.mu.Unlock()
+	ctx.Session.OnPacketRTP(se.pub.media, se.pub.forma, se.pub.depack.Packet)
+	s.log.Info("rtsp: publisher recording", "feed", se.feed.name, "remote", se.remote, "transport", se.transport, "user", se.user)
+	return ok(), nil
+}
+
+func (h *handler) OnPacketsLost(ctx *gortsplib.ServerHandlerOnPacketsLostCtx) {
+	s := h.s
+	s.mu.Lock()
+	se := s.sessions[ctx.Session]
+	s.mu.Unlock()
+	if se != nil && se.pub != nil {
+		se.pub.depack.Lost()
+	}
+}
+
+func (h *handler) OnDecodeError(ctx *gortsplib.ServerHandlerOnDecodeErrorCtx) {
+	h.s.log.Debug("rtsp: decode error", "err", ctx.Error)
+}
+
+func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
+	h.s.log.Debug("rtsp: stream write error", "err", ctx.Error)
+}

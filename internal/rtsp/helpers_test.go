@@ -1,0 +1,362 @@
+package rtsp
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/pion/rtp"
+
+	"github.com/camfeed/camfeed/internal/h264"
+	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/testsrc"
+)
+
+// testFeeds is a Feeds with fixed hubs.
+type testFeeds struct {
+	mu   sync.Mutex
+	hubs map[string]*hub.Hub
+}
+
+func newTestFeeds(hubs map[string]*hub.Hub) *testFeeds { return &testFeeds{hubs: hubs} }
+
+func (f *testFeeds) Hub(name string) (*hub.Hub, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h, ok := f.hubs[name]
+	return h, ok
+}
+
+func (f *testFeeds) Names() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var n []string
+	for k := range f.hubs {
+		n = append(n, k)
+	}
+	return n
+}
+
+// feeder makes the test pattern in real time and publishes it into a hub
+// through the parser, as the app's feed does. It remembers every frame's
+// capture time, so readers can tell which frames they missed.
+type feeder struct {
+	hub    *hub.Hub
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	index  map[int64]int // capture time (µs) → frame number
+	keys   map[int]bool  // frame number → keyframe
+	frames int
+}
+
+func startFeeder(t testing.TB, h *hub.Hub, cfg testsrc.Config) *feeder {
+	t.Helper()
+	g, err := testsrc.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &feeder{hub: h, cancel: cancel, done: make(chan struct{}), index: map[int64]int{}, keys: map[int]bool{}}
+	p := h264.NewParser(h264.ParserConfig{})
+	go func() {
+		defer close(f.done)
+		_ = g.Run(ctx, 0, func(nalus [][]byte, key bool, ts time.Time) error {
+			f.mu.Lock()
+			f.index[ts.UnixMicro()] = f.frames
+			f.keys[f.frames] = key
+			f.frames++
+			f.mu.Unlock()
+			p.WriteAU(nalus, time.Now(), h.Publish)
+			return nil
+		})
+	}()
+	t.Cleanup(f.stop)
+	return f
+}
+
+func (f *feeder) stop() {
+	f.cancel()
+	<-f.done
+}
+
+// frame returns the number of the frame captured at ts, and whether it was
+// a keyframe.
+func (f *feeder) frame(ts time.Time) (int, bool, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, ok := f.index[ts.UnixMicro()]
+	return n, f.keys[n], ok
+}
+
+// newFeed returns a hub fed with the test pattern, and its feeder.
+func newFeed(t testing.TB, cfg testsrc.Config, hcfg hub.Config) (*hub.Hub, *feeder) {
+	h := hub.New(hcfg)
+	t.Cleanup(h.Close)
+	return h, startFeeder(t, h, cfg)
+}
+
+// waitKeyframe waits until the hub holds a keyframe.
+func waitKeyframe(t testing.TB, h *hub.Hub) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for h.Params().Gen == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no keyframe in the hub")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type testLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *testLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *testLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// startServer starts a server on loopback with free ports.
+func startServer(t testing.TB, cfg Config, feeds Feeds, pubs Publishers, auth Auth) (*Server, *testLog) {
+	t.Helper()
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.UDPRTPAddr == "" {
+		cfg.UDPRTPAddr = "127.0.0.1:0"
+	}
+	if len(cfg.Transports) == 0 {
+		cfg.Transports = []string{TransportUDP, TransportTCP}
+	}
+	lg := &testLog{}
+	s := New(cfg, feeds, pubs, auth, slog.New(slog.NewTextHandler(lg, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s, lg
+}
+
+func url(s *Server, path string) string {
+	scheme := "rtsp"
+	if s.tls {
+		scheme = "rtsps"
+	}
+	return scheme + "://" + s.Addr().String() + "/" + path
+}
+
+func needTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%s is not installed", name)
+	}
+	return p
+}
+
+// run runs a command with a timeout and returns its combined output.
+func run(t testing.TB, timeout time.Duration, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.WaitDelay = time.Second
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%s timed out after %v: %w", name, timeout, err)
+	}
+	return string(out), err
+}
+
+// received is one access unit as a test client got it.
+type received struct {
+	nalus    [][]byte
+	key      bool
+	arrival  time.Time
+	rtpTime  uint32
+	ntp      time.Time // from RTCP sender reports; zero before the first
+	captured time.Time // the test pattern's capture time SEI
+}
+
+// reader is an in-process RTSP client that collects access units.
+type reader struct {
+	c       *gortsplib.Client
+	started time.Time // when PLAY was answered
+	playAt  time.Time // when PLAY was sent
+
+	mu   sync.Mutex
+	aus  []received
+	wake chan struct{}
+	lost uint64
+}
+
+type readerOpts struct {
+	protocol gortsplib.Protocol
+	dial     func(ctx context.Context, network, address string) (net.Conn, error)
+	tls      bool
+}
+
+func startReader(t testing.TB, u string, o readerOpts) *reader {
+	t.Helper()
+	r, err := openReader(u, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.close)
+	return r
+}
+
+func openReader(u string, o readerOpts) (*reader, error) {
+	pu, err := base.ParseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	proto := o.protocol
+	r := &reader{wake: make(chan struct{}, 1)}
+	r.c = &gortsplib.Client{Scheme: pu.Scheme, Host: pu.Host, Protocol: &proto, DialContext: o.dial}
+	if o.tls {
+		r.c.TLSConfig = &tls.Config{InsecureSkipVerify: true}
+	}
+	r.c.OnPacketsLost = func(lost uint64) {
+		r.mu.Lock()
+		r.lost += lost
+		r.mu.Unlock()
+	}
+	if err := r.c.Start(); err != nil {
+		return nil, err
+	}
+	desc, _, err := r.c.Describe(pu)
+	if err != nil {
+		r.c.Close()
+		return nil, err
+	}
+	var forma *format.H264
+	medi := desc.FindFormat(&forma)
+	if medi == nil {
+		r.c.Close()
+		return nil, fmt.Errorf("no H.264 in %v", desc)
+	}
+	if _, err := r.c.Setup(desc.BaseURL, medi, 0, 0); err != nil {
+		r.c.Close()
+		return nil, err
+	}
+	dec, err := forma.CreateDecoder()
+	if err != nil {
+		r.c.Close()
+		return nil, err
+	}
+	r.c.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) { r.onPacket(medi, dec, pkt) })
+	r.playAt = time.Now()
+	if _, err := r.c.Play(nil); err != nil {
+		r.c.Close()
+		return nil, err
+	}
+	r.started = time.Now()
+	return r, nil
+}
+
+func (r *reader) onPacket(medi *description.Media, dec *rtph264.Decoder, pkt *rtp.Packet) {
+	now := time.Now()
+	au, err := dec.Decode(pkt)
+	if err != nil {
+		return
+	}
+	rc := received{arrival: now, rtpTime: pkt.Timestamp}
+	rc.ntp, _ = r.c.PacketNTP(medi, pkt)
+	for _, n := range au {
+		rc.nalus = append(rc.nalus, append([]byte(nil), n...))
+		switch h264.TypeOf(n) {
+		case h264.NALUTypeIDR:
+			rc.key = true
+		case h264.NALUTypeSEI:
+			if kind, ts, err := h264.ParseTimeSEI(n); err == nil && kind == h264.TimeCapture {
+				rc.captured = ts
+			}
+		}
+	}
+	r.mu.Lock()
+	r.aus = append(r.aus, rc)
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// waitUnits waits until n access units have arrived.
+func (r *reader) waitUnits(t testing.TB, n int, timeout time.Duration) []received {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		r.mu.Lock()
+		got := len(r.aus)
+		r.mu.Unlock()
+		if got >= n {
+			return r.units()
+		}
+		select {
+		case <-r.wake:
+		case <-deadline:
+			t.Fatalf("got %d access units in %v, want %d", got, timeout, n)
+		}
+	}
+}
+
+func (r *reader) units() []received {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]received(nil), r.aus...)
+}
+
+func (r *reader) close() { r.c.Close() }
+
+// checkGoroutines fails when goroutines started during the test outlive it.
+func checkGoroutines(t *testing.T) {
+	base := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			n := runtime.NumGoroutine()
+			if n <= base {
+				return
+			}
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				buf = buf[:runtime.Stack(buf, true)]
+				var ours []string
+				for _, g := range strings.Split(string(buf), "\n\n") {
+					if strings.Contains(g, "gortsplib") || strings.Contains(g, "camfeed/internal/rtsp") {
+						ours = append(ours, g)
+					}
+				}
+				t.Errorf("%d goroutines left, %d before:\n%s", n, base, strings.Join(ours, "\n\n"))
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}

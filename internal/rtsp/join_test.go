@@ -1,0 +1,184 @@
+package rtsp
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+
+	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/testsrc"
+)
+
+// displayedAges models a player that honours RTP timestamps: it shows the
+// first unit on arrival and every later one at its timestamp's distance
+// from the first, or on arrival if that is later. It returns, per unit
+// from the test pattern, how old the picture was (against its capture
+// time) when shown.
+func displayedAges(units []received) []time.Duration {
+	var ages []time.Duration
+	if len(units) == 0 {
+		return nil
+	}
+	first := units[0]
+	for _, u := range units {
+		if u.captured.IsZero() {
+			continue
+		}
+		due := first.arrival.Add(time.Duration(int64(int32(u.rtpTime-first.rtpTime)) * int64(time.Second) / clockRate))
+		shown := due
+		if u.arrival.After(due) {
+			shown = u.arrival
+		}
+		ages = append(ages, shown.Sub(u.captured))
+	}
+	return ages
+}
+
+func median(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+// since returns the units captured at or after t.
+func since(units []received, t time.Time) []received {
+	var out []received
+	for _, u := range units {
+		if !u.captured.Before(t) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// TestJoinAndLiveEdge joins viewers mid-GOP and checks the two promises
+// of instant join: the first picture (a keyframe with SPS/PPS) arrives
+// within 150 ms of PLAY, and the age of what a timestamp-honouring player
+// shows is the same for a viewer that just joined as for one that joined
+// long before, under a second, and stays so. It covers both hub join
+// policies that send cached units: instant (the keyframe, then the next
+// keyframe or the rest of a fresh GOP) and keyframe (the whole cached
+// GOP, which is where compressing catch-up timestamps matters most).
+func TestJoinAndLiveEdge(t *testing.T) {
+	checkGoroutines(t)
+	for _, join := range []hub.JoinPolicy{hub.JoinInstant, hub.JoinKeyframe} {
+		t.Run(join.String(), func(t *testing.T) {
+			t.Parallel()
+			h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{Join: join})
+			waitKeyframe(t, h)
+			s, _ := startServer(t, Config{}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, nil)
+
+			early := startReader(t, url(s, "cam"), readerOpts{protocol: gortsplib.ProtocolTCP})
+			time.Sleep(4 * time.Second)
+
+			var joins []time.Duration
+			var late *reader
+			for i := range 5 {
+				time.Sleep(time.Duration(rand.IntN(1000)) * time.Millisecond) // anywhere in the GOP
+				r := startReader(t, url(s, "cam"), readerOpts{protocol: gortsplib.ProtocolTCP})
+				first := r.waitUnits(t, 1, 2*time.Second)[0]
+				if !first.key || !hasParams(first.nalus) {
+					t.Fatalf("join %d: first unit is not a keyframe with SPS and PPS", i)
+				}
+				joins = append(joins, first.arrival.Sub(r.playAt))
+				if i == 0 {
+					checkDecodes(t, first.nalus)
+				}
+				if i < 4 {
+					r.close()
+				} else {
+					late = r
+				}
+			}
+			joinedAt := time.Now()
+			time.Sleep(3 * time.Second)
+
+			t.Logf("PLAY to first keyframe: %v (max %v)", joins, slices.Max(joins))
+			if m := slices.Max(joins); m > 150*time.Millisecond {
+				t.Errorf("PLAY to first keyframe took %v, want <= 150ms", m)
+			}
+
+			// Compare the two viewers on the same pictures: those captured
+			// after the late viewer had caught up.
+			window := joinedAt.Add(500 * time.Millisecond)
+			earlyUnits, lateUnits := early.units(), late.units()
+			ea := tail(displayedAges(earlyUnits), len(since(earlyUnits, window)))
+			la := tail(displayedAges(lateUnits), len(since(lateUnits, window)))
+			if len(ea) < 30 || len(la) < 30 {
+				t.Fatalf("too few units in the window: early %d, late %d", len(ea), len(la))
+			}
+			me, ml := median(ea), median(la)
+			t.Logf("displayed age, median/p99/max: early viewer %v/%v/%v, late viewer %v/%v/%v",
+				me, percentile(ea, 0.99), slices.Max(ea), ml, percentile(la, 0.99), slices.Max(la))
+			if slices.Max(ea) > time.Second || slices.Max(la) > time.Second {
+				t.Errorf("displayed age over 1s")
+			}
+			if d := (me - ml).Abs(); d > 50*time.Millisecond {
+				t.Errorf("late viewer's displayed age differs from the early one's by %v", d)
+			}
+			// The sender reports map RTP time to the arrival wall clock:
+			// a client can measure the picture's age with them.
+			for _, u := range since(lateUnits, window) {
+				if u.ntp.IsZero() {
+					t.Fatal("no NTP time (RTCP sender report) for a live unit")
+				}
+				if d := u.ntp.Sub(u.captured); d < 0 || d > 100*time.Millisecond {
+					t.Errorf("NTP time of a live unit is %v after its capture, want 0..100ms", d)
+					break
+				}
+			}
+		})
+	}
+}
+
+func tail[T any](s []T, n int) []T { return s[max(0, len(s)-n):] }
+
+func hasParams(nalus [][]byte) bool {
+	var sps, pps bool
+	for _, n := range nalus {
+		switch n[0] & 0x1f {
+		case 7:
+			sps = true
+		case 8:
+			pps = true
+		}
+	}
+	return sps && pps
+}
+
+// checkDecodes has ffmpeg decode one access unit on its own.
+func checkDecodes(t *testing.T, nalus [][]byte) {
+	t.Helper()
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		return
+	}
+	var annexB []byte
+	for _, n := range nalus {
+		annexB = append(annexB, 0, 0, 0, 1)
+		annexB = append(annexB, n...)
+	}
+	cmd := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-f", "h264", "-i", "-", "-f", "null", "-")
+	cmd.Stdin = bytes.NewReader(annexB)
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "" {
+		t.Errorf("the first access unit does not decode on its own: %v %s", err, out)
+	}
+}
