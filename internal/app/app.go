@@ -46,6 +46,9 @@ type App struct {
 
 	// Notifier, if set, tells systemd about readiness, health and stop.
 	Notifier *systemd.Notifier
+	// WedgeAfter is how long a feed may go without video before systemd's
+	// watchdog is no longer petted (systemd.DefaultWedgeAfter when zero).
+	WedgeAfter time.Duration
 
 	// Ready, if set, is called once every listener is bound, with their
 	// addresses by name ("http", "tcp", ...); tests use port 0.

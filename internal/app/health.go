@@ -42,7 +42,11 @@ func (a *App) systemdHealth() (bool, string) {
 			Started: a.started, Passive: st.State == feed.StateWaiting,
 		})
 	}
-	return systemd.Health(time.Now(), hs, systemd.DefaultWedgeAfter)
+	wedge := a.WedgeAfter
+	if wedge <= 0 {
+		wedge = systemd.DefaultWedgeAfter
+	}
+	return systemd.Health(time.Now(), hs, wedge)
 }
 
 // firstKeyframes closes its channel once every feed has had a keyframe.
