@@ -153,7 +153,11 @@ func TestStalledViewer(t *testing.T) {
 	t.Logf("healthy viewer beside a stalled one: %d frames, latency p50 %v p99 %v max %v", len(lat), p50, p99, worst)
 	// Timing bounds are generous: this runs under -race beside other tests
 	// on two cores. The benchmarks hold the speed targets.
-	if p95 := percentile(lat, 0.95); len(lat) < 60 || p50 > 5*time.Millisecond || p95 > 30*time.Millisecond {
+	// A viewer held up behind a stalled one would wait seconds (the write
+	// timeout); CI runs this beside Chromium and RTSP suites on two cores,
+	// where tens of ms of scheduling delay are normal. The loopback figures
+	// in docs/PERFORMANCE.md (p50 ~0.5 ms) come from a quiet machine.
+	if p95 := percentile(lat, 0.95); len(lat) < 60 || p50 > 50*time.Millisecond || p95 > 250*time.Millisecond {
 		t.Errorf("healthy viewer delayed: %d frames, p50 %v p95 %v", len(lat), p50, p95)
 	}
 	// The stalled viewer reads again: it must be at a keyframe, near live.
@@ -236,7 +240,9 @@ func TestHalfRateViewer(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 			continue
 		}
-		conn.SetReadDeadline(time.Now().Add(time.Second))
+		// Up to a GOP can pass with nothing sent while it waits for a
+		// keyframe after a skip.
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		n, err := conn.Read(buf)
 		if err != nil {
 			t.Fatal(err)
