@@ -50,3 +50,7 @@ func (a *App) startRTSP() error {
 	a.out.rtsp = s
 	return nil
 }
+
+// DigestCapable tells RTSP whether Digest can be offered: only when every
+// user's password is stored in plain text (a hash cannot answer Digest).
+func (r rtspAuth) DigestCapable() bool { return r.a.authz.Load().DigestCapable() }

@@ -26,20 +26,21 @@ import (
 	"github.com/camfeed/camfeed/internal/testsrc"
 )
 
-// testAuth: "open" may be read by anyone; "cam" needs alice to read and
-// bob to publish.
-type testAuth struct{}
+// testAuth: "open" may be read by anyone; "cam" needs alice or carol to
+// read and bob to publish. carol's password is stored hashed: Password
+// does not know it, so she can only log in with Basic.
+type testAuth struct{ digest bool }
 
-var testUsers = map[string]string{"alice": "secret", "bob": "hunter2"}
+var testUsers = map[string]string{"alice": "secret", "bob": "hunter2", "carol": "hashed"}
 
 func (testAuth) Allow(feed, action, user, pass string) bool {
 	switch {
 	case feed == "open" && action == ActionRead:
 		return true
-	case user == "":
+	case user == "" || testUsers[user] != pass:
 		return false
 	case action == ActionRead:
-		return user == "alice"
+		return user == "alice" || user == "carol"
 	default:
 		return user == "bob"
 	}
@@ -47,8 +48,10 @@ func (testAuth) Allow(feed, action, user, pass string) bool {
 
 func (testAuth) Password(user string) (string, bool) {
 	p, ok := testUsers[user]
-	return p, ok
+	return p, ok && user != "carol"
 }
+
+func (a testAuth) DigestCapable() bool { return a.digest }
 
 // rawRequest sends one RTSP request and returns the status line.
 func rawRequest(t *testing.T, addr, req string) string {
@@ -73,7 +76,7 @@ func TestAuth(t *testing.T) {
 	checkGoroutines(t)
 	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
 	waitKeyframe(t, h)
-	s, lg := startServer(t, Config{}, newTestFeeds(map[string]*hub.Hub{"cam": h, "open": h}), nil, testAuth{})
+	s, lg := startServer(t, Config{}, newTestFeeds(map[string]*hub.Hub{"cam": h, "open": h}), nil, testAuth{digest: true})
 	addr := s.Addr().String()
 	withUser := func(user, pass, feed string) string {
 		return fmt.Sprintf("rtsp://%s:%s@%s/%s", user, pass, addr, feed)
@@ -111,7 +114,7 @@ func TestAuth(t *testing.T) {
 		}
 	})
 	t.Run("wrong password", func(t *testing.T) {
-		before := strings.Count(lg.String(), "refused wrong user or password")
+		before := strings.Count(lg.String(), "refused credentials")
 		for range 20 {
 			_, err := openReader(withUser("alice", "nope", "cam"), readerOpts{protocol: gortsplib.ProtocolTCP})
 			if err == nil || !strings.Contains(err.Error(), "401") {
@@ -123,7 +126,7 @@ func TestAuth(t *testing.T) {
 			t.Errorf("unknown user: got %v, want 401", err)
 		}
 		time.Sleep(1100 * time.Millisecond) // the summary of the second
-		n := strings.Count(lg.String(), "refused wrong user or password") - before
+		n := strings.Count(lg.String(), "refused credentials") - before
 		if n < 1 || n > 3 {
 			t.Errorf("%d log lines for 21 refusals in about a second, want 1 to 3 (rate-limited)\n%s", n, lg.String())
 		}
@@ -133,6 +136,19 @@ func TestAuth(t *testing.T) {
 			t.Fatalf("after refusals: %v", err)
 		}
 		r.close()
+	})
+	t.Run("hashed password", func(t *testing.T) {
+		// Digest is offered (every user but carol has a plain password),
+		// so the client uses it, and carol cannot log in.
+		if _, err := openReader(withUser("carol", "hashed", "cam"), readerOpts{protocol: gortsplib.ProtocolTCP}); err == nil {
+			t.Error("carol logged in with Digest")
+		}
+		// With Basic she can.
+		got := rawRequest(t, addr, "DESCRIBE rtsp://"+addr+"/cam RTSP/1.0\r\nCSeq: 1\r\nAuthorization: Basic "+
+			base64.StdEncoding.EncodeToString([]byte("carol:hashed"))+"\r\n\r\n")
+		if got != "RTSP/1.0 200 OK" {
+			t.Errorf("carol with Basic: %q", got)
+		}
 	})
 	t.Run("ffmpeg", func(t *testing.T) {
 		needTool(t, "ffprobe")
@@ -191,12 +207,44 @@ func writeCert(t *testing.T) (cert, key string) {
 	return cert, key
 }
 
+// TestAuthBasicOnly: when some user's password is stored hashed
+// (DigestCapable false), only Basic is offered, and clients use it.
+func TestAuthBasicOnly(t *testing.T) {
+	checkGoroutines(t)
+	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
+	waitKeyframe(t, h)
+	s, _ := startServer(t, Config{}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, testAuth{digest: false})
+	addr := s.Addr().String()
+	if got := rawRequest(t, addr, "DESCRIBE rtsp://"+addr+"/cam RTSP/1.0\r\nCSeq: 1\r\n\r\n"); got != "RTSP/1.0 401 Unauthorized" {
+		t.Fatalf("no credentials: %q", got)
+	}
+	res, _, err := describe(t, url(s, "cam"))
+	if err == nil || res == nil {
+		t.Fatalf("DESCRIBE without credentials: %v", err)
+	}
+	if ch := strings.Join(res.Header["WWW-Authenticate"], " | "); ch != `Basic realm="camfeed"` {
+		t.Errorf("challenge %q, want Basic only", ch)
+	}
+	r, err := openReader(fmt.Sprintf("rtsp://carol:hashed@%s/cam", addr), readerOpts{protocol: gortsplib.ProtocolTCP})
+	if err != nil {
+		t.Fatalf("carol with Basic: %v", err)
+	}
+	r.close()
+	if _, err := exec.LookPath("ffprobe"); err == nil {
+		out, err := run(t, 20*time.Second, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=width",
+			"-of", "csv=p=0", fmt.Sprintf("rtsp://carol:hashed@%s/cam", addr))
+		if err != nil || strings.TrimSpace(out) != "320" {
+			t.Errorf("ffprobe as carol: %v %q", err, out)
+		}
+	}
+}
+
 func TestRTSPS(t *testing.T) {
 	checkGoroutines(t)
 	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
 	waitKeyframe(t, h)
 	cert, key := writeCert(t)
-	s, _ := startServer(t, Config{ServerCert: cert, ServerKey: key}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, testAuth{})
+	s, _ := startServer(t, Config{ServerCert: cert, ServerKey: key}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, testAuth{digest: true})
 	u := fmt.Sprintf("rtsps://alice:secret@%s/cam", s.Addr())
 
 	r, err := openReader(u, readerOpts{protocol: gortsplib.ProtocolTCP, tls: true})

@@ -1,7 +1,6 @@
 package rtsp
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"sync"
@@ -94,7 +93,7 @@ func newDescription(title string, p hub.Params) *description.Session {
 
 // readStream returns the stream to describe the feed with, waiting up to
 // DescribeWait for its first keyframe; nil if none came.
-func (f *feed) readStream(ctx context.Context) *gortsplib.ServerStream {
+func (f *feed) readStream() *gortsplib.ServerStream {
 	wait := time.NewTimer(f.s.cfg.DescribeWait)
 	defer wait.Stop()
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -109,8 +108,6 @@ func (f *feed) readStream(ctx context.Context) *gortsplib.ServerStream {
 		select {
 		case <-tick.C:
 		case <-wait.C:
-			return nil
-		case <-ctx.Done():
 			return nil
 		case <-f.s.done:
 			return nil

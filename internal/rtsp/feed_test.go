@@ -199,3 +199,59 @@ func TestSessions(t *testing.T) {
 	udp.close()
 	waitFor(t, "no sessions", 3*time.Second, func() bool { return len(s.Sessions("cam")) == 0 })
 }
+
+// TestPauseResume: PAUSE stops a viewer; PLAY starts it again at a
+// keyframe.
+func TestPauseResume(t *testing.T) {
+	checkGoroutines(t)
+	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
+	waitKeyframe(t, h)
+	s, _ := startServer(t, Config{}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, nil)
+	r := startReader(t, url(s, "cam"), readerOpts{protocol: gortsplib.ProtocolTCP})
+	r.waitUnits(t, 10, 3*time.Second)
+	if _, err := r.c.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the viewer to stop", 3*time.Second, func() bool { return h.Stats().Viewers["rtsp"] == 0 })
+	n := len(r.units())
+	time.Sleep(300 * time.Millisecond)
+	if got := len(r.units()); got > n {
+		t.Errorf("%d units arrived while paused", got-n)
+	}
+	if _, err := r.c.Play(nil); err != nil {
+		t.Fatal(err)
+	}
+	units := r.waitUnits(t, n+10, 3*time.Second)
+	if !units[n].key {
+		t.Error("the first unit after PLAY is not a keyframe")
+	}
+}
+
+// TestFeedReplaced: when the app gives a feed a new hub (a reload), the
+// old hub's sessions end and new ones get the new hub.
+func TestFeedReplaced(t *testing.T) {
+	checkGoroutines(t)
+	h1, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
+	waitKeyframe(t, h1)
+	feeds := newTestFeeds(map[string]*hub.Hub{"cam": h1})
+	s, _ := startServer(t, Config{}, feeds, nil, nil)
+	old := startReader(t, url(s, "cam"), readerOpts{protocol: gortsplib.ProtocolTCP})
+	old.waitUnits(t, 5, 3*time.Second)
+
+	h2, _ := newFeed(t, testsrc.Config{Width: 640, Height: 480, FPS: 30, Intra: 30}, hub.Config{})
+	waitKeyframe(t, h2)
+	feeds.mu.Lock()
+	feeds.hubs["cam"] = h2
+	feeds.mu.Unlock()
+	if _, f, err := describe(t, url(s, "cam")); err != nil || !bytes.Equal(f.SPS, h2.Params().SPS) {
+		t.Fatalf("DESCRIBE after the hub changed: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- old.c.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Error("the old hub's session is still open")
+	}
+	waitFor(t, "the old hub's viewer to leave", 3*time.Second, func() bool { return h1.Stats().Viewers["rtsp"] == 0 })
+}

@@ -1,16 +1,13 @@
 package rtsp
 
 import (
-	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/headers"
-	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 )
 
 // srtpOverhead is what SRTP (RTP/SAVP, used by RTSPS) adds to each
@@ -29,34 +26,8 @@ func status(code base.StatusCode, msg string) *base.Response {
 // ok returns a new 200 response: gortsplib adds headers to the one it gets.
 func ok() *base.Response { return status(base.StatusOK, "") }
 
-// authorize checks that req may do action on feed. It returns the user,
-// and, when the request is refused, the response and error to return.
-func (s *Server) authorize(sc *gortsplib.ServerConn, req *base.Request, feed, action string) (string, *base.Response, error) {
-	if s.auth == nil || s.auth.Allow(feed, action, "", "") {
-		return "", nil, nil
-	}
-	var a headers.Authorization
-	if err := a.Unmarshal(req.Header["Authorization"]); err != nil || a.Username == "" {
-		// No credentials yet: the normal first step. gortsplib answers 401
-		// with a challenge; verifying any user makes it create the Digest
-		// nonce that the challenge carries.
-		sc.VerifyCredentials(req, "camfeed", "")
-		return "", status(base.StatusUnauthorized, ""), liberrors.ErrServerAuth{}
-	}
-	pass, known := s.auth.Password(a.Username)
-	if !known || !sc.VerifyCredentials(req, a.Username, pass) {
-		// gortsplib sends 401 and closes the connection.
-		s.wrongLog.note("remote", sc.NetConn().RemoteAddr().String(), "feed", feed, "action", action, "user", a.Username)
-		return a.Username, status(base.StatusUnauthorized, ""), liberrors.ErrServerAuth{}
-	}
-	if !s.auth.Allow(feed, action, a.Username, pass) {
-		s.forbiddenLog.note("remote", sc.NetConn().RemoteAddr().String(), "feed", feed, "action", action, "user", a.Username)
-		return a.Username, status(base.StatusForbidden, "Forbidden: User May Not "+strings.ToUpper(action[:1])+action[1:]+" This Feed"), nil
-	}
-	return a.Username, nil, nil
-}
-
 func (h *handler) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
+	ctx.Conn.SetUserData(&connState{})
 	h.s.log.Debug("rtsp: connection opened", "remote", ctx.Conn.NetConn().RemoteAddr().String())
 }
 
@@ -73,7 +44,7 @@ func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.R
 	if _, res, err := s.authorize(ctx.Conn, ctx.Request, f.name, ActionRead); res != nil {
 		return res, nil, err
 	}
-	st := f.readStream(context.Background())
+	st := f.readStream()
 	if st == nil {
 		return status(base.StatusServiceUnavailable, "Feed Has No Video Yet"), nil, nil
 	}
@@ -103,7 +74,7 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 	if st := ctx.Session.Stream(); st != nil {
 		return ok(), st, nil // gortsplib needs the same stream for every SETUP of a session
 	}
-	st := f.readStream(context.Background())
+	st := f.readStream()
 	if st != nil && proto == gortsplib.ProtocolUDPMulticast {
 		st = f.multicastStream()
 	}

@@ -111,7 +111,7 @@ func TestJoinAndLiveEdge(t *testing.T) {
 			joinedAt := time.Now()
 			time.Sleep(3 * time.Second)
 
-			t.Logf("PLAY to first keyframe: %v (max %v)", joins, slices.Max(joins))
+			t.Logf("%s: PLAY to first keyframe: %v (max %v)", join, joins, slices.Max(joins))
 			if m := slices.Max(joins); m > 150*time.Millisecond {
 				t.Errorf("PLAY to first keyframe took %v, want <= 150ms", m)
 			}
@@ -126,7 +126,7 @@ func TestJoinAndLiveEdge(t *testing.T) {
 				t.Fatalf("too few units in the window: early %d, late %d", len(ea), len(la))
 			}
 			me, ml := median(ea), median(la)
-			t.Logf("displayed age, median/p99/max: early viewer %v/%v/%v, late viewer %v/%v/%v",
+			t.Logf("%s: displayed age, median/p99/max: early viewer %v/%v/%v, late viewer %v/%v/%v", join,
 				me, percentile(ea, 0.99), slices.Max(ea), ml, percentile(la, 0.99), slices.Max(la))
 			if slices.Max(ea) > time.Second || slices.Max(la) > time.Second {
 				t.Errorf("displayed age over 1s")
@@ -180,5 +180,28 @@ func checkDecodes(t *testing.T, nalus [][]byte) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "" {
 		t.Errorf("the first access unit does not decode on its own: %v %s", err, out)
+	}
+}
+
+// TestJoinReplayOverSlowLink: with join: keyframe, a viewer on a link
+// only a little faster than the stream gets the whole replayed GOP, with
+// no gap: catch-up units are judged by how long they wait once sent, not
+// by how old they were at the join.
+func TestJoinReplayOverSlowLink(t *testing.T) {
+	checkGoroutines(t)
+	h, f := newFeed(t, testsrc.Config{Width: 640, Height: 480, FPS: 30, Intra: 60}, hub.Config{Join: hub.JoinKeyframe})
+	waitKeyframe(t, h)
+	time.Sleep(1500 * time.Millisecond) // mid-GOP: ~45 units cached
+	bitrate := h.Stats().Bitrate
+	s, _ := startServer(t, Config{}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, nil)
+	var sc *slowConn
+	r := startReader(t, url(s, "cam"), readerOpts{protocol: gortsplib.ProtocolTCP, dial: slowDialer(&sc, 32<<10)})
+	sc.rate.Store(int64(bitrate / 8 * 3))
+	units := r.waitUnits(t, 60, 10*time.Second)
+	if !units[0].key {
+		t.Fatal("the first unit is not a keyframe")
+	}
+	if n := gaps(t, f, units); n != 0 {
+		t.Errorf("%d gaps in the replayed GOP and what followed", n)
 	}
 }

@@ -112,7 +112,8 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 }
 
 // TestPublishFFmpeg publishes with ffmpeg (ANNOUNCE/RECORD, -c copy) and
-// reads the feed back; a second publisher is refused with a clear status.
+// reads the feed back; a second publisher is refused with a clear status;
+// a publisher killed mid-stream leaves the feed to the next.
 func TestPublishFFmpeg(t *testing.T) {
 	needTool(t, "ffmpeg")
 	checkGoroutines(t)
@@ -120,7 +121,7 @@ func TestPublishFFmpeg(t *testing.T) {
 	t.Cleanup(h.Close)
 	pubs := &testPublishers{hubs: map[string]*hub.Hub{"pub": h}, busy: map[string]bool{}}
 	s, lg := startServer(t, Config{}, newTestFeeds(map[string]*hub.Hub{"pub": h}), pubs, nil)
-	file := writeTestFile(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, 8)
+	file := writeTestFile(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, 5)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -157,6 +158,28 @@ func TestPublishFFmpeg(t *testing.T) {
 		t.Errorf("publisher: %v\n%s", err, firstOut.String())
 	}
 	waitFor(t, "the publisher's release", 5*time.Second, func() bool { return !pubs.isBusy("pub") })
+
+	// A publisher killed in the middle of its stream (SIGKILL: no
+	// TEARDOWN, most likely mid-picture) leaves the feed to the next one.
+	for i := range 2 {
+		pub := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-framerate", "30", "-f", "h264", "-i", file,
+			"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", url(s, "pub"))
+		if err := pub.Start(); err != nil {
+			t.Fatal(err)
+		}
+		before := h.Stats().Units
+		waitFor(t, "frames from the publisher", 10*time.Second, func() bool { return h.Stats().Units > before+20 })
+		if i == 1 {
+			out, err := run(t, 20*time.Second, "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i", url(s, "pub"),
+				"-frames:v", "30", "-fps_mode", "passthrough", "-enc_time_base", "-1", "-f", "null", "-")
+			if err != nil || strings.TrimSpace(out) != "" {
+				t.Errorf("reading after a killed publisher: %v\n%s", err, out)
+			}
+		}
+		_ = pub.Process.Kill()
+		_ = pub.Wait()
+		waitFor(t, "the killed publisher's release", 5*time.Second, func() bool { return !pubs.isBusy("pub") })
+	}
 }
 
 // goPublisher publishes with gortsplib, packet by packet, so a test can

@@ -57,14 +57,18 @@ const (
 )
 
 // Auth decides who may read and publish. A nil Auth lets everyone do both.
+//
+// An Auth may also have a method DigestCapable() bool, reporting whether
+// Password knows every user's password. When it returns false, clients
+// are offered Basic only: a client offered Digest (RFC 2617) uses it, and
+// a user whose password is stored hashed cannot log in with Digest.
 type Auth interface {
 	// Allow reports whether user (empty for anonymous) with password pass
-	// may do action (ActionRead or ActionPublish) on feed. The server calls
-	// it with an empty user first, and with a user only once the user's
-	// credentials have been verified.
+	// may do action (ActionRead or ActionPublish) on feed, checking the
+	// password. The server asks for anonymous access first.
 	Allow(feed, action, user, pass string) bool
 	// Password returns user's plaintext password, or false for an unknown
-	// user. Digest authentication (RFC 2617) needs the password itself.
+	// user or one whose password is stored hashed. Digest needs it.
 	Password(user string) (string, bool)
 }
 
@@ -200,7 +204,7 @@ func New(cfg Config, feeds Feeds, pubs Publishers, auth Auth, log *slog.Logger) 
 		byName:       make(map[string]*feed),
 		sessions:     make(map[*gortsplib.ServerSession]*session),
 		done:         make(chan struct{}),
-		wrongLog:     newLimiter(log, slog.LevelWarn, "rtsp: refused wrong user or password"),
+		wrongLog:     newLimiter(log, slog.LevelWarn, "rtsp: refused credentials"),
 		forbiddenLog: newLimiter(log, slog.LevelWarn, "rtsp: refused a user without the right"),
 		skipLog:      newLimiter(log, slog.LevelInfo, "rtsp: slow viewers skipped ahead to a keyframe"),
 	}

@@ -45,7 +45,7 @@ type viewer struct {
 	queued    uint64        // RTP bytes handed to w, interleaved framing included
 	needKey   bool          // a packet was refused: resume at a keyframe
 	lastSkips uint64
-	pending   []mark // access units handed to a TCP socket and not yet acknowledged
+	pending   []mark // access units handed to a TCP connection that have not left yet
 	timer     *time.Timer
 
 	bytes     atomic.Uint64
@@ -227,7 +227,14 @@ func (v *viewer) send(f hub.Frame, now time.Time) {
 	v.queued += n
 	v.bytes.Add(n)
 	if v.conn != nil {
-		v.pending = append(v.pending, mark{v.queued, f.Received})
+		// A catch-up unit counts as fresh when sent, as on the session's
+		// clock: a replayed GOP is judged by how long it waits here, not
+		// by how old it was when the viewer joined.
+		ref := f.Received
+		if f.Catchup {
+			ref = now
+		}
+		v.pending = append(v.pending, mark{v.queued, ref})
 		if v.conn.onSent != nil {
 			v.conn.addMark(v.queued, f.Received)
 		}

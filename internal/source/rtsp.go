@@ -71,10 +71,18 @@ func (s *rtspSource) Run(ctx context.Context, sink Sink) error {
 		return fmt.Errorf("rtsp %s: %w", s, err)
 	}
 	defer c.Close()
+	// A cancel while a request waits for the camera ends the request.
+	defer context.AfterFunc(ctx, c.Close)()
+	fail := func(step string, err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("rtsp %s: %s: %w", s, step, err)
+	}
 
 	desc, _, err := c.Describe(u)
 	if err != nil {
-		return fmt.Errorf("rtsp %s: describe: %w", s, err)
+		return fail("describe", err)
 	}
 	var forma *format.H264
 	medi := desc.FindFormat(&forma)
@@ -89,7 +97,7 @@ func (s *rtspSource) Run(ctx context.Context, sink Sink) error {
 			s, ErrNotH264, strings.Join(codecs, ", "))
 	}
 	if _, err := c.Setup(desc.BaseURL, medi, 0, 0); err != nil {
-		return fmt.Errorf("rtsp %s: setup: %w", s, err)
+		return fail("setup", err)
 	}
 	d, err := NewRTPH264(forma, sink)
 	if err != nil {
@@ -98,7 +106,7 @@ func (s *rtspSource) Run(ctx context.Context, sink Sink) error {
 	depack.Store(d)
 	c.OnPacketRTP(medi, forma, d.Packet)
 	if _, err := c.Play(nil); err != nil {
-		return fmt.Errorf("rtsp %s: play: %w", s, err)
+		return fail("play", err)
 	}
 	transport := "?"
 	if tr := c.Transport(); tr != nil && tr.Session != nil {
@@ -116,6 +124,9 @@ func (s *rtspSource) Run(ctx context.Context, sink Sink) error {
 		return ctx.Err()
 	case err := <-done:
 		d.Stop()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err == nil {
 			return fmt.Errorf("rtsp %s: %w", s, ErrEnded)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -157,6 +158,30 @@ func TestRTSPSourceEnds(t *testing.T) {
 	}
 	if _, err := runFor(t, source.NewRTSP("rtsp://127.0.0.1:1/cam", nil), 5*time.Second); err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("Run against a closed port: %v", err)
+	}
+}
+
+// TestRTSPSourceCancel: a cancel while the camera does not answer ends Run
+// at once, with the context's error.
+func TestRTSPSourceCancel(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // accept, then say nothing
+		}
+	}()
+	start := time.Now()
+	_, err = runFor(t, source.NewRTSP("rtsp://"+ln.Addr().String()+"/cam", nil), 300*time.Millisecond)
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
+		t.Errorf("Run returned %v after %v", err, time.Since(start))
 	}
 }
 
