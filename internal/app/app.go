@@ -133,8 +133,17 @@ func (a *App) Run(ctx context.Context) error {
 	}
 
 	// Listeners first: a port that is taken is an error before anything
-	// starts.
-	var httpSrv *http.Server
+	// starts. The outputs are built even with HTTP off (RTSP needs no HTTP).
+	httpSrv, err := a.httpServer()
+	if err != nil {
+		return fail(err)
+	}
+	if err := a.startOutputs(ctx, &wg); err != nil {
+		return fail(err)
+	}
+	if a.out.rtsp != nil {
+		addrs["rtsp"] = a.out.rtsp.Addr()
+	}
 	if a.cfg.HTTP != "off" {
 		ln, err := net.Listen("tcp", a.cfg.HTTP)
 		if err != nil {
@@ -150,17 +159,7 @@ func (a *App) Run(ctx context.Context) error {
 			}
 			ln = tls.NewListener(ln, tc)
 		}
-		if httpSrv, err = a.httpServer(); err != nil {
-			ln.Close()
-			return fail(err)
-		}
-		if err := a.startOutputs(ctx, &wg); err != nil {
-			ln.Close()
-			return fail(err)
-		}
-		if a.out.rtsp != nil {
-			addrs["rtsp"] = a.out.rtsp.Addr()
-		}
+		closers = append(closers, func() { httpSrv.Close() })
 		wg.Go(func() {
 			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.log.Error("http server stopped", "err", err)
@@ -229,7 +228,7 @@ func (a *App) Run(ctx context.Context) error {
 	for _, f := range a.feeds {
 		f.Hub().Close()
 	}
-	if httpSrv != nil {
+	if a.cfg.HTTP != "off" {
 		sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
 		if err := httpSrv.Shutdown(sctx); err != nil {
 			httpSrv.Close()

@@ -393,3 +393,32 @@ func TestShutdown(t *testing.T) {
 	}
 	_ = os.Getpid()
 }
+
+// TestStartFailsCleanly: a port that is taken is a clear error, and what
+// had started (the HTTP server, the outputs) is stopped again.
+func TestStartFailsCleanly(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := config.Default()
+	cfg.HTTP, cfg.RTSP, cfg.WebRTC = "127.0.0.1:0", "off", "off"
+	cfg.TCP = busy.Addr().String()
+	cfg.Feeds["cam"].Source = "test"
+	a, err := New(cfg, "test", discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "tcp: listen tcp "+busy.Addr().String()) {
+			t.Fatalf("err %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after a failed start")
+	}
+}
