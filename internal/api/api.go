@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/feed"
+	"github.com/camfeed/camfeed/internal/route"
 )
 
 // Feeds lists the running feeds.
@@ -121,9 +122,9 @@ type Handlers struct {
 }
 
 // Register mounts the handlers.
-func (h *Handlers) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", h.health)
-	mux.HandleFunc("GET /api/v1/status", h.status)
+func (h *Handlers) Register(mux *route.Mux) {
+	mux.HandleFunc("GET /healthz", route.Public, h.health)
+	mux.HandleFunc("GET /api/v1/status", route.ReadAll, h.status)
 }
 
 // Healthy reports whether every feed delivered an access unit within

@@ -17,11 +17,13 @@ import (
 	"github.com/camfeed/camfeed/internal/api"
 	"github.com/camfeed/camfeed/internal/auth"
 	"github.com/camfeed/camfeed/internal/config"
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/feed"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/limits"
 	"github.com/camfeed/camfeed/internal/metrics"
 	"github.com/camfeed/camfeed/internal/raw"
+	"github.com/camfeed/camfeed/internal/route"
 	"github.com/camfeed/camfeed/internal/systemd"
 )
 
@@ -40,6 +42,8 @@ type App struct {
 	out     outputs
 	authz   atomic.Pointer[auth.Authenticator] // swapped by Reload
 	viewers *limits.Viewers
+	door    *door.Door // every viewer of every protocol comes in here
+	mux     *route.Mux // every HTTP route, each with its access class
 	metrics *metrics.Metrics
 
 	started time.Time
@@ -63,8 +67,9 @@ func New(cfg *config.Config, version string, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.authz.Store(az)
-	a.viewers = limits.NewViewers(cfg.Limits.MaxViewersPerFeed, cfg.Limits.MaxViewersPerIP)
+	a.viewers = limits.NewViewers(cfg.Limits.Caps())
 	a.metrics = metrics.New(a, version)
+	a.door = door.New(a, a.viewers, a.metrics, a.log.With("component", "door"))
 	for _, name := range cfg.FeedNames() {
 		f, err := a.newFeed(name)
 		if err != nil {
@@ -72,6 +77,19 @@ func New(cfg *config.Config, version string, log *slog.Logger) (*App, error) {
 		}
 		a.feeds[name] = f
 		a.names = append(a.names, name)
+	}
+	a.mux = route.New(a.guard)
+	if err := a.mount(a.mux); err != nil {
+		return nil, err
+	}
+	(&api.Handlers{Feeds: a, Version: a.version, Started: time.Now(), Extra: a.extraStatus}).Register(a.mux)
+	a.mux.Handle("GET /metrics", route.ReadAll, a.metrics.Handler())
+	// Feed names cannot shadow a route: the names taken are the routes'
+	// own first path segments.
+	for _, name := range a.names {
+		if err := a.mux.CheckFeedName(name); err != nil {
+			return nil, err
+		}
 	}
 	return a, nil
 }
@@ -134,10 +152,7 @@ func (a *App) Run(ctx context.Context) error {
 
 	// Listeners first: a port that is taken is an error before anything
 	// starts. The outputs are built even with HTTP off (RTSP needs no HTTP).
-	httpSrv, err := a.httpServer()
-	if err != nil {
-		return fail(err)
-	}
+	httpSrv := a.httpServer()
 	if err := a.startOutputs(ctx, &wg); err != nil {
 		return fail(err)
 	}
@@ -176,9 +191,8 @@ func (a *App) Run(ctx context.Context) error {
 			return fail(fmt.Errorf("tcp: %w", err))
 		}
 		addrs["tcp"] = ln.Addr()
-		l := &raw.Listener{Feeds: a, Feed: def, Log: a.log, Observe: a.observe,
-			Allow: func(r net.Addr) bool { return a.authz.Load().AllowTCP(r, def) },
-			Admit: func(r net.Addr) (func(), error) { return a.viewers.Acquire(def, limits.RemoteIP(r.String())) }}
+		l := &raw.Listener{Door: a.door, Feed: def, Log: a.log, Observe: a.observe,
+			Allow: func(r net.Addr) bool { return a.authz.Load().AllowTCP(r, def) }}
 		wg.Go(func() { _ = l.Serve(ctx, ln, "tcp") })
 	}
 	if a.cfg.UnixDir != "" {
@@ -188,12 +202,12 @@ func (a *App) Run(ctx context.Context) error {
 				return fail(err)
 			}
 			addrs["unix:"+name] = ln.Addr()
-			l := &raw.Listener{Feeds: a, Feed: name, Log: a.log, Observe: a.observe}
+			l := &raw.Listener{Door: a.door, Feed: name, Log: a.log, Observe: a.observe}
 			wg.Go(func() { _ = l.Serve(ctx, ln, "unix") })
 		}
 	}
 	if a.cfg.FIFO != "" {
-		ff := &raw.FIFO{Path: a.cfg.FIFO, Feeds: a, Feed: def, Log: a.log, Observe: a.observe}
+		ff := &raw.FIFO{Path: a.cfg.FIFO, Door: a.door, Feed: def, Log: a.log, Observe: a.observe}
 		wg.Go(func() {
 			if err := ff.Run(ctx); err != nil {
 				a.log.Error("fifo output stopped", "err", err)
@@ -220,6 +234,7 @@ func (a *App) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	a.log.Info("shutting down")
+	a.door.Close()
 	if a.Notifier.Enabled() {
 		_ = a.Notifier.Stopping()
 	}
@@ -250,20 +265,14 @@ func addrString(a net.Addr) string {
 	return a.String()
 }
 
-func (a *App) httpServer() (*http.Server, error) {
-	mux := http.NewServeMux()
-	if err := a.mount(mux); err != nil {
-		return nil, err
-	}
-	(&api.Handlers{Feeds: a, Version: a.version, Started: time.Now(), Extra: a.extraStatus}).Register(mux)
-	mux.Handle("GET /metrics", a.metrics.Handler())
-	srv := a.cfg.Limits.Server(a.guard(limits.BodyLimit(a.cfg.Limits.MaxBodyBytes, a.cfg.Limits.ReadTimeout)(mux)))
+func (a *App) httpServer() *http.Server {
+	srv := a.cfg.Limits.Server(limits.BodyLimit(a.cfg.Limits.MaxBodyBytes, a.cfg.Limits.ReadTimeout)(a.mux))
 	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 		raw.TuneConn(c)
 		return ctx
 	}
 	srv.ErrorLog = slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)
-	return srv, nil
+	return srv
 }
 
 // observe gives the metrics' per-viewer observer to the raw outputs.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 
 	"github.com/camfeed/camfeed/internal/clip"
@@ -12,6 +11,7 @@ import (
 	"github.com/camfeed/camfeed/internal/mse"
 	"github.com/camfeed/camfeed/internal/raw"
 	"github.com/camfeed/camfeed/internal/record"
+	"github.com/camfeed/camfeed/internal/route"
 	"github.com/camfeed/camfeed/internal/rtsp"
 	"github.com/camfeed/camfeed/internal/snapshot"
 	"github.com/camfeed/camfeed/internal/viewer"
@@ -29,10 +29,10 @@ type outputs struct {
 }
 
 // mount builds the outputs and registers their routes on mux.
-func (a *App) mount(mux *http.ServeMux) error {
+func (a *App) mount(mux *route.Mux) error {
 	cfg := a.cfg
 	o := &a.out
-	rawHTTP := &raw.HTTP{Feeds: a, DefaultFeed: a.defaultFeed(), Log: a.log, Observe: a.observe}
+	rawHTTP := &raw.HTTP{Door: a.door, DefaultFeed: a.defaultFeed(), Log: a.log, Observe: a.observe}
 	rawHTTP.Register(mux)
 
 	protocols := []string{viewer.MSE, viewer.HLS}
@@ -46,16 +46,16 @@ func (a *App) mount(mux *http.ServeMux) error {
 		o.webrtc = w
 		protocols = append([]string{viewer.WebRTC}, protocols...)
 	}
-	m := mse.New(a, a.log.With("output", "mse"))
+	m := mse.New(a.door, a.log.With("output", "mse"))
 	m.AllowOrigins(cfg.AllowedOrigins)
 	m.Register(mux)
 	o.hls = hls.New(hls.Config{AllowedOrigins: cfg.AllowedOrigins}, a, a.log.With("output", "hls"))
 	o.hls.Register(mux)
-	viewer.New(a, viewer.Options{AllowedOrigins: cfg.AllowedOrigins, Protocols: protocols, NonBrowser: rawHTTP.Default()}).Register(mux)
+	viewer.New(a, viewer.Options{AllowedOrigins: cfg.AllowedOrigins, Protocols: protocols, NonBrowser: rawHTTP.Default(), NonBrowserFeed: a.defaultFeed()}).Register(mux)
 
 	o.clips = clip.New(clip.Config{Dir: cfg.ClipsDir, MaxSaved: cfg.ClipsMaxSaved}, a, a.log.With("output", "clip"))
 	o.clips.Register(mux)
-	snapshot.New(snapshot.Config{CacheFor: cfg.SnapshotCache}, a, a.log.With("output", "snapshot")).Register(mux)
+	snapshot.New(snapshot.Config{CacheFor: cfg.SnapshotCache}, a.door, a.log.With("output", "snapshot")).Register(mux)
 	o.recorders = map[string]*record.Recorder{}
 	for _, name := range a.names {
 		if !cfg.Feeds[name].Record {

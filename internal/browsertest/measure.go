@@ -4,18 +4,19 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/camfeed/camfeed/internal/route"
 )
 
 // Serve starts an HTTP server on 127.0.0.1, port 0, with the routes that
 // register adds, and returns its base URL ("http://127.0.0.1:port").
-func Serve(t testing.TB, register ...func(*http.ServeMux)) string {
+func Serve(t testing.TB, register ...func(*route.Mux)) string {
 	t.Helper()
-	mux := http.NewServeMux()
+	mux := route.Unguarded()
 	for _, r := range register {
 		r(mux)
 	}

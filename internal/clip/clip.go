@@ -19,6 +19,7 @@ import (
 
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/route"
 )
 
 // Feeds gives the clip server the feeds' hubs.
@@ -111,12 +112,12 @@ func New(cfg Config, feeds Feeds, log *slog.Logger) *Server {
 
 // Register adds the clip routes to mux. The lead wraps the API routes with
 // permission checks (docs/CLIPS.md lists them).
-func (s *Server) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /{feed}/clip.mp4", s.handleDownload)
-	mux.HandleFunc("POST /api/v1/feeds/{feed}/clips", s.handleSave)
-	mux.HandleFunc("GET /api/v1/feeds/{feed}/clips", s.handleList)
-	mux.HandleFunc("GET /api/v1/feeds/{feed}/clips/{name}", s.handleGetSaved)
-	mux.HandleFunc("DELETE /api/v1/feeds/{feed}/clips/{name}", s.handleDelete)
+func (s *Server) Register(mux *route.Mux) {
+	mux.HandleFunc("GET /{feed}/clip.mp4", route.Read, s.handleDownload)
+	mux.HandleFunc("POST /api/v1/feeds/{feed}/clips", route.Publish, s.handleSave)
+	mux.HandleFunc("GET /api/v1/feeds/{feed}/clips", route.Read, s.handleList)
+	mux.HandleFunc("GET /api/v1/feeds/{feed}/clips/{name}", route.Read, s.handleGetSaved)
+	mux.HandleFunc("DELETE /api/v1/feeds/{feed}/clips/{name}", route.Admin, s.handleDelete)
 }
 
 // Close stops background saves (after= clips still being waited for) and

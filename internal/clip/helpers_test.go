@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/route"
 	"github.com/camfeed/camfeed/internal/testsrc"
 )
 
@@ -118,7 +118,7 @@ func (s *source) runSteady(t testing.TB) {
 
 // serve runs srv's routes on a loopback port.
 func serve(t testing.TB, srv *Server) *httptest.Server {
-	mux := http.NewServeMux()
+	mux := route.Unguarded()
 	srv.Register(mux)
 	ts := httptest.NewUnstartedServer(mux)
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -29,6 +29,7 @@ import (
 	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
 
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/route"
 )
 
 // Feeds finds a feed's hub by name.
@@ -153,11 +154,11 @@ func (s *Server) sweep() {
 }
 
 // Register adds the HLS routes to mux.
-func (s *Server) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /{feed}/index.m3u8", s.serveIndex)
-	mux.HandleFunc("GET /{feed}/hls/{file}", s.serveFile)
-	mux.HandleFunc("OPTIONS /{feed}/index.m3u8", s.servePreflight)
-	mux.HandleFunc("OPTIONS /{feed}/hls/{file}", s.servePreflight)
+func (s *Server) Register(mux *route.Mux) {
+	mux.HandleFunc("GET /{feed}/index.m3u8", route.Read, s.serveIndex)
+	mux.HandleFunc("GET /{feed}/hls/{file}", route.Read, s.serveFile)
+	mux.HandleFunc("OPTIONS /{feed}/index.m3u8", route.Public, s.servePreflight)
+	mux.HandleFunc("OPTIONS /{feed}/hls/{file}", route.Public, s.servePreflight)
 }
 
 func (s *Server) cors(w http.ResponseWriter, r *http.Request) {

@@ -14,6 +14,7 @@ import (
 // Config is the limits: part of camfeed's configuration.
 //
 //	limits:
+//	  max_viewers: 64
 //	  max_viewers_per_feed: 32
 //	  max_viewers_per_ip: 8
 //	  max_header_bytes: 16KiB    (the lead's config.Size, or bytes)
@@ -23,6 +24,8 @@ import (
 //	  write_timeout: 10s
 //	  idle_timeout: 60s
 type Config struct {
+	// MaxViewers caps viewers over every feed and protocol; 0 is no cap.
+	MaxViewers int `yaml:"max_viewers"`
 	// MaxViewersPerFeed caps viewers of one feed over all outputs; 0 is
 	// no cap. Every viewer costs upload bandwidth: 32 viewers of a
 	// 4 Mbit/s feed fill a Pi's 100 Mbit/s port.
@@ -31,6 +34,9 @@ type Config struct {
 	// all feeds; 0 is no cap. Loopback is exempt: behind a local reverse
 	// proxy every viewer comes from 127.0.0.1.
 	MaxViewersPerIP int `yaml:"max_viewers_per_ip"`
+	// LimitLoopback applies max_viewers_per_ip to 127.0.0.1 and ::1 too.
+	// Leave it off behind a reverse proxy on the same machine.
+	LimitLoopback bool `yaml:"limit_loopback"`
 
 	MaxHeaderBytes int   `yaml:"max_header_bytes"` // request line and headers; larger gets 431
 	MaxBodyBytes   int64 `yaml:"max_body_bytes"`   // request bodies (WHEP offers, API calls); larger gets 413
@@ -51,6 +57,7 @@ type Config struct {
 // Default returns the compiled-in limits, sized for a Pi on a home LAN.
 func Default() Config {
 	return Config{
+		MaxViewers:        64,
 		MaxViewersPerFeed: 32,
 		MaxViewersPerIP:   8,
 		MaxHeaderBytes:    16 << 10,
@@ -66,6 +73,9 @@ func Default() Config {
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("limits."+format, a...)) }
+	if c.MaxViewers < 0 {
+		bad("max_viewers: %d is negative; 0 means no limit", c.MaxViewers)
+	}
 	if c.MaxViewersPerFeed < 0 {
 		bad("max_viewers_per_feed: %d is negative; 0 means no limit", c.MaxViewersPerFeed)
 	}

@@ -17,7 +17,7 @@ import (
 )
 
 func TestViewers(t *testing.T) {
-	v := NewViewers(3, 2)
+	v := NewViewers(Caps{PerFeed: 3, PerIP: 2})
 	a := netip.MustParseAddr("192.168.1.10")
 	b := netip.MustParseAddr("192.168.1.11")
 	lo := netip.MustParseAddr("127.0.0.1")
@@ -61,7 +61,7 @@ func TestViewers(t *testing.T) {
 	r3()
 
 	// Loopback is exempt from the per-IP cap: a reverse proxy.
-	v = NewViewers(0, 1)
+	v = NewViewers(Caps{PerIP: 1})
 	for i := range 5 {
 		if _, err := v.Acquire("cam", lo); err != nil {
 			t.Fatalf("loopback %d: %v", i, err)
@@ -77,7 +77,7 @@ func TestViewers(t *testing.T) {
 }
 
 func TestViewersConcurrent(t *testing.T) {
-	v := NewViewers(10, 0)
+	v := NewViewers(Caps{PerFeed: 10})
 	var wg sync.WaitGroup
 	var got atomic.Int64
 	var maxSeen atomic.Int64
@@ -366,7 +366,7 @@ func TestDeadlineConn(t *testing.T) {
 }
 
 func TestAdmit(t *testing.T) {
-	v := NewViewers(1, 0)
+	v := NewViewers(Caps{PerFeed: 1})
 	r := httptest.NewRequest("GET", "/cam/stream.h264", nil)
 	r.RemoteAddr = "192.168.1.5:40000"
 	release, err := v.Admit(httptest.NewRecorder(), r, "cam")

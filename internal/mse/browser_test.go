@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/browsertest"
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/mse"
 	"github.com/camfeed/camfeed/internal/testsrc"
@@ -19,7 +20,7 @@ func TestBrowserMSE(t *testing.T) {
 	b := browsertest.Launch(t)
 	feed := browsertest.StartFeed(t, testsrc.Config{}, hub.Config{})
 	feeds := browsertest.Feeds{"cam": feed.Hub}
-	srv := mse.New(feeds, nil)
+	srv := mse.New(door.Unlimited(feeds), nil)
 	base := browsertest.Serve(t, srv.Register, viewer.New(feeds, viewer.Options{Protocols: []string{viewer.MSE}}).Register)
 
 	page := b.NewPage(t, base+"/cam/?proto=mse&measure=1", 1280, 720)

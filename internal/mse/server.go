@@ -17,20 +17,17 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/route"
 )
-
-// Feeds finds a feed's hub by name.
-type Feeds interface {
-	Hub(name string) (*hub.Hub, bool)
-	Names() []string
-}
 
 // writeTimeout bounds one message write. A browser that reads slower than
 // the stream makes the hub skip it ahead to keyframes; one that stops
@@ -43,20 +40,20 @@ const CloseStreamChanged = 4000
 
 // Server serves /{feed}/ws.
 type Server struct {
-	feeds Feeds
-	log   *slog.Logger
+	door *door.Door
+	log  *slog.Logger
 
 	mu      sync.RWMutex
 	origins []string
 	up      websocket.Upgrader
 }
 
-// New returns a server for feeds.
-func New(feeds Feeds, log *slog.Logger) *Server {
+// New returns a server whose viewers enter through d.
+func New(d *door.Door, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{feeds: feeds, log: log}
+	s := &Server{door: d, log: log}
 	s.up = websocket.Upgrader{
 		ReadBufferSize:  1024,
 		WriteBufferSize: 64 << 10,
@@ -94,8 +91,8 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 }
 
 // Register adds GET /{feed}/ws to mux.
-func (s *Server) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /{feed}/ws", s.serveWS)
+func (s *Server) Register(mux *route.Mux) {
+	mux.HandleFunc("GET /{feed}/ws", route.Read, s.serveWS)
 }
 
 // streamInfo is the first message on the socket.
@@ -108,13 +105,24 @@ type streamInfo struct {
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("feed")
-	h, ok := s.feeds.Hub(name)
-	if !ok {
-		http.Error(w, "no such feed", http.StatusNotFound)
+	if _, ok := s.door.Feed(name); !ok {
+		http.Error(w, "camfeed: no such feed", http.StatusNotFound)
+		return
+	}
+	if !websocket.IsWebSocketUpgrade(r) || !s.checkOrigin(r) {
+		_, _ = s.up.Upgrade(w, r, nil) // answers 400 or 403 in words
+		return
+	}
+	// The slot is taken before the upgrade, so a full feed gets a 503 the
+	// browser can show, not a socket that closes at once.
+	se, err := s.door.Enter(door.WhoHTTP(r, name, door.MSE))
+	if err != nil {
+		door.Refuse(w, err)
 		return
 	}
 	conn, err := s.up.Upgrade(w, r, nil)
 	if err != nil {
+		se.Leave("websocket upgrade failed")
 		return // Upgrade has answered
 	}
 	defer conn.Close()
@@ -129,16 +137,23 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}()
-	log := s.log.With("feed", name, "remote", r.RemoteAddr)
-	log.Debug("mse: viewer joined")
-	err = s.stream(ctx, conn, h)
-	log.Debug("mse: viewer left", "reason", err)
+	err = s.stream(ctx, conn, se.Hub(), se.Sub)
+	se.Leave(leaveReason(err))
 }
 
-func (s *Server) stream(ctx context.Context, conn *websocket.Conn, h *hub.Hub) error {
-	join := hub.JoinInstant
-	sub := h.Subscribe(hub.SubOptions{Output: "mse", Join: &join})
-	defer sub.Close()
+func leaveReason(err error) string {
+	switch {
+	case err == nil, errors.Is(err, context.Canceled):
+		return "viewer closed the connection"
+	case errors.Is(err, hub.ErrClosed):
+		return "feed closed"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "viewer stopped reading (write timed out)"
+	}
+	return err.Error()
+}
+
+func (s *Server) stream(ctx context.Context, conn *websocket.Conn, h *hub.Hub, sub *hub.Sub) error {
 	var (
 		m   *muxer
 		gen uint64

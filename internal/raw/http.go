@@ -8,26 +8,28 @@ import (
 	"net/http"
 	"os"
 	"syscall"
-	"time"
 
-	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/door"
+	"github.com/camfeed/camfeed/internal/route"
 )
 
 // HTTP serves GET /stream.h264 (the default feed), GET /{feed}/stream.h264,
 // and GET / for clients that do not ask for HTML (curl, ffplay, the seed's
 // users).
 type HTTP struct {
-	Feeds       Feeds
+	Door        *door.Door
 	DefaultFeed string
 	Log         *slog.Logger
 	Observe     Observe
 }
 
 // Register mounts /stream.h264 and /{feed}/stream.h264 on mux.
-func (h *HTTP) Register(mux *http.ServeMux) {
-	mux.Handle("GET /stream.h264", h.Default())
-	mux.HandleFunc("GET /{feed}/stream.h264", func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, r.PathValue("feed")) })
+func (h *HTTP) Register(mux *route.Mux) {
+	mux.Handle("GET /stream.h264", route.ReadOf(h.defaultFeed), h.Default())
+	mux.HandleFunc("GET /{feed}/stream.h264", route.Read, func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, r.PathValue("feed")) })
 }
+
+func (h *HTTP) defaultFeed(*http.Request) string { return h.DefaultFeed }
 
 // Default serves the default feed's stream: /stream.h264, and GET / for
 // clients that are not browsers.
@@ -36,34 +38,45 @@ func (h *HTTP) Default() http.Handler {
 }
 
 func (h *HTTP) serve(w http.ResponseWriter, r *http.Request, feed string) {
-	hb, ok := h.Feeds.Hub(feed)
-	if !ok {
-		http.Error(w, "no feed named "+feed, http.StatusNotFound)
+	if r.Method == http.MethodHead {
+		if _, ok := h.Door.Feed(feed); !ok {
+			http.Error(w, "camfeed: no such feed", http.StatusNotFound)
+			return
+		}
+		streamHeaders(w)
 		return
 	}
+	s, err := h.Door.Enter(door.WhoHTTP(r, feed, door.HTTP))
+	if err != nil {
+		door.Refuse(w, err)
+		return
+	}
+	streamHeaders(w)
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush() // headers now: the client knows it is connected before the first frame
+	err = Serve(r.Context(), s.Sub, w, rc.Flush, rc.SetWriteDeadline, h.Observe.get(feed, door.HTTP))
+	s.Leave(Reason(err))
+}
+
+func streamHeaders(w http.ResponseWriter) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "video/h264")
 	hdr.Set("Cache-Control", "no-cache, no-store, must-revalidate")
 	hdr.Set("X-Content-Type-Options", "nosniff")
-	if r.Method == http.MethodHead {
-		return
+}
+
+// Reason puts the end of a raw stream in words for the viewer-left line.
+// A viewer closing its player is the normal end of a stream, not an
+// error: say so plainly.
+func Reason(err error) string {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "viewer stopped reading (write timed out)"
+	case err != nil && !isDisconnect(err):
+		return err.Error()
 	}
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	_ = rc.Flush() // headers now: the client knows it is connected before the first frame
-	sub := hb.Subscribe(hub.SubOptions{Output: "http"})
-	defer sub.Close()
-	start := time.Now()
-	err := Serve(r.Context(), sub, w, rc.Flush, rc.SetWriteDeadline, h.Observe.get(feed, "http"))
-	st := sub.Stats()
-	// A viewer closing its player is the normal end of a stream, not an
-	// error: say so plainly, with what it got.
-	reason := "viewer closed the connection"
-	if err != nil && !isDisconnect(err) {
-		reason = err.Error()
-	}
-	h.Log.Info("http viewer left", "feed", feed, "remote", r.RemoteAddr, "watched", time.Since(start).Round(time.Millisecond).String(),
-		"bytes", st.Bytes, "skips", st.Skips, "reason", reason)
+	return "viewer closed the connection"
 }
 
 // isDisconnect reports the errors a write gets when the viewer went away

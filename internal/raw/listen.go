@@ -12,20 +12,18 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/door"
 )
 
 // Listener serves one feed to every connection on a TCP or unix listener:
 // connect and read, nothing to send (nc HOST PORT | ffplay -).
 type Listener struct {
-	Feeds Feeds
-	Feed  string
-	Log   *slog.Logger
+	Door *door.Door
+	Feed string
+	Log  *slog.Logger
 	// Allow, if set, may refuse a connection by its remote address (the
 	// raw TCP output has no other way to authenticate).
-	Allow func(remote net.Addr) bool
-	// Admit, if set, counts the viewer against the limits.
-	Admit   func(remote net.Addr) (release func(), err error)
+	Allow   func(remote net.Addr) bool
 	Observe Observe
 }
 
@@ -49,29 +47,20 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener, output string) er
 			conn.Close()
 			continue
 		}
-		release := func() {}
-		if l.Admit != nil {
-			if release, err = l.Admit(conn.RemoteAddr()); err != nil {
-				l.Log.Warn("raw viewer refused", "output", output, "remote", conn.RemoteAddr().String(), "reason", err)
-				conn.Write([]byte("camfeed: " + err.Error() + "\n"))
-				conn.Close()
-				continue
-			}
+		s, err := l.Door.Enter(door.Who{Feed: l.Feed, Protocol: output, Remote: conn.RemoteAddr().String()})
+		if err != nil {
+			_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+			conn.Write([]byte("camfeed: " + err.Error() + "\n"))
+			conn.Close()
+			continue
 		}
-		wg.Go(func() {
-			defer release()
-			l.serveConn(ctx, conn, output)
-		})
+		wg.Go(func() { l.serveConn(ctx, conn, output, s) })
 	}
 }
 
-func (l *Listener) serveConn(ctx context.Context, conn net.Conn, output string) {
+func (l *Listener) serveConn(ctx context.Context, conn net.Conn, output string, s *door.Session) {
 	defer conn.Close()
 	TuneConn(conn)
-	hb, ok := l.Feeds.Hub(l.Feed)
-	if !ok {
-		return
-	}
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The viewer sends nothing; a read returning means it hung up, which
@@ -85,17 +74,8 @@ func (l *Listener) serveConn(ctx context.Context, conn net.Conn, output string) 
 			}
 		}
 	}()
-	sub := hb.Subscribe(hub.SubOptions{Output: output})
-	defer sub.Close()
-	start := time.Now()
-	err := Serve(cctx, sub, conn, nil, conn.SetWriteDeadline, l.Observe.get(l.Feed, output))
-	st := sub.Stats()
-	reason := "viewer closed the connection"
-	if !isDisconnect(err) {
-		reason = err.Error()
-	}
-	l.Log.Info("raw viewer left", "output", output, "feed", l.Feed, "remote", conn.RemoteAddr().String(),
-		"watched", time.Since(start).Round(time.Millisecond).String(), "bytes", st.Bytes, "skips", st.Skips, "reason", reason)
+	err := Serve(cctx, s.Sub, conn, nil, conn.SetWriteDeadline, l.Observe.get(l.Feed, output))
+	s.Leave(Reason(err))
 }
 
 // ListenUnix creates DIR/FEED.sock (removing a stale one) for local
@@ -122,7 +102,7 @@ func ListenUnix(dir, feed string) (net.Listener, error) {
 // A slow reader skips ahead like any viewer; the camera never waits.
 type FIFO struct {
 	Path    string
-	Feeds   Feeds
+	Door    *door.Door
 	Feed    string
 	Log     *slog.Logger
 	Observe Observe
@@ -160,20 +140,23 @@ func (f *FIFO) Run(ctx context.Context) error {
 
 func (f *FIFO) serve(ctx context.Context, w *os.File) {
 	defer w.Close()
-	hb, ok := f.Feeds.Hub(f.Feed)
-	if !ok {
+	s, err := f.Door.Enter(door.Who{Feed: f.Feed, Protocol: door.FIFO, Remote: f.Path})
+	if err != nil {
+		f.Log.Warn("fifo reader refused", "path", f.Path, "reason", err)
+		// Wait before the next open: the reader stays connected and would
+		// otherwise be refused in a busy loop.
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+		}
 		return
 	}
 	stop := context.AfterFunc(ctx, func() { w.Close() })
 	defer stop()
-	sub := hb.Subscribe(hub.SubOptions{Output: "fifo"})
-	defer sub.Close()
-	f.Log.Info("fifo reader connected", "path", f.Path, "feed", f.Feed)
-	err := Serve(ctx, sub, w, nil, w.SetWriteDeadline, f.Observe.get(f.Feed, "fifo"))
-	st := sub.Stats()
+	err = Serve(ctx, s.Sub, w, nil, w.SetWriteDeadline, f.Observe.get(f.Feed, door.FIFO))
 	reason := "reader closed the pipe"
 	if !isDisconnect(err) {
-		reason = err.Error()
+		reason = Reason(err)
 	}
-	f.Log.Info("fifo reader left", "path", f.Path, "bytes", st.Bytes, "skips", st.Skips, "reason", reason)
+	s.Leave(reason)
 }

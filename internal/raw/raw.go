@@ -23,12 +23,6 @@ func (o Observe) get(feed, output string) Observer {
 	return o(feed, output)
 }
 
-// Feeds finds a feed's hub by name.
-type Feeds interface {
-	Hub(name string) (*hub.Hub, bool)
-	Names() []string
-}
-
 // Observer gets per-unit timings for the metrics (metrics.Viewer is one).
 type Observer interface {
 	ObserveLag(time.Duration)

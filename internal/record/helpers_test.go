@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/route"
 	"github.com/camfeed/camfeed/internal/testsrc"
 )
 
@@ -132,7 +132,7 @@ func (rr *running) stop() {
 }
 
 func serve(t testing.TB, r *Recorder) string {
-	mux := http.NewServeMux()
+	mux := route.Unguarded()
 	r.Register(mux)
 	ts := httptest.NewUnstartedServer(mux)
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -15,6 +15,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 
 	"github.com/camfeed/camfeed/internal/clip"
+	"github.com/camfeed/camfeed/internal/route"
 )
 
 // Register adds the feed's recording routes to mux. Each recorder adds
@@ -24,11 +25,11 @@ import (
 //	GET /api/v1/feeds/FEED/recordings          list and status
 //	GET /api/v1/feeds/FEED/recordings/export   ?from=&to= or ?seconds=
 //	GET /api/v1/feeds/FEED/recordings/{name}   one segment (Range works)
-func (r *Recorder) Register(mux *http.ServeMux) {
+func (r *Recorder) Register(mux *route.Mux) {
 	base := "/api/v1/feeds/" + url.PathEscape(r.feed) + "/recordings"
-	mux.HandleFunc("GET "+base, r.handleList)
-	mux.HandleFunc("GET "+base+"/export", r.handleExport)
-	mux.HandleFunc("GET "+base+"/{name}", r.handleSegment)
+	mux.HandleFunc("GET "+base, r.access(), r.handleList)
+	mux.HandleFunc("GET "+base+"/export", r.access(), r.handleExport)
+	mux.HandleFunc("GET "+base+"/{name}", r.access(), r.handleSegment)
 }
 
 func (r *Recorder) url(name string) string {
@@ -298,4 +299,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// access is the class of the recording routes: reading this feed (the
+// routes name the feed literally, not as a {feed} wildcard).
+func (r *Recorder) access() route.Access {
+	return route.ReadOf(func(*http.Request) string { return r.feed })
 }

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/clip"
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/route"
 	"github.com/camfeed/camfeed/internal/snapshot"
 	"github.com/camfeed/camfeed/internal/testsrc"
 )
@@ -205,9 +207,9 @@ func TestRecordSkip(t *testing.T) {
 func TestRegisterTogether(t *testing.T) {
 	a, b := hub.New(hub.Config{}), hub.New(hub.Config{})
 	fs := feedsOf{"cam": a, "door": b}
-	mux := http.NewServeMux()
+	mux := route.Unguarded()
 	clip.New(clip.Config{}, fs, nil).Register(mux)
-	snapshot.New(snapshot.Config{}, fs, nil).Register(mux)
+	snapshot.New(snapshot.Config{}, door.Unlimited(fs), nil).Register(mux)
 	New(Config{Dir: t.TempDir()}, "cam", a, nil).Register(mux)
 	New(Config{Dir: t.TempDir()}, "door", b, nil).Register(mux)
 	for _, p := range []string{

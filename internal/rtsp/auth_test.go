@@ -22,6 +22,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
 )
@@ -292,7 +293,7 @@ func TestStartErrors(t *testing.T) {
 			"rtsp: load certificate: open /nonexistent/cert.pem: no such file or directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s2 := New(tc.cfg, feeds, nil, nil, nil)
+			s2 := New(tc.cfg, door.Unlimited(feeds), nil, nil, nil)
 			err := s2.Start()
 			s2.Close() // must be safe after a failed start
 			s2.Close()

@@ -7,6 +7,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/pion/rtp"
 
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
@@ -46,7 +47,7 @@ func BenchmarkViewerSend(b *testing.B) {
 	}
 	h := hub.New(hub.Config{})
 	defer h.Close()
-	s := New(Config{}, newTestFeeds(nil), nil, nil, nil)
+	s := New(Config{}, door.Unlimited(newTestFeeds(nil)), nil, nil, nil)
 	f := &feed{s: s, name: "cam", hub: h}
 	for _, tc := range []struct {
 		name string
@@ -54,7 +55,7 @@ func BenchmarkViewerSend(b *testing.B) {
 	}{{"P", p}, {"IDR", idr}} {
 		b.Run(tc.name, func(b *testing.B) {
 			w := &marshalWriter{}
-			v := newViewer(s, f, w, &description.Media{}, nil, "bench")
+			v := newViewer(s, f, nil, w, &description.Media{}, nil, "bench")
 			defer v.sub.Close()
 			fr := hub.Frame{AccessUnit: tc.au}
 			now := time.Now()

@@ -50,7 +50,7 @@ func (s *Server) feedName(path string) string {
 // feed. When the app has replaced a feed's hub, the old state is closed,
 // which ends its sessions so that their clients reconnect to the new one.
 func (s *Server) feed(name string) *feed {
-	h, ok := s.feeds.Hub(name)
+	h, ok := s.door.Feed(name)
 	if !ok || h == nil {
 		return nil
 	}
@@ -184,7 +184,7 @@ func (f *feed) joinMulticast() {
 	}
 	f.members++
 	if f.mcast == nil {
-		f.mcast = f.s.startViewer(f, f.mstream, f.mstream.Desc.Medias[0], nil, 0, "multicast")
+		f.mcast = f.s.startViewer(f, nil, f.mstream, f.mstream.Desc.Medias[0], nil, 0, "multicast")
 	}
 }
 

@@ -2,12 +2,16 @@ package rtsp
 
 import (
 	"errors"
+	"io"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/headers"
+	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+
+	"github.com/camfeed/camfeed/internal/door"
 )
 
 // srtpOverhead is what SRTP (RTP/SAVP, used by RTSPS) adds to each
@@ -81,10 +85,21 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 	if st == nil {
 		return status(base.StatusServiceUnavailable, "Feed Has No Video Yet"), nil, nil
 	}
+	remote := ctx.Conn.NetConn().RemoteAddr().String()
+	// The session takes its place in the door now and keeps it until it
+	// closes, playing or paused.
+	ds, err := s.door.Admit(door.Who{Feed: f.name, Protocol: door.RTSP, Remote: remote, User: user})
+	if err != nil {
+		// 453 is RTSP's "the server cannot take another stream now".
+		return status(base.StatusNotEnoughBandwidth, "Not Enough Bandwidth: "+err.Error()), nil, nil
+	}
 	s.mu.Lock()
+	if old := s.sessions[ctx.Session]; old != nil && old.door != nil {
+		old.door.Leave("set up again") // not reached: a session's stream is set by its first SETUP
+	}
 	s.sessions[ctx.Session] = &session{
-		ss: ctx.Session, feed: f, user: user, action: ActionRead,
-		remote: ctx.Conn.NetConn().RemoteAddr().String(), transport: transportName(proto),
+		ss: ctx.Session, feed: f, user: user, action: ActionRead, door: ds,
+		remote: remote, transport: transportName(proto),
 	}
 	s.mu.Unlock()
 	return ok(), st, nil
@@ -116,9 +131,9 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 		if tr.Profile == headers.TransportProfileSAVP {
 			overhead = srtpOverhead
 		}
-		se.viewer = s.startViewer(se.feed, ctx.Session, ctx.Session.Medias()[0], conn, overhead, se.remote)
+		se.viewer = s.startViewer(se.feed, se.door, ctx.Session, ctx.Session.Medias()[0], conn, overhead, se.remote)
 	}
-	s.log.Info("rtsp: viewer playing", "feed", se.feed.name, "remote", se.remote, "transport", se.transport, "user", se.user)
+	s.log.Debug("rtsp: viewer playing", "feed", se.feed.name, "remote", se.remote, "transport", se.transport, "user", se.user)
 	return ok(), nil
 }
 
@@ -174,14 +189,33 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 			"units", se.pub.units(), "err", ctx.Error)
 		return
 	}
+	if se.door != nil {
+		se.door.Leave(closeReason(ctx.Error))
+	}
 	if !se.since.IsZero() {
 		attrs := []any{"feed", se.feed.name, "remote", se.remote, "transport", se.transport,
 			"for", time.Since(se.since).Round(time.Millisecond), "err", ctx.Error}
 		if v != nil {
 			attrs = append(attrs, "bytes", bytes, "skips", skips)
 		}
-		s.log.Info("rtsp: viewer left", attrs...)
+		s.log.Debug("rtsp: viewer left", attrs...)
 	}
+}
+
+// closeReason puts a session's end in words for the door's viewer-left
+// line.
+func closeReason(err error) string {
+	switch {
+	case err == nil:
+		return "session closed"
+	case errors.Is(err, io.EOF):
+		return "viewer closed the connection"
+	}
+	var terr liberrors.ErrServerSessionTornDown
+	if errors.As(err, &terr) {
+		return "viewer sent TEARDOWN"
+	}
+	return err.Error()
 }
 
 func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {

@@ -21,13 +21,14 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 	"github.com/pion/rtp"
 
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
 )
 
 // testFeeds is a Feeds with fixed hubs.
-type testFeeds struct {
+type testFeeds struct { // the feeds behind the door
 	mu   sync.Mutex
 	hubs map[string]*hub.Hub
 }
@@ -141,7 +142,7 @@ func (l *testLog) String() string {
 }
 
 // startServer starts a server on loopback with free ports.
-func startServer(t testing.TB, cfg Config, feeds Feeds, pubs Publishers, auth Auth) (*Server, *testLog) {
+func startServer(t testing.TB, cfg Config, feeds door.Feeds, pubs Publishers, auth Auth) (*Server, *testLog) {
 	t.Helper()
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
@@ -153,7 +154,7 @@ func startServer(t testing.TB, cfg Config, feeds Feeds, pubs Publishers, auth Au
 		cfg.Transports = []string{TransportUDP, TransportTCP}
 	}
 	lg := &testLog{}
-	s := New(cfg, feeds, pubs, auth, slog.New(slog.NewTextHandler(lg, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	s := New(cfg, door.Unlimited(feeds), pubs, auth, slog.New(slog.NewTextHandler(lg, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}

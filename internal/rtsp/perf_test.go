@@ -22,6 +22,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/pion/rtp"
 
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
 )
@@ -113,7 +114,7 @@ func TestPerf(t *testing.T) {
 
 	var mu sync.Mutex
 	var lat []time.Duration
-	s := New(Config{Addr: "127.0.0.1:0", Transports: []string{TransportTCP}}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, nil, nil)
+	s := New(Config{Addr: "127.0.0.1:0", Transports: []string{TransportTCP}}, door.Unlimited(newTestFeeds(map[string]*hub.Hub{"cam": h})), nil, nil, nil)
 	s.onSent = func(received, sentAt time.Time) {
 		mu.Lock()
 		lat = append(lat, sentAt.Sub(received))

@@ -22,17 +22,9 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5"
 
-	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/source"
 )
-
-// Feeds gives the server the feeds it may serve. The app implements it.
-type Feeds interface {
-	// Hub returns the hub of the named feed.
-	Hub(name string) (*hub.Hub, bool)
-	// Names lists the feeds, for logs and status.
-	Names() []string
-}
 
 // Publishers takes RTSP publishers (ANNOUNCE/RECORD) for feeds whose
 // source is "publish". The app implements it.
@@ -109,8 +101,6 @@ type Config struct {
 	// ServerCert and ServerKey (PEM files) turn on RTSPS on Addr; plain
 	// RTSP is then not served. Multicast is not offered over RTSPS.
 	ServerCert, ServerKey string
-	// LagBudget overrides the feeds' lag budget for RTSP viewers.
-	LagBudget time.Duration
 	// DefaultFeed is served at rtsp://HOST:PORT/ (default "cam").
 	DefaultFeed string
 	// ReadTimeout and WriteTimeout bound one read or write on a
@@ -169,11 +159,11 @@ func (c *Config) validate() error {
 
 // Server is the RTSP server. Start it, Close it; it may not be restarted.
 type Server struct {
-	cfg   Config
-	feeds Feeds
-	pubs  Publishers
-	auth  Auth
-	log   *slog.Logger
+	cfg  Config
+	door *door.Door
+	pubs Publishers
+	auth Auth
+	log  *slog.Logger
 
 	srv *gortsplib.Server
 	udp *udpPair
@@ -192,15 +182,16 @@ type Server struct {
 	onSent func(received, sentAt time.Time)
 }
 
-// New returns a server; nothing listens until Start. pubs may be nil when
-// no feed takes publishers; auth may be nil to allow everyone.
-func New(cfg Config, feeds Feeds, pubs Publishers, auth Auth, log *slog.Logger) *Server {
+// New returns a server whose viewers enter through d; nothing listens
+// until Start. pubs may be nil when no feed takes publishers; auth may be
+// nil to allow everyone.
+func New(cfg Config, d *door.Door, pubs Publishers, auth Auth, log *slog.Logger) *Server {
 	cfg.setDefaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Server{
-		cfg: cfg, feeds: feeds, pubs: pubs, auth: auth, log: log,
+		cfg: cfg, door: d, pubs: pubs, auth: auth, log: log,
 		byName:       make(map[string]*feed),
 		sessions:     make(map[*gortsplib.ServerSession]*session),
 		done:         make(chan struct{}),

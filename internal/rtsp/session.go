@@ -1,6 +1,7 @@
 package rtsp
 
 import (
+	"github.com/camfeed/camfeed/internal/door"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -18,8 +19,9 @@ type session struct {
 	transport string
 	since     time.Time
 
-	viewer *viewer // unicast, while playing
-	mcast  bool    // a multicast member, while playing
+	door   *door.Session // a reader's place in the door, from SETUP to close
+	viewer *viewer       // unicast, while playing
+	mcast  bool          // a multicast member, while playing
 	pub    *publisher
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 	"github.com/pion/rtp"
 
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
 )
 
@@ -37,6 +38,7 @@ type viewer struct {
 	media *description.Media
 	conn  *trackedConn // the TCP connection's byte count; nil for UDP
 	sub   *hub.Sub
+	ds    *door.Session // the session in the door, which counts what is sent
 	enc   rtph264.Encoder
 	clk   clock
 
@@ -58,8 +60,8 @@ type viewer struct {
 }
 
 // startViewer subscribes a viewer to f's hub and starts sending to w.
-func (s *Server) startViewer(f *feed, w rtpWriter, media *description.Media, conn *trackedConn, overhead int, label string) *viewer {
-	v := newViewer(s, f, w, media, conn, label)
+func (s *Server) startViewer(f *feed, ds *door.Session, w rtpWriter, media *description.Media, conn *trackedConn, overhead int, label string) *viewer {
+	v := newViewer(s, f, ds, w, media, conn, label)
 	v.overhead = overhead
 	ctx, cancel := context.WithCancel(context.Background())
 	v.cancel = cancel
@@ -67,22 +69,29 @@ func (s *Server) startViewer(f *feed, w rtpWriter, media *description.Media, con
 	return v
 }
 
-func newViewer(s *Server, f *feed, w rtpWriter, media *description.Media, conn *trackedConn, label string) *viewer {
+func newViewer(s *Server, f *feed, ds *door.Session, w rtpWriter, media *description.Media, conn *trackedConn, label string) *viewer {
 	v := &viewer{
-		s: s, feed: f, w: w, media: media, conn: conn, label: label,
-		sub:  f.hub.Subscribe(hub.SubOptions{Output: "rtsp", LagBudget: s.cfg.LagBudget}),
+		s: s, feed: f, w: w, media: media, conn: conn, label: label, ds: ds,
+		sub:  subscribe(f, ds),
 		enc:  rtph264.Encoder{PayloadType: payloadType, PacketizationMode: 1},
 		clk:  clock{initial: rand.Uint32()},
 		done: make(chan struct{}),
 	}
-	v.lag = s.cfg.LagBudget
-	if v.lag <= 0 {
-		v.lag = f.hub.Config().LagBudget
-	}
+	v.lag = f.hub.Config().LagBudget
 	if err := v.enc.Init(); err != nil {
 		panic(err) // only fails for packetization mode 0, which is not used
 	}
 	return v
+}
+
+// subscribe gives a viewer its cursor: from the door for a session; the
+// feed's multicast sender, which serves every multicast member at once, is
+// the feed's own reader and follows the feed's policy.
+func subscribe(f *feed, ds *door.Session) *hub.Sub {
+	if ds != nil {
+		return ds.Subscribe()
+	}
+	return f.hub.Subscribe(hub.SubOptions{Output: "rtsp-multicast"})
 }
 
 // stop ends the viewer and waits for it.
@@ -107,6 +116,7 @@ func (v *viewer) run(ctx context.Context) {
 			return
 		}
 		if sk := v.sub.Stats().Skips; sk != v.lastSkips {
+			v.ds.Skipped(sk - v.lastSkips)
 			v.lastSkips = sk
 			v.s.noteSkip(v.feed.name, v.label)
 		}
@@ -118,6 +128,7 @@ func (v *viewer) run(ctx context.Context) {
 			// does for a viewer that does not pull.
 			v.needKey = true
 			v.lateSkips.Add(1)
+			v.ds.Skipped(1)
 			v.s.noteSkip(v.feed.name, v.label)
 		}
 		v.send(f, now)
@@ -219,6 +230,7 @@ func (v *viewer) send(f hub.Frame, now time.Time) {
 			// the picture is broken, so resume at the next keyframe.
 			v.needKey = true
 			v.drops.Add(1)
+			v.ds.Skipped(1)
 			v.s.noteSkip(v.feed.name, v.label)
 			break
 		}
@@ -226,6 +238,7 @@ func (v *viewer) send(f hub.Frame, now time.Time) {
 	}
 	v.queued += n
 	v.bytes.Add(n)
+	v.ds.Sent(int(n))
 	if v.conn != nil {
 		// A catch-up unit counts as fresh when sent, as on the session's
 		// clock: a replayed GOP is judged by how long it waits here, not

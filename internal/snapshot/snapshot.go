@@ -18,15 +18,11 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/clip"
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/route"
 )
-
-// Feeds gives the snapshot server the feeds' hubs.
-type Feeds interface {
-	Hub(name string) (*hub.Hub, bool)
-	Names() []string
-}
 
 // DefaultCacheFor is how long a JPEG is served again before a new decode.
 const DefaultCacheFor = time.Second
@@ -52,7 +48,7 @@ type Config struct {
 // Server serves snapshots.
 type Server struct {
 	cfg   Config
-	feeds Feeds
+	door  *door.Door
 	log   *slog.Logger
 	sem   chan struct{}
 
@@ -70,8 +66,8 @@ type entry struct {
 	made time.Time
 }
 
-// New returns a snapshot server.
-func New(cfg Config, feeds Feeds, log *slog.Logger) *Server {
+// New returns a snapshot server whose requests enter through d.
+func New(cfg Config, d *door.Door, log *slog.Logger) *Server {
 	if cfg.CacheFor <= 0 {
 		cfg.CacheFor = DefaultCacheFor
 	}
@@ -79,14 +75,14 @@ func New(cfg Config, feeds Feeds, log *slog.Logger) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Server{
-		cfg: cfg, feeds: feeds, log: log, sem: make(chan struct{}, maxDecoders),
+		cfg: cfg, door: d, log: log, sem: make(chan struct{}, maxDecoders),
 		cache: make(map[string]*entry), decode: decodeJPEG,
 	}
 }
 
 // Register adds GET /{feed}/snapshot.jpg to mux.
-func (s *Server) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /{feed}/snapshot.jpg", s.handle)
+func (s *Server) Register(mux *route.Mux) {
+	mux.HandleFunc("GET /{feed}/snapshot.jpg", route.Read, s.handle)
 }
 
 // ErrNoFFmpeg is returned when ffmpeg is not installed.
@@ -94,34 +90,41 @@ var ErrNoFFmpeg = errors.New("snapshot.jpg needs ffmpeg: install ffmpeg (sudo ap
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	feed := r.PathValue("feed")
-	h, ok := s.feeds.Hub(feed)
-	if !ok {
-		http.NotFound(w, r)
+	se, err := s.door.Admit(door.WhoHTTP(r, feed, door.Snapshot))
+	if err != nil {
+		door.Refuse(w, err)
 		return
 	}
+	n, reason := s.serve(w, r, feed, se.Hub())
+	se.Sent(n)
+	se.Leave(reason)
+}
+
+// serve answers one snapshot request; it returns the bytes sent and the
+// outcome in words.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, feed string, h *hub.Hub) (int, string) {
 	key, newest := h.Latest()
 	if key == nil {
 		http.Error(w, "no video yet: the feed has not sent a keyframe", http.StatusServiceUnavailable)
-		return
+		return 0, "no video yet"
 	}
 	if v := r.URL.Query().Get("keyframe"); v == "1" || v == "true" {
-		s.serveKeyframe(w, feed, key)
-		return
+		return s.serveKeyframe(w, feed, key), "keyframe sent"
 	}
 	jpeg, unit, err := s.snapshot(r.Context(), feed, h, newest)
 	switch {
 	case errors.Is(err, ErrNoFFmpeg):
 		http.Error(w, err.Error(), http.StatusNotImplemented)
-		return
+		return 0, "no ffmpeg"
 	case errors.Is(err, clip.ErrNoVideo):
 		http.Error(w, "no video yet: the feed has not sent a keyframe", http.StatusServiceUnavailable)
-		return
+		return 0, "no video yet"
 	case err != nil:
 		if r.Context().Err() == nil {
 			s.log.Warn("snapshot: decode", "feed", feed, "err", err)
 			http.Error(w, "cannot decode the picture: "+err.Error(), http.StatusInternalServerError)
 		}
-		return
+		return 0, "decode failed: " + err.Error()
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", "image/jpeg")
@@ -131,6 +134,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	hd.Set("ETag", `"`+strconv.FormatInt(unit.Received.UnixNano(), 36)+`"`)
 	frameHeaders(hd, unit)
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(jpeg))
+	return len(jpeg), "picture sent"
 }
 
 func frameHeaders(hd http.Header, au *h264.AccessUnit) {
@@ -191,18 +195,18 @@ func (s *Server) snapshot(ctx context.Context, feed string, h *hub.Hub, newest *
 }
 
 // serveKeyframe sends the newest keyframe as a one-frame MP4.
-func (s *Server) serveKeyframe(w http.ResponseWriter, feed string, key *h264.AccessUnit) {
+func (s *Server) serveKeyframe(w http.ResponseWriter, feed string, key *h264.AccessUnit) int {
 	frame := time.Second / 30
 	c, err := clip.Plan([]*h264.AccessUnit{key}, key.Received, key.Received.Add(frame), frame)
 	if err != nil {
 		http.Error(w, "no video yet: the feed has not sent a keyframe", http.StatusServiceUnavailable)
-		return
+		return 0
 	}
 	var buf bytes.Buffer
 	buf.Grow(key.Size() + 2048)
 	if err := c.WriteMP4(&buf, nil); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
+		return 0
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", "video/mp4")
@@ -210,5 +214,6 @@ func (s *Server) serveKeyframe(w http.ResponseWriter, feed string, key *h264.Acc
 	hd.Set("Content-Disposition", `inline; filename="`+feed+"-"+key.Received.UTC().Format("20060102-150405Z")+`-keyframe.mp4"`)
 	hd.Set("Content-Length", strconv.Itoa(buf.Len()))
 	frameHeaders(hd, key)
-	_, _ = w.Write(buf.Bytes())
+	n, _ := w.Write(buf.Bytes())
+	return n
 }

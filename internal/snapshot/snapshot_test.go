@@ -18,8 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/route"
 	"github.com/camfeed/camfeed/internal/testsrc"
 )
 
@@ -74,7 +76,7 @@ func (s *source) run(t testing.TB) {
 }
 
 func serve(t testing.TB, srv *Server) string {
-	mux := http.NewServeMux()
+	mux := route.Unguarded()
 	srv.Register(mux)
 	ts := httptest.NewUnstartedServer(mux)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -155,7 +157,7 @@ func TestSnapshotIsNewest(t *testing.T) {
 	for _, size := range []struct{ w, h int }{{640, 480}, {1280, 720}, {1920, 1080}} {
 		src := newSource(t, size.w, size.h, 30, 60)
 		src.fill(3.5) // newest keyframe 1.5 s back
-		url := serve(t, New(Config{}, feeds{"cam": src.h}, nil))
+		url := serve(t, New(Config{}, door.Unlimited(feeds{"cam": src.h}), nil))
 		begin := time.Now()
 		resp, b := get(t, url+"/cam/snapshot.jpg")
 		took := time.Since(begin)
@@ -180,7 +182,7 @@ func TestSnapshotLive(t *testing.T) {
 	src := newSource(t, 640, 480, 30, 30)
 	src.run(t)
 	time.Sleep(1500 * time.Millisecond)
-	srv := New(Config{CacheFor: time.Millisecond}, feeds{"cam": src.h}, nil)
+	srv := New(Config{CacheFor: time.Millisecond}, door.Unlimited(feeds{"cam": src.h}), nil)
 	url := serve(t, srv)
 	frame := time.Second / 30
 	for i := range 3 {
@@ -206,7 +208,7 @@ func TestSnapshotCache(t *testing.T) {
 	needTool(t, "ffmpeg")
 	src := newSource(t, 320, 240, 30, 30)
 	src.fill(1.2)
-	srv := New(Config{CacheFor: time.Hour}, feeds{"cam": src.h}, nil)
+	srv := New(Config{CacheFor: time.Hour}, door.Unlimited(feeds{"cam": src.h}), nil)
 	decodes := countDecodes(srv)
 	url := serve(t, srv)
 	var wg sync.WaitGroup
@@ -248,7 +250,7 @@ func TestSnapshotCache(t *testing.T) {
 func TestSnapshotNoFFmpeg(t *testing.T) {
 	src := newSource(t, 320, 240, 30, 30)
 	src.fill(0.5)
-	url := serve(t, New(Config{FFmpeg: "/nonexistent/ffmpeg"}, feeds{"cam": src.h}, nil))
+	url := serve(t, New(Config{FFmpeg: "/nonexistent/ffmpeg"}, door.Unlimited(feeds{"cam": src.h}), nil))
 	resp, b := get(t, url+"/cam/snapshot.jpg")
 	want := "snapshot.jpg needs ffmpeg: install ffmpeg (sudo apt install ffmpeg), or ask for snapshot.jpg?keyframe=1, an MP4 of the latest keyframe\n"
 	if resp.StatusCode != http.StatusNotImplemented || string(b) != want {
@@ -262,7 +264,7 @@ func TestSnapshotNoFFmpeg(t *testing.T) {
 
 func TestSnapshotErrors(t *testing.T) {
 	empty := newSource(t, 320, 240, 30, 30)
-	url := serve(t, New(Config{}, feeds{"cam": empty.h}, nil))
+	url := serve(t, New(Config{}, door.Unlimited(feeds{"cam": empty.h}), nil))
 	for _, tc := range []struct {
 		path string
 		code int
@@ -277,7 +279,7 @@ func TestKeyframeMP4(t *testing.T) {
 	ffprobe := needTool(t, "ffprobe")
 	src := newSource(t, 640, 480, 30, 30)
 	src.fill(1.5)
-	url := serve(t, New(Config{}, feeds{"cam": src.h}, nil))
+	url := serve(t, New(Config{}, door.Unlimited(feeds{"cam": src.h}), nil))
 	resp, b := get(t, url+"/cam/snapshot.jpg?keyframe=1")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "video/mp4" || resp.Header.Get("Content-Length") != strconv.Itoa(len(b)) {
 		t.Fatalf("%d %v", resp.StatusCode, resp.Header)

@@ -17,6 +17,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 	"github.com/pion/rtp"
 
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/rtsp"
@@ -89,7 +90,7 @@ func camera(t *testing.T, transports []string) (string, *hub.Hub) {
 			return nil
 		})
 	}()
-	s := rtsp.New(rtsp.Config{Addr: "127.0.0.1:0", UDPRTPAddr: "127.0.0.1:0", Transports: transports}, feeds{"cam": h}, nil, nil, nil)
+	s := rtsp.New(rtsp.Config{Addr: "127.0.0.1:0", UDPRTPAddr: "127.0.0.1:0", Transports: transports}, door.Unlimited(feeds{"cam": h}), nil, nil, nil)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}

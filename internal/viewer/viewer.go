@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"github.com/camfeed/camfeed/internal/route"
 	"html/template"
 	"io/fs"
 	"mime"
@@ -40,8 +41,9 @@ const (
 // Options configure the viewer.
 type Options struct {
 	// NonBrowser, if set, answers GET / for clients that do not accept
-	// HTML (the raw stream of the default feed).
-	NonBrowser http.Handler
+	// HTML (the raw stream of the default feed, NonBrowserFeed).
+	NonBrowser     http.Handler
+	NonBrowserFeed string
 	// AllowedOrigins may fetch /time and /{feed}/info from other pages
 	// (CORS); "*" allows any. The same list should be given to the
 	// outputs the player uses, so a dashboard can embed the player script.
@@ -87,20 +89,22 @@ func New(feeds Feeds, opts Options) *Viewer {
 // Register adds the viewer's routes to mux. Every asset is registered by
 // its literal path, which is more specific than any /{feed}/... pattern
 // another output registers, so the mux never sees two equal patterns.
-func (v *Viewer) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /{$}", v.serveIndex)
-	mux.HandleFunc("GET /time", v.serveTime)
-	mux.HandleFunc("OPTIONS /time", v.servePreflight)
-	mux.HandleFunc("GET /{feed}/{$}", v.serveFeed)
-	mux.HandleFunc("GET /{feed}/embed", v.serveEmbed)
-	mux.HandleFunc("GET /{feed}/info", v.serveInfo)
-	mux.HandleFunc("OPTIONS /{feed}/info", v.servePreflight)
+func (v *Viewer) Register(mux *route.Mux) {
+	// GET / is the feed list for a browser and the default feed's stream
+	// for a player: its access follows what it will serve.
+	mux.HandleFunc("GET /{$}", route.ReadOf(v.indexFeed), v.serveIndex)
+	mux.HandleFunc("GET /time", route.Public, v.serveTime)
+	mux.HandleFunc("OPTIONS /time", route.Public, v.servePreflight)
+	mux.HandleFunc("GET /{feed}/{$}", route.Read, v.serveFeed)
+	mux.HandleFunc("GET /{feed}/embed", route.Read, v.serveEmbed)
+	mux.HandleFunc("GET /{feed}/info", route.Read, v.serveInfo)
+	mux.HandleFunc("OPTIONS /{feed}/info", route.Public, v.servePreflight)
 	files, _ := fs.ReadDir(staticFS, "static")
 	for _, f := range files {
 		name := f.Name()
 		body, _ := staticFS.ReadFile("static/" + name)
 		ctype := mime.TypeByExtension(path.Ext(name))
-		mux.HandleFunc("GET "+AssetPrefix+name, func(w http.ResponseWriter, r *http.Request) {
+		mux.HandleFunc("GET "+AssetPrefix+name, route.Public, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", ctype)
 			w.Header().Set("Cache-Control", "no-cache")
 			v.cors(w, r)
@@ -214,8 +218,22 @@ func (v *Viewer) render(w http.ResponseWriter, page string, d pageData) {
 	}
 }
 
+// player reports whether GET / is asked by a player rather than a browser.
+func (v *Viewer) player(r *http.Request) bool {
+	return v.opts.NonBrowser != nil && !strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// indexFeed is the feed GET / is about: the default feed for a player,
+// none for the feed list.
+func (v *Viewer) indexFeed(r *http.Request) string {
+	if v.player(r) {
+		return v.opts.NonBrowserFeed
+	}
+	return ""
+}
+
 func (v *Viewer) serveIndex(w http.ResponseWriter, r *http.Request) {
-	if v.opts.NonBrowser != nil && !strings.Contains(r.Header.Get("Accept"), "text/html") {
+	if v.player(r) {
 		v.opts.NonBrowser.ServeHTTP(w, r) // curl, ffplay: GET / is the stream, as in the seed
 		return
 	}

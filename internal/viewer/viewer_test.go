@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/route"
 )
 
 type feeds map[string]*hub.Hub
@@ -35,7 +36,7 @@ func get(t *testing.T, mux http.Handler, method, path, origin string) *http.Resp
 }
 
 func TestRoutes(t *testing.T) {
-	mux := http.NewServeMux()
+	mux := route.Unguarded()
 	New(feeds{"cam": hub.New(hub.Config{})}, Options{AllowedOrigins: []string{"https://dash.example"}}).Register(mux)
 	cases := []struct {
 		method, path string
@@ -74,7 +75,7 @@ func TestRoutes(t *testing.T) {
 func TestNoCDN(t *testing.T) {
 	// The viewer must work on a LAN without internet: nothing it serves
 	// may load from another host.
-	mux := http.NewServeMux()
+	mux := route.Unguarded()
 	New(feeds{"cam": hub.New(hub.Config{})}, Options{}).Register(mux)
 	for _, p := range []string{"/", "/cam/", "/cam/embed", "/assets/player.js", "/assets/page.js", "/assets/viewer.css", "/assets/timecode.js"} {
 		body, _ := io.ReadAll(get(t, mux, "GET", p, "").Body)
@@ -87,7 +88,7 @@ func TestNoCDN(t *testing.T) {
 }
 
 func TestCORS(t *testing.T) {
-	mux := http.NewServeMux()
+	mux := route.Unguarded()
 	New(feeds{"cam": hub.New(hub.Config{})}, Options{AllowedOrigins: []string{"https://dash.example"}}).Register(mux)
 	for _, c := range []struct{ origin, want string }{
 		{"https://dash.example", "https://dash.example"},
@@ -103,7 +104,7 @@ func TestCORS(t *testing.T) {
 	if res.StatusCode != http.StatusNoContent || res.Header.Get("Access-Control-Allow-Origin") != "https://dash.example" {
 		t.Errorf("preflight: %d %v", res.StatusCode, res.Header)
 	}
-	mux2 := http.NewServeMux()
+	mux2 := route.Unguarded()
 	New(feeds{}, Options{AllowedOrigins: []string{"*"}}).Register(mux2)
 	if got := get(t, mux2, "GET", "/time", "https://any.example").Header.Get("Access-Control-Allow-Origin"); got != "*" {
 		t.Errorf(`with "*": %q`, got)
@@ -113,7 +114,7 @@ func TestCORS(t *testing.T) {
 func TestInfo(t *testing.T) {
 	h := hub.New(hub.Config{})
 	// A hub with no units yet must still answer: zero size, not live.
-	mux := http.NewServeMux()
+	mux := route.Unguarded()
 	New(feeds{"cam": h}, Options{Protocols: []string{MSE}}).Register(mux)
 	var in Info
 	if err := json.NewDecoder(get(t, mux, "GET", "/cam/info", "").Body).Decode(&in); err != nil {

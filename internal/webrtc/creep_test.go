@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/browsertest"
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/mse"
 	"github.com/camfeed/camfeed/internal/testsrc"
@@ -30,7 +31,7 @@ func TestBrowserNoCreep(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	base := browsertest.Serve(t, s.Register, mse.New(feeds, nil).Register, viewer.New(feeds, viewer.Options{}).Register)
+	base := browsertest.Serve(t, s.Register, mse.New(door.Unlimited(feeds), nil).Register, viewer.New(feeds, viewer.Options{}).Register)
 
 	pages := map[string]*browsertest.Page{
 		"webrtc": b.NewPage(t, base+"/cam/?proto=webrtc&measure=1", 640, 480),

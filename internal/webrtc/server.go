@@ -33,6 +33,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/route"
 )
 
 // Feeds finds a feed's hub by name.
@@ -247,14 +248,14 @@ func (s *Server) Close() {
 }
 
 // Register adds the WHEP routes to mux.
-func (s *Server) Register(mux *http.ServeMux) {
+func (s *Server) Register(mux *route.Mux) {
 	if s.cfg.Addr == "off" {
 		return
 	}
-	mux.HandleFunc("POST /{feed}/whep", s.serveOffer)
-	mux.HandleFunc("OPTIONS /{feed}/whep", s.servePreflight)
-	mux.HandleFunc("DELETE /{feed}/whep/{id}", s.serveDelete)
-	mux.HandleFunc("OPTIONS /{feed}/whep/{id}", s.servePreflight)
+	mux.HandleFunc("POST /{feed}/whep", route.Read, s.serveOffer)
+	mux.HandleFunc("OPTIONS /{feed}/whep", route.Public, s.servePreflight)
+	mux.HandleFunc("DELETE /{feed}/whep/{id}", route.Read, s.serveDelete)
+	mux.HandleFunc("OPTIONS /{feed}/whep/{id}", route.Public, s.servePreflight)
 }
 
 func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
