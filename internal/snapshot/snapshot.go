@@ -47,10 +47,10 @@ type Config struct {
 
 // Server serves snapshots.
 type Server struct {
-	cfg   Config
-	door  *door.Door
-	log   *slog.Logger
-	sem   chan struct{}
+	cfg  Config
+	door *door.Door
+	log  *slog.Logger
+	sem  chan struct{}
 
 	mu     sync.Mutex
 	cache  map[string]*entry
