@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/feed"
 	"github.com/camfeed/camfeed/internal/route"
 )
@@ -34,8 +35,11 @@ type FeedStatus struct {
 	FPS         float64        `json:"fps"`
 	Bitrate     float64        `json:"bitrate"`
 	GOP         int            `json:"gop"`
+	// Viewers counts the feed's open sessions in the door by protocol;
+	// Sessions lists them, with the same fields for every protocol.
 	Viewers     map[string]int `json:"viewers"`
 	ViewerCount int            `json:"viewer_count"`
+	Sessions    []door.Info    `json:"sessions"`
 	BytesIn     uint64         `json:"bytes_in"`
 	BytesOut    uint64         `json:"bytes_out"`
 	Frames      uint64         `json:"frames"`
@@ -68,8 +72,8 @@ type DamageStatus struct {
 	Dropped      uint64 `json:"frames_dropped"`
 }
 
-// Status builds the status of every feed.
-func Status(fs []*feed.Feed, extra func(feed string) map[string]any) []FeedStatus {
+// Status builds the status of every feed; d, when set, gives the viewers.
+func Status(fs []*feed.Feed, d *door.Door, extra func(feed string) map[string]any) []FeedStatus {
 	out := make([]FeedStatus, 0, len(fs))
 	for _, f := range fs {
 		st := f.Status()
@@ -83,6 +87,10 @@ func Status(fs []*feed.Feed, extra func(feed string) map[string]any) []FeedStatu
 			Frames: hs.Units, Keyframes: hs.Keyframes, Skips: hs.Skips, Restarts: st.Restarts, LastError: st.LastError,
 			Buffer: BufferStatus{Bytes: hs.BufferedBytes, Budget: cfg.MaxBytes, Frames: hs.BufferedUnits, Seconds: round(hs.Buffered.Seconds(), 2), GOPOverrun: hs.GOPOverflows},
 			Damage: DamageStatus{GarbageBytes: st.Parser.GarbageBytes, BadNALUs: st.Parser.BadNALUs, Oversized: st.Parser.Oversized, Dropped: st.Parser.Dropped},
+		}
+		if d != nil {
+			fsx.Viewers, fsx.Sessions = d.Count(f.Name()), d.Sessions(f.Name())
+			fsx.ViewerCount = len(fsx.Sessions)
 		}
 		if p.Gen > 0 {
 			fsx.Profile, fsx.Level = p.Info.ProfileName(), p.Info.Level()
@@ -117,6 +125,8 @@ type Handlers struct {
 	Feeds   Feeds
 	Version string
 	Started time.Time
+	// Door, if set, gives the viewers of each feed.
+	Door *door.Door
 	// Extra adds per-output details to a feed's status (may be nil).
 	Extra func(feed string) map[string]any
 }
@@ -169,7 +179,7 @@ func (h *Handlers) status(w http.ResponseWriter, r *http.Request) {
 		Version string       `json:"version"`
 		Uptime  float64      `json:"uptime_seconds"`
 		Feeds   []FeedStatus `json:"feeds"`
-	}{h.Version, round(time.Since(h.Started).Seconds(), 1), Status(h.Feeds.Feeds(), h.Extra)}
+	}{h.Version, round(time.Since(h.Started).Seconds(), 1), Status(h.Feeds.Feeds(), h.Door, h.Extra)}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	enc := json.NewEncoder(w)

@@ -70,6 +70,7 @@ func New(cfg *config.Config, version string, log *slog.Logger) (*App, error) {
 	a.viewers = limits.NewViewers(cfg.Limits.Caps())
 	a.metrics = metrics.New(a, version)
 	a.door = door.New(a, a.viewers, a.metrics, a.log.With("component", "door"))
+	a.metrics.CollectSessions(a, a)
 	for _, name := range cfg.FeedNames() {
 		f, err := a.newFeed(name)
 		if err != nil {
@@ -82,7 +83,7 @@ func New(cfg *config.Config, version string, log *slog.Logger) (*App, error) {
 	if err := a.mount(a.mux); err != nil {
 		return nil, err
 	}
-	(&api.Handlers{Feeds: a, Version: a.version, Started: time.Now(), Extra: a.extraStatus}).Register(a.mux)
+	(&api.Handlers{Feeds: a, Door: a.door, Version: a.version, Started: time.Now(), Extra: a.extraStatus}).Register(a.mux)
 	a.mux.Handle("GET /metrics", route.ReadAll, a.metrics.Handler())
 	// Feed names cannot shadow a route: the names taken are the routes'
 	// own first path segments.

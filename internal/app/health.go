@@ -27,7 +27,15 @@ func (a *App) FeedStats(name string) (hub.Stats, metrics.SourceStatus, bool) {
 	case feed.StateWaiting:
 		state = "starting"
 	}
-	return f.Hub().Stats(), metrics.SourceStatus{State: state, Restarts: uint64(st.Restarts)}, true
+	hs := f.Hub().Stats()
+	// Viewers are the door's sessions, whatever the protocol (the hub sees
+	// one reader for all of WebRTC's or LL-HLS's viewers of a feed).
+	hs.Viewers = a.door.Count(name)
+	hs.ViewersTotal = 0
+	for _, n := range hs.Viewers {
+		hs.ViewersTotal += n
+	}
+	return hs, metrics.SourceStatus{State: state, Restarts: uint64(st.Restarts)}, true
 }
 
 // systemdHealth decides whether to pet the systemd watchdog.
@@ -74,4 +82,13 @@ func (a *App) firstKeyframes(ctx context.Context) <-chan struct{} {
 		}
 	}()
 	return ch
+}
+
+// SessionTotals implements metrics.Sessions from the door's accounting.
+func (a *App) SessionTotals(feed string) map[string]metrics.SessionTotals {
+	out := map[string]metrics.SessionTotals{}
+	for proto, t := range a.door.Totals(feed) {
+		out[proto] = metrics.SessionTotals{Sessions: t.Sessions, Bytes: t.Bytes, Skips: t.Skips}
+	}
+	return out
 }

@@ -49,7 +49,7 @@ func (a *App) mount(mux *route.Mux) error {
 	m := mse.New(a.door, a.log.With("output", "mse"))
 	m.AllowOrigins(cfg.AllowedOrigins)
 	m.Register(mux)
-	o.hls = hls.New(hls.Config{AllowedOrigins: cfg.AllowedOrigins}, a, a.log.With("output", "hls"))
+	o.hls = hls.New(hls.Config{AllowedOrigins: cfg.AllowedOrigins}, a.door, a.log.With("output", "hls"))
 	o.hls.Register(mux)
 	viewer.New(a, viewer.Options{AllowedOrigins: cfg.AllowedOrigins, Protocols: protocols, NonBrowser: rawHTTP.Default(), NonBrowserFeed: a.defaultFeed()}).Register(mux)
 

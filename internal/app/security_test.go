@@ -28,7 +28,7 @@ func TestAuthOnEveryHTTPOutput(t *testing.T) {
 	})
 	ta.waitFrames(t, "cam", 5)
 	paths := []struct{ method, path string }{
-		{"GET", "/stream.h264"}, {"GET", "/cam/stream.h264"}, {"GET", "/cam/ws"}, {"POST", "/cam/whep"},
+		{"GET", "/stream.h264"}, {"GET", "/cam/stream.h264"}, {"GET", "/cam/ws"},
 		{"GET", "/cam/index.m3u8"}, {"GET", "/cam/clip.mp4?seconds=1"}, {"GET", "/cam/snapshot.jpg?keyframe=1"},
 		{"GET", "/api/v1/status"}, {"GET", "/metrics"}, {"GET", "/cam/"}, {"POST", "/api/v1/feeds/cam/clips"},
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/browsertest"
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hls"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
@@ -19,7 +20,7 @@ func TestBrowserLLHLS(t *testing.T) {
 	b := browsertest.Launch(t)
 	feed := browsertest.StartFeed(t, testsrc.Config{}, hub.Config{})
 	feeds := browsertest.Feeds{"cam": feed.Hub}
-	srv := hls.New(hls.Config{}, feeds, nil)
+	srv := hls.New(hls.Config{}, door.Unlimited(feeds), nil)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

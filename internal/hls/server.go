@@ -28,15 +28,10 @@ import (
 	"github.com/bluenviron/gohlslib/v2"
 	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
 
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/route"
 )
-
-// Feeds finds a feed's hub by name.
-type Feeds interface {
-	Hub(name string) (*hub.Hub, bool)
-	Names() []string
-}
 
 // Config configures the HLS output. Zero fields take the defaults.
 type Config struct {
@@ -77,9 +72,10 @@ func (c *Config) setDefaults() {
 
 // Server serves the HLS routes for all feeds.
 type Server struct {
-	cfg   Config
-	feeds Feeds
-	log   *slog.Logger
+	cfg      Config
+	door     *door.Door
+	sessions *sessions
+	log      *slog.Logger
 
 	mu      sync.Mutex
 	muxers  map[string]*feedMuxer
@@ -90,14 +86,15 @@ type Server struct {
 	started bool
 }
 
-// New returns a server; Start begins its idle sweeper.
-func New(cfg Config, feeds Feeds, log *slog.Logger) *Server {
+// New returns a server whose viewers enter through d; Start begins its
+// idle sweeper.
+func New(cfg Config, d *door.Door, log *slog.Logger) *Server {
 	cfg.setDefaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, feeds: feeds, log: log, muxers: map[string]*feedMuxer{}, ctx: ctx, cancel: cancel}
+	return &Server{cfg: cfg, door: d, sessions: newSessions(d), log: log, muxers: map[string]*feedMuxer{}, ctx: ctx, cancel: cancel}
 }
 
 // Start starts the sweeper that stops idle muxers.
@@ -125,11 +122,12 @@ func (s *Server) Close() {
 		m.close()
 	}
 	s.wg.Wait()
+	s.sessions.expire(0, "server stopped")
 }
 
 func (s *Server) sweep() {
 	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.IdleTimeout / 4)
+	t := time.NewTicker(min(s.cfg.IdleTimeout/4, sessionIdle/4))
 	defer t.Stop()
 	for {
 		select {
@@ -137,6 +135,7 @@ func (s *Server) sweep() {
 			return
 		case <-t.C:
 		}
+		s.sessions.expire(sessionIdle, "player stopped asking for the playlist")
 		var idle []*feedMuxer
 		s.mu.Lock()
 		for name, m := range s.muxers {
@@ -219,9 +218,24 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, file string, index bool) {
 	s.cors(w, r)
 	name := r.PathValue("feed")
-	h, ok := s.feeds.Hub(name)
+	h, ok := s.door.Feed(name)
 	if !ok {
-		http.Error(w, "no such feed", http.StatusNotFound)
+		http.Error(w, "camfeed: no such feed", http.StatusNotFound)
+		return
+	}
+	// The multivariant playlist opens a session (a viewer in the door);
+	// every later request names it (see sessionParam).
+	var id string
+	var se *session
+	var err error
+	if index && r.URL.Query().Get(sessionParam) == "" {
+		id, err = s.sessions.open(r, name)
+	} else {
+		id = r.URL.Query().Get(sessionParam)
+		se, err = s.sessions.touch(r, name)
+	}
+	if err != nil {
+		door.Refuse(w, err)
 		return
 	}
 	m, err := s.muxer(name, h)
@@ -233,16 +247,22 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, file string, inde
 	// gohlslib routes by the last path element.
 	r2 := r.Clone(r.Context())
 	r2.URL.Path = "/" + file
-	if !index {
-		rec := &recorder{ResponseWriter: w}
+	playlist := strings.HasSuffix(file, ".m3u8")
+	if !playlist {
+		cw := &countingWriter{ResponseWriter: w}
+		rec := &recorder{ResponseWriter: cw}
 		m.mux.Handle(rec, r2)
 		if !rec.wrote {
 			http.Error(w, "no such file", http.StatusNotFound)
 		}
+		if se != nil && cw.n > 0 {
+			se.ds.Sent(cw.n)
+		}
 		return
 	}
-	// The multivariant playlist names its media playlist relative to
-	// itself; everything else lives under hls/.
+	// Playlists are rewritten so that every URI they give carries the
+	// session; the multivariant playlist also names its media playlist
+	// relative to itself, while everything else lives under hls/.
 	buf := &bufferWriter{header: http.Header{}}
 	m.mux.Handle(buf, r2)
 	if buf.code == 0 && buf.body.Len() == 0 {
@@ -252,7 +272,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, file string, inde
 	for k, v := range buf.header {
 		w.Header()[k] = v
 	}
-	body := rewriteURIs(buf.body.Bytes(), "hls/")
+	prefix := ""
+	if index {
+		prefix = "hls/"
+	}
+	body := rewriteURIs(buf.body.Bytes(), prefix, sessionParam+"="+id)
 	w.Header().Del("Content-Length")
 	if buf.code != 0 {
 		w.WriteHeader(buf.code)
@@ -260,9 +284,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, file string, inde
 	w.Write(body)
 }
 
-// rewriteURIs puts prefix in front of every URI line and URI attribute of
-// a playlist.
-func rewriteURIs(pl []byte, prefix string) []byte {
+// rewriteURIs puts prefix in front of, and query (when not empty) at the
+// end of, every URI line and URI attribute of a playlist.
+func rewriteURIs(pl []byte, prefix, query string) []byte {
 	var out bytes.Buffer
 	sc := bufio.NewScanner(bytes.NewReader(pl))
 	for sc.Scan() {
@@ -270,14 +294,39 @@ func rewriteURIs(pl []byte, prefix string) []byte {
 		switch {
 		case line == "":
 		case !strings.HasPrefix(line, "#"):
-			line = prefix + line
+			line = prefix + withQuery(line, query)
 		case strings.Contains(line, `URI="`):
-			line = strings.ReplaceAll(line, `URI="`, `URI="`+prefix)
+			var b strings.Builder
+			rest := line
+			for {
+				i := strings.Index(rest, `URI="`)
+				if i < 0 {
+					break
+				}
+				b.WriteString(rest[:i+5])
+				rest = rest[i+5:]
+				uri, after, _ := strings.Cut(rest, `"`)
+				b.WriteString(prefix + withQuery(uri, query) + `"`)
+				rest = after
+			}
+			b.WriteString(rest)
+			line = b.String()
 		}
 		out.WriteString(line)
 		out.WriteByte('\n')
 	}
 	return out.Bytes()
+}
+
+// withQuery appends query to uri.
+func withQuery(uri, query string) string {
+	switch {
+	case query == "":
+		return uri
+	case strings.Contains(uri, "?"):
+		return uri + "&" + query
+	}
+	return uri + "?" + query
 }
 
 type recorder struct {

@@ -8,14 +8,20 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/browsertest"
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
 )
 
 func TestRewriteURIs(t *testing.T) {
 	in := "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS=\"avc1.42c01e\"\nab_video_stream.m3u8\n#EXT-X-MAP:URI=\"init.mp4\"\n"
-	want := "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS=\"avc1.42c01e\"\nhls/ab_video_stream.m3u8\n#EXT-X-MAP:URI=\"hls/init.mp4\"\n"
-	if got := string(rewriteURIs([]byte(in), "hls/")); got != want {
+	want := "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS=\"avc1.42c01e\"\nhls/ab_video_stream.m3u8?session=x\n#EXT-X-MAP:URI=\"hls/init.mp4?session=x\"\n"
+	if got := string(rewriteURIs([]byte(in), "hls/", "session=x")); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	in = "#EXT-X-PART:DURATION=0.2,URI=\"p1.mp4\",INDEPENDENT=YES\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p2.mp4?a=1\"\nseg.mp4\n"
+	want = "#EXT-X-PART:DURATION=0.2,URI=\"p1.mp4?session=x\",INDEPENDENT=YES\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p2.mp4?a=1&session=x\"\nseg.mp4?session=x\n"
+	if got := string(rewriteURIs([]byte(in), "", "session=x")); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
@@ -35,7 +41,8 @@ func fetch(t *testing.T, url string) (int, string) {
 // idle muxers stop.
 func TestPlaylists(t *testing.T) {
 	feed := browsertest.StartFeed(t, testsrc.Config{Width: 320, Height: 240}, hub.Config{})
-	s := New(Config{IdleTimeout: 2 * time.Second}, browsertest.Feeds{"cam": feed.Hub}, nil)
+	d := door.Unlimited(browsertest.Feeds{"cam": feed.Hub})
+	s := New(Config{IdleTimeout: 2 * time.Second}, d, nil)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -64,8 +71,11 @@ func TestPlaylists(t *testing.T) {
 			media = l
 		}
 	}
-	if !strings.HasPrefix(media, "hls/") {
-		t.Fatalf("media playlist %q is not under hls/", media)
+	if !strings.HasPrefix(media, "hls/") || !strings.Contains(media, "?session=") {
+		t.Fatalf("media playlist %q is not under hls/ with a session", media)
+	}
+	if n := d.Count("cam")[door.HLS]; n < 1 {
+		t.Errorf("HLS sessions in the door: %d, want at least 1", n)
 	}
 	code, pl := fetch(t, base+"/cam/"+media)
 	if code != http.StatusOK || !strings.Contains(pl, "#EXT-X-PART:") || !strings.Contains(pl, "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES") {
@@ -77,8 +87,18 @@ func TestPlaylists(t *testing.T) {
 			part = strings.SplitN(l[i+5:], `"`, 2)[0]
 		}
 	}
+	if !strings.Contains(part, "session=") {
+		t.Errorf("part URI %q carries no session", part)
+	}
 	if code, body := fetch(t, base+"/cam/hls/"+part); code != http.StatusOK || !strings.Contains(body, "moof") {
 		t.Errorf("part %s: %d, %d bytes", part, code, len(body))
+	}
+	var bytes uint64
+	for _, in := range d.Sessions("cam") {
+		bytes += in.Bytes
+	}
+	if bytes == 0 {
+		t.Error("the session's bytes were not counted")
 	}
 	if code, _ := fetch(t, base+"/cam/hls/nope.mp4"); code != http.StatusNotFound {
 		t.Errorf("unknown file: %d", code)

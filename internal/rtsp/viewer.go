@@ -91,7 +91,7 @@ func subscribe(f *feed, ds *door.Session) *hub.Sub {
 	if ds != nil {
 		return ds.Subscribe()
 	}
-	return f.hub.Subscribe(hub.SubOptions{Output: "rtsp-multicast"})
+	return f.hub.Subscribe(hub.SubOptions{Output: "rtsp"})
 }
 
 // stop ends the viewer and waits for it.
