@@ -7,12 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
 
+	"github.com/camfeed/camfeed/internal/app"
 	"github.com/camfeed/camfeed/internal/auth"
 	"github.com/camfeed/camfeed/internal/cameras"
 	"github.com/camfeed/camfeed/internal/config"
@@ -148,6 +150,12 @@ func runService(args, env []string, stdout, stderr io.Writer) int {
 func checkConfig(path string, env []string, stdout, stderr io.Writer) int {
 	cfg, err := config.Load([]string{"--config", path}, env, stderr)
 	if err != nil {
+		fmt.Fprintln(stderr, "camfeed:", err)
+		return 1
+	}
+	// Building the app (nothing starts) checks what only it knows, such as
+	// feed names that a route already uses.
+	if _, err := app.New(cfg, version, slog.New(slog.DiscardHandler)); err != nil {
 		fmt.Fprintln(stderr, "camfeed:", err)
 		return 1
 	}

@@ -12,7 +12,6 @@ import (
 	"net"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/camfeed/camfeed/internal/auth"
@@ -180,9 +179,6 @@ func (c *Config) FeedNames() []string {
 
 var feedName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 
-// reservedNames would shadow the HTTP API's own paths.
-var reservedNames = []string{"api", "healthz", "metrics", "static", "stream.h264", "time"}
-
 // Validate checks the whole configuration. Its messages name the key.
 func (c *Config) Validate() error {
 	var errs []error
@@ -218,8 +214,10 @@ func (c *Config) Validate() error {
 			bad("feeds.%s: empty feed", name)
 			continue
 		}
-		if !feedName.MatchString(name) || slices.Contains(reservedNames, name) {
-			bad("feeds.%s: a feed name is 1-32 of a-z 0-9 _ - and not one of %s", name, strings.Join(reservedNames, ", "))
+		// Names that HTTP routes use (api, metrics, ...) are refused by
+		// the app, which knows its routes (route.Mux.Reserved).
+		if !feedName.MatchString(name) {
+			bad("feeds.%s: a feed name is 1-32 of a-z 0-9 _ -", name)
 		}
 		p := "feeds." + name + "."
 		if _, err := ParseSource(f.Source); err != nil {
