@@ -16,6 +16,7 @@ import (
 	"github.com/camfeed/camfeed/internal/config"
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // TestRawStreamsDecode: ffmpeg decodes what the HTTP and TCP outputs send,
@@ -43,7 +44,7 @@ func TestRawStreamsDecode(t *testing.T) {
 	readFor(resp.Body, 3*time.Second, &viaHTTP)
 	<-done
 	for name, rec := range map[string]*recorder{"http": &viaHTTP, "tcp": &viaTCP} {
-		errs, frames := decode(t, rec.whole())
+		errs, frames := testsupport.DecodeAnnexB(t, rec.whole())
 		if errs != "" || frames < 30 {
 			t.Errorf("%s: %d frames decoded, errors: %s", name, frames, errs)
 		}
@@ -107,7 +108,7 @@ func TestJoinMidStream(t *testing.T) {
 		if len(units) < 2 || !units[0].Keyframe {
 			t.Fatalf("join %d: first unit keyframe=%v of %d", i, len(units) > 0 && units[0].Keyframe, len(units))
 		}
-		if errs, _ := decode(t, rec.whole()); errs != "" {
+		if errs, _ := testsupport.DecodeAnnexB(t, rec.whole()); errs != "" {
 			t.Fatalf("join %d: decode errors: %s", i, errs)
 		}
 		// After the first keyframe, the live frames' latency is small.
@@ -271,7 +272,7 @@ func TestHalfRateViewer(t *testing.T) {
 			}
 		}
 	}
-	if errs, _ := decode(t, rec.whole()); errs != "" {
+	if errs, _ := testsupport.DecodeAnnexB(t, rec.whole()); errs != "" {
 		t.Errorf("decode errors: %s", errs)
 	}
 }
@@ -280,7 +281,7 @@ func TestHalfRateViewer(t *testing.T) {
 // time code drawn into each picture: it equals the SEI capture time.
 func TestPixelTimeCodeMatchesSEI(t *testing.T) {
 	t.Parallel()
-	ffmpeg := needTool(t, "ffmpeg")
+	ffmpeg := testsupport.NeedTool(t, "ffmpeg")
 	ta := startApp(t, nil)
 	ta.waitFrames(t, "cam", 5)
 	resp, _ := httpGet(t, ta.url("/stream.h264"), 10*time.Second)

@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -236,44 +234,6 @@ func httpGet(t testing.TB, url string, timeout time.Duration) (*http.Response, c
 	}
 	t.Cleanup(func() { resp.Body.Close(); cancel() })
 	return resp, cancel
-}
-
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not installed (bash .ci/run installs it)", name)
-	}
-	return p
-}
-
-// decode runs ffmpeg on an Annex-B stream and returns its error output
-// (empty when the stream decodes cleanly) and the frame count.
-func decode(t testing.TB, data []byte) (string, int) {
-	t.Helper()
-	ffmpeg := needTool(t, "ffmpeg")
-	f, err := os.CreateTemp(t.TempDir(), "*.h264")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Write(data)
-	f.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, ffmpeg, "-v", "error", "-f", "h264", "-i", f.Name(), "-f", "framecrc", "-")
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return stderr.String() + err.Error(), 0
-	}
-	frames := 0
-	for _, line := range strings.Split(string(out), "\n") {
-		if line != "" && !strings.HasPrefix(line, "#") {
-			frames++
-		}
-	}
-	return stderr.String(), frames
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/camfeed/camfeed/internal/config"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // TestJoinPolicyDisplayLatency plays the raw HTTP stream with ffmpeg as a
@@ -23,7 +24,7 @@ func TestJoinPolicyDisplayLatency(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measurement")
 	}
-	ffmpeg := needTool(t, "ffmpeg")
+	ffmpeg := testsupport.NeedTool(t, "ffmpeg")
 	for _, policy := range []string{"instant", "keyframe", "next"} {
 		t.Run(policy, func(t *testing.T) {
 			ta := startApp(t, func(c *config.Config) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/camfeed/camfeed/internal/auth"
 	"github.com/camfeed/camfeed/internal/config"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // TestRTSPWiring: the app serves its feed over RTSP (ffprobe over TCP
@@ -16,8 +17,8 @@ import (
 // publisher that a viewer of the same feed then sees.
 func TestRTSPWiring(t *testing.T) {
 	t.Parallel()
-	ffprobe := needTool(t, "ffprobe")
-	ffmpeg := needTool(t, "ffmpeg")
+	ffprobe := testsupport.NeedTool(t, "ffprobe")
+	ffmpeg := testsupport.NeedTool(t, "ffmpeg")
 	file := testStream(t, 90, nil)
 	ta := startApp(t, func(c *config.Config) {
 		c.RTSP = "127.0.0.1:0"

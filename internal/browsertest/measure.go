@@ -3,33 +3,9 @@ package browsertest
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"slices"
-	"testing"
 	"time"
 )
-
-// Serve starts an HTTP server on 127.0.0.1, port 0, with the routes that
-// register adds, and returns its base URL ("http://127.0.0.1:port").
-func Serve(t testing.TB, register ...func(*http.ServeMux)) string {
-	t.Helper()
-	mux := http.NewServeMux()
-	for _, r := range register {
-		r(mux)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Listener.Close()
-	srv.Listener = l
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
 
 // Sample is one displayed frame whose pixel time code the page read:
 // when it was to be shown (Unix ms) and how old its capture was then.

@@ -10,6 +10,8 @@ import (
 	"github.com/camfeed/camfeed/internal/hls"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
+	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
 	"github.com/camfeed/camfeed/internal/viewer"
 )
 
@@ -17,14 +19,14 @@ import (
 // LL-HLS, through the viewer's own LL-HLS client on MediaSource.
 func TestBrowserLLHLS(t *testing.T) {
 	b := browsertest.Launch(t)
-	feed := browsertest.StartFeed(t, testsrc.Config{}, hub.Config{})
-	feeds := browsertest.Feeds{"cam": feed.Hub}
+	feed := testfeed.Start(t, testsrc.Config{}, hub.Config{})
+	feeds := testfeed.Feeds{"cam": feed.Hub}
 	srv := hls.New(hls.Config{}, feeds, nil)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	base := browsertest.Serve(t, srv.Register, viewer.New(feeds, viewer.Options{Protocols: []string{viewer.HLS}}).Register)
+	base := testsupport.Serve(t, srv.Register, viewer.New(feeds, viewer.Options{Protocols: []string{viewer.HLS}}).Register)
 
 	page := b.NewPage(t, base+"/cam/?proto=hls&measure=1", 1280, 720)
 	if err := page.WaitFor(`window.camfeedPlayer && camfeedPlayer.stats.state === "playing"`, 15*time.Second); err != nil {

@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/camfeed/camfeed/internal/browsertest"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
+	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
 )
 
 func TestRewriteURIs(t *testing.T) {
@@ -34,13 +35,13 @@ func fetch(t *testing.T, url string) (int, string) {
 // TestPlaylists follows the playlists down to a part, and checks that
 // idle muxers stop.
 func TestPlaylists(t *testing.T) {
-	feed := browsertest.StartFeed(t, testsrc.Config{Width: 320, Height: 240}, hub.Config{})
-	s := New(Config{IdleTimeout: 2 * time.Second}, browsertest.Feeds{"cam": feed.Hub}, nil)
+	feed := testfeed.Start(t, testsrc.Config{Width: 320, Height: 240}, hub.Config{})
+	s := New(Config{IdleTimeout: 2 * time.Second}, testfeed.Feeds{"cam": feed.Hub}, nil)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	base := browsertest.Serve(t, s.Register)
+	base := testsupport.Serve(t, s.Register)
 
 	if code, _ := fetch(t, base+"/nope/index.m3u8"); code != http.StatusNotFound {
 		t.Errorf("unknown feed: %d", code)

@@ -10,6 +10,8 @@ import (
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/mse"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
+	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
 	"github.com/camfeed/camfeed/internal/viewer"
 )
 
@@ -17,10 +19,10 @@ import (
 // reads the pixel time code back from the page to measure display latency.
 func TestBrowserMSE(t *testing.T) {
 	b := browsertest.Launch(t)
-	feed := browsertest.StartFeed(t, testsrc.Config{}, hub.Config{})
-	feeds := browsertest.Feeds{"cam": feed.Hub}
+	feed := testfeed.Start(t, testsrc.Config{}, hub.Config{})
+	feeds := testfeed.Feeds{"cam": feed.Hub}
 	srv := mse.New(feeds, nil)
-	base := browsertest.Serve(t, srv.Register, viewer.New(feeds, viewer.Options{Protocols: []string{viewer.MSE}}).Register)
+	base := testsupport.Serve(t, srv.Register, viewer.New(feeds, viewer.Options{Protocols: []string{viewer.MSE}}).Register)
 
 	page := b.NewPage(t, base+"/cam/?proto=mse&measure=1", 1280, 720)
 	if err := page.WaitFor(`window.camfeedPlayer && camfeedPlayer.stats.state === "playing"`, 10*time.Second); err != nil {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // testAuth: "open" may be read by anyone; "cam" needs alice or carol to
@@ -73,7 +74,7 @@ func rawRequest(t *testing.T, addr, req string) string {
 }
 
 func TestAuth(t *testing.T) {
-	checkGoroutines(t)
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
 	waitKeyframe(t, h)
 	s, lg := startServer(t, Config{}, newTestFeeds(map[string]*hub.Hub{"cam": h, "open": h}), nil, testAuth{digest: true})
@@ -151,13 +152,13 @@ func TestAuth(t *testing.T) {
 		}
 	})
 	t.Run("ffmpeg", func(t *testing.T) {
-		needTool(t, "ffprobe")
-		out, err := run(t, 20*time.Second, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=width",
+		testsupport.NeedTool(t, "ffprobe")
+		out, err := testsupport.Run(t, 20*time.Second, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=width",
 			"-of", "csv=p=0", withUser("alice", "secret", "cam"))
 		if err != nil || strings.TrimSpace(out) != "320" {
 			t.Errorf("ffprobe as alice: %v %q", err, out)
 		}
-		out, err = run(t, 20*time.Second, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", withUser("alice", "bad", "cam"))
+		out, err = testsupport.Run(t, 20*time.Second, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", withUser("alice", "bad", "cam"))
 		if err == nil || !strings.Contains(out, "401") {
 			t.Errorf("ffprobe with a bad password: %v %q", err, out)
 		}
@@ -210,7 +211,7 @@ func writeCert(t *testing.T) (cert, key string) {
 // TestAuthBasicOnly: when some user's password is stored hashed
 // (DigestCapable false), only Basic is offered, and clients use it.
 func TestAuthBasicOnly(t *testing.T) {
-	checkGoroutines(t)
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
 	waitKeyframe(t, h)
 	s, _ := startServer(t, Config{}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, testAuth{digest: false})
@@ -231,7 +232,7 @@ func TestAuthBasicOnly(t *testing.T) {
 	}
 	r.close()
 	if _, err := exec.LookPath("ffprobe"); err == nil {
-		out, err := run(t, 20*time.Second, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=width",
+		out, err := testsupport.Run(t, 20*time.Second, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=width",
 			"-of", "csv=p=0", fmt.Sprintf("rtsp://carol:hashed@%s/cam", addr))
 		if err != nil || strings.TrimSpace(out) != "320" {
 			t.Errorf("ffprobe as carol: %v %q", err, out)
@@ -240,7 +241,7 @@ func TestAuthBasicOnly(t *testing.T) {
 }
 
 func TestRTSPS(t *testing.T) {
-	checkGoroutines(t)
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
 	waitKeyframe(t, h)
 	cert, key := writeCert(t)
@@ -264,7 +265,7 @@ func TestRTSPS(t *testing.T) {
 		t.Error("plain RTSP was served on the RTSPS port")
 	}
 	if _, err := exec.LookPath("ffmpeg"); err == nil {
-		out, err := run(t, 20*time.Second, "ffmpeg", "-nostdin", "-v", "error", "-i", u, "-frames:v", "30",
+		out, err := testsupport.Run(t, 20*time.Second, "ffmpeg", "-nostdin", "-v", "error", "-i", u, "-frames:v", "30",
 			"-fps_mode", "passthrough", "-enc_time_base", "-1", "-f", "null", "-")
 		if err != nil || strings.TrimSpace(out) != "" {
 			t.Errorf("ffmpeg over RTSPS: %v\n%s", err, out)

@@ -18,6 +18,7 @@ import (
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -101,7 +102,7 @@ func TestDescribeErrors(t *testing.T) {
 // SPS/PPS, never the old; viewers already playing keep playing, and get
 // the new parameter sets in-band with the next keyframe.
 func TestParamsChange(t *testing.T) {
-	checkGoroutines(t)
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h := hub.New(hub.Config{})
 	t.Cleanup(h.Close)
 	small := testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 15}
@@ -170,7 +171,7 @@ func TestParamsChange(t *testing.T) {
 
 // TestSessions checks what /api/v1/status will list.
 func TestSessions(t *testing.T) {
-	checkGoroutines(t)
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
 	waitKeyframe(t, h)
 	s, _ := startServer(t, Config{}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, nil)
@@ -203,7 +204,7 @@ func TestSessions(t *testing.T) {
 // TestPauseResume: PAUSE stops a viewer; PLAY starts it again at a
 // keyframe.
 func TestPauseResume(t *testing.T) {
-	checkGoroutines(t)
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
 	waitKeyframe(t, h)
 	s, _ := startServer(t, Config{}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, nil)
@@ -230,7 +231,7 @@ func TestPauseResume(t *testing.T) {
 // TestFeedReplaced: when the app gives a feed a new hub (a reload), the
 // old hub's sessions end and new ones get the new hub.
 func TestFeedReplaced(t *testing.T) {
-	checkGoroutines(t)
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h1, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
 	waitKeyframe(t, h1)
 	feeds := newTestFeeds(map[string]*hub.Hub{"cam": h1})

@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os/exec"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -169,29 +166,6 @@ func url(s *Server, path string) string {
 	return scheme + "://" + s.Addr().String() + "/" + path
 }
 
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s is not installed", name)
-	}
-	return p
-}
-
-// run runs a command with a timeout and returns its combined output.
-func run(t testing.TB, timeout time.Duration, name string, args ...string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.WaitDelay = time.Second
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		err = fmt.Errorf("%s timed out after %v: %w", name, timeout, err)
-	}
-	return string(out), err
-}
-
 // received is one access unit as a test client got it.
 type received struct {
 	nalus    [][]byte
@@ -333,30 +307,3 @@ func (r *reader) units() []received {
 }
 
 func (r *reader) close() { r.c.Close() }
-
-// checkGoroutines fails when goroutines started during the test outlive it.
-func checkGoroutines(t *testing.T) {
-	base := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= base {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				var ours []string
-				for _, g := range strings.Split(string(buf), "\n\n") {
-					if strings.Contains(g, "gortsplib") || strings.Contains(g, "camfeed/internal/rtsp") {
-						ours = append(ours, g)
-					}
-				}
-				t.Errorf("%d goroutines left, %d before:\n%s", n, base, strings.Join(ours, "\n\n"))
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
-}

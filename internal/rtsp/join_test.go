@@ -13,6 +13,7 @@ import (
 
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // displayedAges models a player that honours RTP timestamps: it shows the
@@ -78,7 +79,7 @@ func since(units []received, t time.Time) []received {
 // keyframe or the rest of a fresh GOP) and keyframe (the whole cached
 // GOP, which is where compressing catch-up timestamps matters most).
 func TestJoinAndLiveEdge(t *testing.T) {
-	checkGoroutines(t)
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	for _, join := range []hub.JoinPolicy{hub.JoinInstant, hub.JoinKeyframe} {
 		t.Run(join.String(), func(t *testing.T) {
 			t.Parallel()
@@ -188,7 +189,7 @@ func checkDecodes(t *testing.T, nalus [][]byte) {
 // no gap: catch-up units are judged by how long they wait once sent, not
 // by how old they were at the join.
 func TestJoinReplayOverSlowLink(t *testing.T) {
-	checkGoroutines(t)
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h, f := newFeed(t, testsrc.Config{Width: 640, Height: 480, FPS: 30, Intra: 60}, hub.Config{Join: hub.JoinKeyframe})
 	waitKeyframe(t, h)
 	time.Sleep(1500 * time.Millisecond) // mid-GOP: ~45 units cached

@@ -19,6 +19,7 @@ import (
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/source"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // testPublishers takes one publisher per feed, as the app does for feeds
@@ -115,8 +116,8 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 // reads the feed back; a second publisher is refused with a clear status;
 // a publisher killed mid-stream leaves the feed to the next.
 func TestPublishFFmpeg(t *testing.T) {
-	needTool(t, "ffmpeg")
-	checkGoroutines(t)
+	testsupport.NeedTool(t, "ffmpeg")
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h := hub.New(hub.Config{})
 	t.Cleanup(h.Close)
 	pubs := &testPublishers{hubs: map[string]*hub.Hub{"pub": h}, busy: map[string]bool{}}
@@ -136,7 +137,7 @@ func TestPublishFFmpeg(t *testing.T) {
 	go func() { firstDone <- first.Wait() }()
 	waitKeyframe(t, h)
 
-	out, err := run(t, 10*time.Second, "ffmpeg", "-nostdin", "-v", "error", "-re", "-framerate", "30", "-f", "h264", "-i", file,
+	out, err := testsupport.Run(t, 10*time.Second, "ffmpeg", "-nostdin", "-v", "error", "-re", "-framerate", "30", "-f", "h264", "-i", file,
 		"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", url(s, "pub"))
 	t.Logf("second publisher: %v: %s", err, strings.TrimSpace(out))
 	if err == nil || !strings.Contains(out, "503") {
@@ -149,7 +150,7 @@ func TestPublishFFmpeg(t *testing.T) {
 	if got := s.Sessions("pub"); len(got) != 1 || got[0].Action != ActionPublish || got[0].Transport != TransportTCP {
 		t.Errorf("sessions while publishing: %+v", got)
 	}
-	out, err = run(t, 20*time.Second, "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i", url(s, "pub"),
+	out, err = testsupport.Run(t, 20*time.Second, "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i", url(s, "pub"),
 		"-frames:v", "30", "-fps_mode", "passthrough", "-enc_time_base", "-1", "-f", "null", "-")
 	if err != nil || strings.TrimSpace(out) != "" {
 		t.Errorf("reading the published feed: %v\n%s", err, out)
@@ -170,7 +171,7 @@ func TestPublishFFmpeg(t *testing.T) {
 		before := h.Stats().Units
 		waitFor(t, "frames from the publisher", 10*time.Second, func() bool { return h.Stats().Units > before+20 })
 		if i == 1 {
-			out, err := run(t, 20*time.Second, "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i", url(s, "pub"),
+			out, err := testsupport.Run(t, 20*time.Second, "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i", url(s, "pub"),
 				"-frames:v", "30", "-fps_mode", "passthrough", "-enc_time_base", "-1", "-f", "null", "-")
 			if err != nil || strings.TrimSpace(out) != "" {
 				t.Errorf("reading after a killed publisher: %v\n%s", err, out)
@@ -240,7 +241,7 @@ func (p *goPublisher) send(t *testing.T, n int, half bool) {
 // picture: nothing of that picture may reach the feed, the feed must be
 // free for the next publisher, and viewers must then get clean video.
 func TestPublishDisconnectMidFrame(t *testing.T) {
-	checkGoroutines(t)
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h := hub.New(hub.Config{})
 	t.Cleanup(h.Close)
 	pubs := &testPublishers{hubs: map[string]*hub.Hub{"pub": h}, busy: map[string]bool{}}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // slowConn is a client's connection that can stop reading, or read no
@@ -115,7 +116,7 @@ func ages(units []received) []time.Duration {
 // must not notice, and the stalled one resumes at a keyframe at the live
 // edge.
 func TestStalledReader(t *testing.T) {
-	checkGoroutines(t)
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h, f := newFeed(t, testsrc.Config{Width: 640, Height: 480, FPS: 30, Intra: 30}, hub.Config{})
 	waitKeyframe(t, h)
 	s, _ := startServer(t, Config{}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, nil)

@@ -2,27 +2,27 @@ package webrtc
 
 import (
 	"context"
-	"github.com/pion/interceptor"
-	"log/slog"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/pion/interceptor"
 
 	"github.com/camfeed/camfeed/internal/browsertest"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
+	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
 	"github.com/camfeed/camfeed/internal/viewer"
 )
 
 // testServer assembles camfeed on loopback: the test pattern, a hub, the
 // WebRTC output and the viewer.
-func testServer(t *testing.T, cfg testsrc.Config, setup func(*Server)) (string, *Server, *browsertest.Feed) {
+func testServer(t *testing.T, cfg testsrc.Config, setup func(*Server)) (string, *Server, *testfeed.Feed) {
 	t.Helper()
-	feed := browsertest.StartFeed(t, cfg, hub.Config{})
-	feeds := browsertest.Feeds{"cam": feed.Hub}
-	s, err := New(Config{Addr: "127.0.0.1:0"}, feeds, testLog(t))
+	feed := testfeed.Start(t, cfg, hub.Config{})
+	feeds := testfeed.Feeds{"cam": feed.Hub}
+	s, err := New(Config{Addr: "127.0.0.1:0"}, feeds, testsupport.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func testServer(t *testing.T, cfg testsrc.Config, setup func(*Server)) (string, 
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	base := browsertest.Serve(t, s.Register, viewer.New(feeds, viewer.Options{Protocols: []string{viewer.WebRTC}}).Register)
+	base := testsupport.Serve(t, s.Register, viewer.New(feeds, viewer.Options{Protocols: []string{viewer.WebRTC}}).Register)
 	return base, s, feed
 }
 
@@ -97,46 +97,19 @@ func TestBrowserWebRTC(t *testing.T) {
 	}
 }
 
-func testLog(t *testing.T) *slog.Logger {
-	w := &tWriter{t: t}
-	// Peers log as they leave, from their own goroutines, possibly after
-	// the test is over; testing panics on a Log then.
-	t.Cleanup(func() {
-		w.mu.Lock()
-		w.done = true
-		w.mu.Unlock()
-	})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct {
-	t    *testing.T
-	mu   sync.Mutex
-	done bool
-}
-
-func (w *tWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimSpace(string(p)))
-	}
-	return len(p), nil
-}
-
 // TestBrowserSlowPeer gives one browser a link with half the stream's
 // bitrate. The server must notice from RTCP and send it only what the
 // link can carry as decodable, fresh pictures: within 1 s of live.
 func TestBrowserSlowPeer(t *testing.T) {
 	b := browsertest.Launch(t)
-	feed := browsertest.StartFeed(t, testsrc.Config{}, hub.Config{})
+	feed := testfeed.Start(t, testsrc.Config{}, hub.Config{})
 	time.Sleep(2500 * time.Millisecond)
 	rate := feed.Hub.Stats().Bitrate
 	// RTP, SRTP and UDP add about 5% to the elementary stream; the link
 	// gets half the stream's bitrate on the wire.
 	shaper := &slowLink{rate: rate * 1.05 / 2, limit: 48 << 10}
-	feeds := browsertest.Feeds{"cam": feed.Hub}
-	s, err := New(Config{Addr: "127.0.0.1:0"}, feeds, testLog(t))
+	feeds := testfeed.Feeds{"cam": feed.Hub}
+	s, err := New(Config{Addr: "127.0.0.1:0"}, feeds, testsupport.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +118,7 @@ func TestBrowserSlowPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	base := browsertest.Serve(t, s.Register, viewer.New(feeds, viewer.Options{Protocols: []string{viewer.WebRTC}}).Register)
+	base := testsupport.Serve(t, s.Register, viewer.New(feeds, viewer.Options{Protocols: []string{viewer.WebRTC}}).Register)
 	t.Logf("stream %.0f kbit/s, link %.0f kbit/s", rate/1000, shaper.rate/1000)
 
 	page := b.NewPage(t, base+"/cam/?proto=webrtc&measure=1", 800, 600)

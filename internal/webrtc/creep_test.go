@@ -9,6 +9,8 @@ import (
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/mse"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
+	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
 	"github.com/camfeed/camfeed/internal/viewer"
 )
 
@@ -20,8 +22,8 @@ func TestBrowserNoCreep(t *testing.T) {
 		t.Skip("a minute of playback")
 	}
 	b := browsertest.Launch(t)
-	feed := browsertest.StartFeed(t, testsrc.Config{}, hub.Config{})
-	feeds := browsertest.Feeds{"cam": feed.Hub}
+	feed := testfeed.Start(t, testsrc.Config{}, hub.Config{})
+	feeds := testfeed.Feeds{"cam": feed.Hub}
 	s, err := New(Config{Addr: "127.0.0.1:0"}, feeds, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +32,7 @@ func TestBrowserNoCreep(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	base := browsertest.Serve(t, s.Register, mse.New(feeds, nil).Register, viewer.New(feeds, viewer.Options{}).Register)
+	base := testsupport.Serve(t, s.Register, mse.New(feeds, nil).Register, viewer.New(feeds, viewer.Options{}).Register)
 
 	pages := map[string]*browsertest.Page{
 		"webrtc": b.NewPage(t, base+"/cam/?proto=webrtc&measure=1", 640, 480),
