@@ -30,7 +30,7 @@ func TestRTSPWiring(t *testing.T) {
 	})
 	ta.waitFrames(t, "cam", 10)
 	base := "rtsp://" + ta.addrs["rtsp"].String()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, ffprobe, "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=codec_name,width,height",
 		"-of", "csv=p=0", base+"/cam").CombinedOutput()

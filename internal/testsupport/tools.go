@@ -65,3 +65,17 @@ func Run(t testing.TB, timeout time.Duration, name string, args ...string) (stri
 	}
 	return out.String(), err
 }
+
+// PerfEnv names the variable that runs the measurements: tests that
+// report timing figures for docs/PERFORMANCE.md rather than check
+// correctness. They skip otherwise, since their figures mean nothing on a
+// machine shared with other work.
+const PerfEnv = "CAMFEED_PERF"
+
+// Measurement skips the test unless $CAMFEED_PERF is set.
+func Measurement(t testing.TB) {
+	t.Helper()
+	if os.Getenv(PerfEnv) == "" {
+		t.Skipf("a measurement, not a check: set %s=1 to run it (docs/PERFORMANCE.md)", PerfEnv)
+	}
+}
