@@ -32,7 +32,7 @@ func TestFFmpeg(t *testing.T) {
 
 	for _, transport := range []string{"tcp", "udp"} {
 		t.Run(transport, func(t *testing.T) {
-			out, err := testsupport.Run(t, 20*time.Second, "ffprobe", "-v", "error", "-rtsp_transport", transport,
+			out, err := testsupport.Run(t, time.Minute, "ffprobe", "-v", "error", "-rtsp_transport", transport,
 				"-select_streams", "v", "-show_entries", "stream=codec_name,width,height", "-of", "json", url(s, "cam"))
 			if err != nil {
 				t.Fatalf("ffprobe: %v\n%s", err, out)
@@ -50,7 +50,7 @@ func TestFFmpeg(t *testing.T) {
 				t.Errorf("ffprobe: got %+v, want h264 320x240", st)
 			}
 
-			out, err = testsupport.Run(t, 20*time.Second, "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", transport,
+			out, err = testsupport.Run(t, time.Minute, "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", transport,
 				"-i", url(s, "cam"), "-frames:v", "45", "-fps_mode", "passthrough", "-enc_time_base", "-1", "-f", "null", "-")
 			if err != nil {
 				t.Fatalf("ffmpeg: %v\n%s", err, out)
@@ -111,7 +111,7 @@ func TestVLC(t *testing.T) {
 		return append(append(prefix[:len(prefix):len(prefix)], "env", "HOME="+home), args...)
 	}
 	list := wrap("vlc", "-I", "dummy", "--list")
-	out, _ := testsupport.Run(t, 20*time.Second, list[0], list[1:]...)
+	out, _ := testsupport.Run(t, time.Minute, list[0], list[1:]...)
 	if !strings.Contains(out, "live555") {
 		t.Skip("this VLC has no RTSP client (no live555 module; Debian builds VLC with --disable-live555)")
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // testFeeds is a Feeds with fixed hubs.
@@ -108,10 +109,34 @@ func newFeed(t testing.TB, cfg testsrc.Config, hcfg hub.Config) (*hub.Hub, *feed
 	return h, startFeeder(t, h, cfg)
 }
 
+// liveEdge returns a readerOpts.edge for h: its newest capture time.
+func liveEdge(h *hub.Hub) func() time.Time {
+	return func() time.Time {
+		if _, newest := h.Latest(); newest != nil {
+			return newest.Captured
+		}
+		return time.Time{}
+	}
+}
+
+// lags returns how far behind the live edge each unit was when it
+// arrived, on the stream's own clock: the newest capture time in the hub
+// minus the unit's. Unlike arrival minus capture, it does not grow when a
+// busy machine runs the test pattern late.
+func lags(units []received) []time.Duration {
+	var out []time.Duration
+	for _, u := range units {
+		if !u.edge.IsZero() && !u.captured.IsZero() {
+			out = append(out, max(0, u.edge.Sub(u.captured)))
+		}
+	}
+	return out
+}
+
 // waitKeyframe waits until the hub holds a keyframe.
 func waitKeyframe(t testing.TB, h *hub.Hub) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testsupport.Patience)
 	for h.Params().Gen == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no keyframe in the hub")
@@ -174,6 +199,7 @@ type received struct {
 	rtpTime  uint32
 	ntp      time.Time // from RTCP sender reports; zero before the first
 	captured time.Time // the test pattern's capture time SEI
+	edge     time.Time // the feed's newest capture time on arrival (with readerOpts.edge)
 }
 
 // reader is an in-process RTSP client that collects access units.
@@ -181,6 +207,8 @@ type reader struct {
 	c       *gortsplib.Client
 	started time.Time // when PLAY was answered
 	playAt  time.Time // when PLAY was sent
+
+	edge func() time.Time
 
 	mu   sync.Mutex
 	aus  []received
@@ -192,6 +220,9 @@ type readerOpts struct {
 	protocol gortsplib.Protocol
 	dial     func(ctx context.Context, network, address string) (net.Conn, error)
 	tls      bool
+	// edge, if set, returns the feed's newest capture time, so that lag
+	// can be measured on the stream's own clock (see lags).
+	edge func() time.Time
 }
 
 func startReader(t testing.TB, u string, o readerOpts) *reader {
@@ -210,7 +241,7 @@ func openReader(u string, o readerOpts) (*reader, error) {
 		return nil, err
 	}
 	proto := o.protocol
-	r := &reader{wake: make(chan struct{}, 1)}
+	r := &reader{wake: make(chan struct{}, 1), edge: o.edge}
 	r.c = &gortsplib.Client{Scheme: pu.Scheme, Host: pu.Host, Protocol: &proto, DialContext: o.dial}
 	if o.tls {
 		r.c.TLSConfig = &tls.Config{InsecureSkipVerify: true}
@@ -260,6 +291,9 @@ func (r *reader) onPacket(medi *description.Media, dec *rtph264.Decoder, pkt *rt
 		return
 	}
 	rc := received{arrival: now, rtpTime: pkt.Timestamp}
+	if r.edge != nil {
+		rc.edge = r.edge()
+	}
 	rc.ntp, _ = r.c.PacketNTP(medi, pkt)
 	for _, n := range au {
 		rc.nalus = append(rc.nalus, append([]byte(nil), n...))

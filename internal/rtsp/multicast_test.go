@@ -79,7 +79,7 @@ func TestMulticast(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			outs[i], errs[i] = testsupport.Run(t, 20*time.Second, "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "udp_multicast",
+			outs[i], errs[i] = testsupport.Run(t, time.Minute, "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "udp_multicast",
 				"-i", url(s, "cam"), "-frames:v", "60", "-fps_mode", "passthrough", "-enc_time_base", "-1", "-f", "null", "-")
 		}()
 	}
@@ -97,5 +97,5 @@ func TestMulticast(t *testing.T) {
 	if maxSessions != 2 || maxViewers != 1 {
 		t.Errorf("%d multicast sessions on %d hub viewers at most, want 2 on 1", maxSessions, maxViewers)
 	}
-	waitFor(t, "the multicast sender to stop", 3*time.Second, func() bool { return h.Stats().Viewers["rtsp"] == 0 })
+	waitFor(t, "the multicast sender to stop", 3*testsupport.Patience, func() bool { return h.Stats().Viewers["rtsp"] == 0 })
 }

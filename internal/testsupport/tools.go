@@ -79,3 +79,20 @@ func Measurement(t testing.TB) {
 		t.Skipf("a measurement, not a check: set %s=1 to run it (docs/PERFORMANCE.md)", PerfEnv)
 	}
 }
+
+// HaveTool is for a check that adds a real client's view to a test that
+// stands without it: it reports whether the named program is installed.
+// When it is not, the test goes on (and says so in its log), or fails at
+// the end when RequireTools is set.
+func HaveTool(t testing.TB, name string) bool {
+	t.Helper()
+	if HasTool(name) {
+		return true
+	}
+	if RequireTools() {
+		t.Errorf("%s is not installed, and %s=1 requires it", name, RequireToolsEnv)
+	} else {
+		t.Logf("%s is not installed: its part of this test was left out", name)
+	}
+	return false
+}
