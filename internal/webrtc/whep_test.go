@@ -143,7 +143,7 @@ func TestWHEP(t *testing.T) {
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*testsupport.Patience)
 	defer cancel()
 	cl, err := dialWHEP(ctx, base+"/cam/whep")
 	if err != nil {
@@ -156,12 +156,12 @@ func TestWHEP(t *testing.T) {
 	if !strings.Contains(cl.answer, "typ host") || !strings.Contains(cl.answer, "tcptype passive") {
 		t.Errorf("the answer lacks a UDP or an ICE-TCP host candidate:\n%s", cl.answer)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(3 * testsupport.Patience)
 	for cl.frames.Load() < 30 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if n := cl.frames.Load(); n < 30 {
-		t.Fatalf("got %d frames in 10 s", n)
+		t.Fatalf("got %d frames in %v", n, 3*testsupport.Patience)
 	}
 	if st := s.Stats(); st.Viewers != 1 || st.Broadcasters != 1 {
 		t.Errorf("stats %+v with one viewer", st)
@@ -169,7 +169,7 @@ func TestWHEP(t *testing.T) {
 	if err := cl.hangUp(); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(testsupport.Patience)
 	for s.Stats().Viewers != 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
