@@ -116,7 +116,9 @@ func TestClipAfter(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := begin.Add(-time.Duration(tc.seconds * float64(time.Second))).Sub(start); d < -100*time.Millisecond || d > 100*time.Millisecond {
+			// The request's own arrival is wall-clock: allow a busy machine
+			// to be late to it. A clip off by a GOP would be 1 s out.
+			if d := begin.Add(-time.Duration(tc.seconds * float64(time.Second))).Sub(start); d < -400*time.Millisecond || d > 400*time.Millisecond {
 				t.Errorf("clip starts %v from %g s before the request", d, tc.seconds)
 			}
 		})
@@ -137,8 +139,8 @@ func TestClipStalledAfter(t *testing.T) {
 	if resp.Header.Get("X-Camfeed-Clip-Truncated") != "true" {
 		t.Error("clip of a stalled feed not marked truncated")
 	}
-	if took := time.Since(begin); took > 2*time.Second {
-		t.Errorf("took %v", took)
+	if took := time.Since(begin); took > testsupport.Patience {
+		t.Errorf("took %v: a stalled feed must end the clip after the grace, not hang", took)
 	}
 }
 
