@@ -4,18 +4,25 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/camfeed/camfeed/internal/config"
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
+	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
 )
 
 // TestRawStreamsDecode: ffmpeg decodes what the HTTP and TCP outputs send,
@@ -42,11 +49,8 @@ func TestRawStreamsDecode(t *testing.T) {
 	go func() { readFor(conn, 3*time.Second, &viaTCP); close(done) }()
 	readFor(resp.Body, 3*time.Second, &viaHTTP)
 	<-done
-	for name, rec := range map[string]*recorder{"http": &viaHTTP, "tcp": &viaTCP} {
-		errs, frames := decode(t, rec.whole())
-		if errs != "" || frames < 30 {
-			t.Errorf("%s: %d frames decoded, errors: %s", name, frames, errs)
-		}
+	recs := map[string]*recorder{"http": &viaHTTP, "tcp": &viaTCP}
+	for name, rec := range recs {
 		units := rec.units()
 		if len(units) == 0 || !units[0].Keyframe {
 			t.Fatalf("%s: first unit is not a keyframe", name)
@@ -78,19 +82,27 @@ func TestRawStreamsDecode(t *testing.T) {
 	if r404.StatusCode != 404 {
 		t.Errorf("unknown feed: %d", r404.StatusCode)
 	}
+	// Last, as it needs ffmpeg: every frame decodes without an error.
+	for name, rec := range recs {
+		errs, frames := testsupport.DecodeAnnexB(t, rec.whole())
+		if errs != "" || frames < 30 {
+			t.Errorf("%s: %d frames decoded, errors: %s", name, frames, errs)
+		}
+	}
 }
 
 // TestJoinMidStream: a viewer joining mid-GOP gets a decodable keyframe as
-// its very first frame, within milliseconds, and then stays at the live
-// edge (the default join policy skips the cached GOP's backlog).
+// its very first frame, and then stays at the live edge (the default join
+// policy skips the cached GOP's backlog). How fast it joins is measured by
+// the benchmarks and the load tool (docs/PERFORMANCE.md), not here.
 func TestJoinMidStream(t *testing.T) {
 	t.Parallel()
 	ta := startApp(t, nil)
 	ta.waitFrames(t, "cam", 45) // 1.5 s: mid-GOP with intra 30
 	for i := range 3 {
 		start := time.Now()
-		resp, cancel := httpGet(t, ta.url("/stream.h264"), 5*time.Second)
-		var rec recorder
+		resp, cancel := httpGet(t, ta.url("/stream.h264"), 4*testsupport.Patience)
+		rec := recorder{edge: ta.liveEdge("cam")}
 		buf := make([]byte, 64<<10)
 		var first time.Duration
 		for len(rec.stamps) < 1 {
@@ -107,18 +119,18 @@ func TestJoinMidStream(t *testing.T) {
 		if len(units) < 2 || !units[0].Keyframe {
 			t.Fatalf("join %d: first unit keyframe=%v of %d", i, len(units) > 0 && units[0].Keyframe, len(units))
 		}
-		if errs, _ := decode(t, rec.whole()); errs != "" {
+		if errs, _ := testsupport.DecodeAnnexB(t, rec.whole()); errs != "" {
 			t.Fatalf("join %d: decode errors: %s", i, errs)
 		}
-		// After the first keyframe, the live frames' latency is small.
-		lat := rec.latencies()
-		p50 := percentile(lat[1:], 0.5)
-		t.Logf("join %d: first keyframe after %v; then live latency p50 %v (ingest→viewer)", i, first.Round(time.Microsecond), p50)
-		if first > time.Second {
-			t.Errorf("join %d took %v", i, first)
-		}
-		if p50 > 300*time.Millisecond {
-			t.Errorf("join %d: latency p50 %v after join: backlog", i, p50)
+		// After the first keyframe, the viewer is at the live edge on the
+		// stream's own clock: within the lag budget, plus slack for a test
+		// reader that a busy machine runs late.
+		lags := rec.lags()
+		p50 := percentile(lags[1:], 0.5)
+		t.Logf("join %d: first keyframe after %v; then lag behind the live edge p50 %v, latency p50 %v (ingest→viewer)",
+			i, first.Round(time.Microsecond), p50, percentile(rec.latencies()[1:], 0.5))
+		if p50 > time.Second {
+			t.Errorf("join %d: lag p50 %v behind the live edge after join: backlog", i, p50)
 		}
 		time.Sleep(400 * time.Millisecond)
 	}
@@ -146,29 +158,35 @@ func TestStalledViewer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer healthy.Close()
-	var rec recorder
+	h, _ := ta.Hub("cam")
+	rec := recorder{edge: ta.liveEdge("cam")}
+	before := h.Stats().Units
 	readFor(healthy, 3*time.Second, &rec)
+	published := h.Stats().Units - before
 	lat := rec.latencies()[1:] // the first is the cached keyframe: old by design
+	lags := rec.lags()[1:]
 	p50, p99, worst := percentile(lat, 0.5), percentile(lat, 0.99), percentile(lat, 1)
-	t.Logf("healthy viewer beside a stalled one: %d frames, latency p50 %v p99 %v max %v", len(lat), p50, p99, worst)
-	// Timing bounds are generous: this runs under -race beside other tests
-	// on two cores. The benchmarks hold the speed targets.
-	// A viewer held up behind a stalled one would wait seconds (the write
-	// timeout); CI runs this beside Chromium and RTSP suites on two cores,
-	// where tens of ms of scheduling delay are normal. The loopback figures
-	// in docs/PERFORMANCE.md (p50 ~0.5 ms) come from a quiet machine.
-	if p95 := percentile(lat, 0.95); len(lat) < 60 || p50 > 50*time.Millisecond || p95 > 250*time.Millisecond {
-		t.Errorf("healthy viewer delayed: %d frames, p50 %v p95 %v", len(lat), p50, p95)
+	t.Logf("healthy viewer beside a stalled one: %d frames of %d published, latency p50 %v p99 %v max %v; lag behind the edge p50 %v max %v",
+		len(lat), published, p50, p99, worst, percentile(lags, 0.5), percentile(lags, 1))
+	// A viewer held up behind a stalled one would get nothing for seconds
+	// (the write timeout), and neither would the feed. Checked on the
+	// stream's own clock and counts, not wall-clock figures: the loopback
+	// latency (p50 ~0.5 ms, docs/PERFORMANCE.md) is a benchmark's claim.
+	if published < 30 || uint64(len(lat)+1) < published*3/4 {
+		t.Errorf("healthy viewer delayed: %d frames of %d published in 3 s", len(lat)+1, published)
+	}
+	if p := percentile(lags, 0.5); p > time.Second {
+		t.Errorf("healthy viewer %v behind the live edge (median)", p)
 	}
 	// The stalled viewer reads again: it must be at a keyframe, near live.
+	stalledRec.edge = ta.liveEdge("cam")
 	readFor(stalled, 2*time.Second, &stalledRec)
 	checkGaps(t, "stalled viewer", stalledRec.units())
-	h, _ := ta.Hub("cam")
 	if h.Stats().Skips == 0 {
 		t.Error("stalled viewer was not skipped ahead")
 	}
-	tail := stalledRec.latencies()
-	if n := len(tail); n < 10 || percentile(tail[n-10:], 0.5) > 200*time.Millisecond {
+	tail := stalledRec.lags()
+	if n := len(tail); n < 10 || percentile(tail[n-10:], 0.5) > 2*time.Second {
 		t.Errorf("stalled viewer not back at the live edge: %v", tail)
 	}
 }
@@ -230,7 +248,7 @@ func TestHalfRateViewer(t *testing.T) {
 	}
 	defer conn.Close()
 	conn.(*net.TCPConn).SetReadBuffer(4096)
-	var rec recorder
+	rec := recorder{edge: ta.liveEdge("cam")}
 	buf := make([]byte, 2048)
 	start := time.Now()
 	var got float64
@@ -242,7 +260,7 @@ func TestHalfRateViewer(t *testing.T) {
 		}
 		// Up to a GOP can pass with nothing sent while it waits for a
 		// keyframe after a skip.
-		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		conn.SetReadDeadline(time.Now().Add(testsupport.Patience))
 		n, err := conn.Read(buf)
 		if err != nil {
 			t.Fatal(err)
@@ -252,26 +270,28 @@ func TestHalfRateViewer(t *testing.T) {
 	}
 	units := rec.units()
 	gaps := checkGaps(t, "half-rate viewer", units)
-	lat := rec.latencies()
-	worst := percentile(lat, 1)
-	// The product's bound is lag budget + one GOP (30 frames at 30 fps);
-	// the test allows 0.5 s more for scheduling under -race on a loaded
-	// two-core machine, and logs the real figure.
-	budget := 500*time.Millisecond + time.Second + 500*time.Millisecond
-	t.Logf("half-rate viewer (%.0f kB/s): %d units, %d gaps (all at keyframes), lag p50 %v p99 %v max %v",
-		rate/1000, len(units), gaps, percentile(lat, 0.5), percentile(lat, 0.99), worst)
+	lags := rec.lags()
+	worst := percentile(lags, 1)
+	// The product's bound is lag budget + one GOP (30 frames at 30 fps).
+	// Measured on the stream's own clock, and with 2.5 s more for a test
+	// reader that a loaded machine runs late: a viewer that is never
+	// skipped ahead would be 15 s behind after 30 s at half rate.
+	budget := 500*time.Millisecond + time.Second + 2500*time.Millisecond
+	t.Logf("half-rate viewer (%.0f kB/s): %d units, %d gaps (all at keyframes), lag behind the edge p50 %v p99 %v max %v; latency p50 %v max %v",
+		rate/1000, len(units), gaps, percentile(lags, 0.5), percentile(lags, 0.99), worst,
+		percentile(rec.latencies(), 0.5), percentile(rec.latencies(), 1))
 	if gaps == 0 {
 		t.Error("a half-rate viewer must have been skipped ahead")
 	}
 	if worst > budget {
 		t.Errorf("lag reached %v, budget %v", worst, budget)
-		for i, l := range lat {
+		for i, l := range lags {
 			if i < len(units) {
 				t.Logf("%d key=%v size=%d lag=%v", i, units[i].Keyframe, len(units[i].Data), l)
 			}
 		}
 	}
-	if errs, _ := decode(t, rec.whole()); errs != "" {
+	if errs, _ := testsupport.DecodeAnnexB(t, rec.whole()); errs != "" {
 		t.Errorf("decode errors: %s", errs)
 	}
 }
@@ -280,7 +300,7 @@ func TestHalfRateViewer(t *testing.T) {
 // time code drawn into each picture: it equals the SEI capture time.
 func TestPixelTimeCodeMatchesSEI(t *testing.T) {
 	t.Parallel()
-	ffmpeg := needTool(t, "ffmpeg")
+	ffmpeg := testsupport.NeedTool(t, "ffmpeg")
 	ta := startApp(t, nil)
 	ta.waitFrames(t, "cam", 5)
 	resp, _ := httpGet(t, ta.url("/stream.h264"), 10*time.Second)
@@ -358,13 +378,14 @@ func TestStatusAndHealth(t *testing.T) {
 	}
 }
 
-// TestShutdown: the server stops listeners, viewers and the source within
-// a few seconds of being asked.
+// TestShutdown: the server stops listeners, viewers and the source when
+// asked, and the source's child process is gone (killed, and reaped).
 func TestShutdown(t *testing.T) {
 	t.Parallel()
+	pidFile := filepath.Join(t.TempDir(), "pid")
 	cfg := config.Default()
 	cfg.HTTP, cfg.RTSP, cfg.WebRTC = "127.0.0.1:0", "off", "off"
-	cfg.Feeds["cam"].Source = "exec:sleep 60"
+	cfg.Feeds["cam"].Source = "exec:echo $$ > " + pidFile + "; exec sleep 60"
 	a, err := New(cfg, "test", discardLogger())
 	if err != nil {
 		t.Fatal(err)
@@ -380,18 +401,80 @@ func TestShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	var pid int
+	testsupport.Eventually(t, "the source's child started", func() bool {
+		b, err := os.ReadFile(pidFile)
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && pid > 0
+	})
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Fatalf("child %d not running before shutdown: %v", pid, err)
+	}
 	start := time.Now()
 	cancel()
 	select {
-	case <-done:
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
 		t.Logf("stopped in %v with a viewer connected and a child process running", time.Since(start).Round(time.Millisecond))
-	case <-time.After(8 * time.Second):
-		t.Fatal("did not stop within 8 s")
+	case <-time.After(3 * testsupport.Patience):
+		t.Fatal("did not stop within 30 s")
+	}
+	// Run has returned: the child must be dead and reaped, not left over.
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("child %d still exists after shutdown (kill -0: %v)", pid, err)
 	}
 	if _, err := io.ReadAll(resp.Body); err != nil && !strings.Contains(err.Error(), "EOF") {
 		t.Logf("viewer saw %v", err)
 	}
-	_ = os.Getpid()
+}
+
+// TestOutputsWithHTTPOff: with HTTP off, the other outputs still start
+// and serve (commit 5ef076d): the raw TCP output and RTSP.
+func TestOutputsWithHTTPOff(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, func(c *config.Config) {
+		c.HTTP = "off"
+		c.TCP = "127.0.0.1:0"
+		c.RTSP = "127.0.0.1:0"
+		c.RTSPTransports = []string{"tcp"}
+	})
+	if _, ok := ta.addrs["http"]; ok {
+		t.Errorf("an HTTP listener with HTTP off: %v", ta.addrs)
+	}
+	if ta.addrs["tcp"] == nil || ta.addrs["rtsp"] == nil {
+		t.Fatalf("outputs not started with HTTP off: %v", ta.addrs)
+	}
+	ta.waitFrames(t, "cam", 5)
+	conn, err := net.Dial("tcp", ta.addrs["tcp"].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var rec recorder
+	conn.SetReadDeadline(time.Now().Add(3 * testsupport.Patience))
+	buf := make([]byte, 32<<10)
+	for len(rec.units()) < 10 {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.add(buf[:n], time.Now())
+	}
+	testfeed.CheckStream(t, "tcp viewer", rec.units())
+	// RTSP answers OPTIONS.
+	rc, err := net.Dial("tcp", ta.addrs["rtsp"].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	rc.SetDeadline(time.Now().Add(3 * testsupport.Patience))
+	fmt.Fprintf(rc, "OPTIONS rtsp://%s/cam RTSP/1.0\r\nCSeq: 1\r\n\r\n", ta.addrs["rtsp"])
+	n, err := rc.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "RTSP/1.0 200") {
+		t.Errorf("RTSP OPTIONS: %v %q", err, buf[:n])
+	}
 }
 
 // TestStartFailsCleanly: a port that is taken is a clear error, and what

@@ -11,6 +11,7 @@ import (
 
 	"github.com/camfeed/camfeed/internal/config"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // TestJoinPolicyDisplayLatency plays the raw HTTP stream with ffmpeg as a
@@ -19,11 +20,11 @@ import (
 // comes out: now minus that is the display latency. For each join policy
 // it reports the time to the first picture and the latency after a few
 // seconds. This is what chose the default policy (docs/ARCHITECTURE.md).
+// It is a measurement (CAMFEED_PERF=1): wall-clock figures from a shared
+// machine say nothing.
 func TestJoinPolicyDisplayLatency(t *testing.T) {
-	if testing.Short() {
-		t.Skip("measurement")
-	}
-	ffmpeg := needTool(t, "ffmpeg")
+	testsupport.Measurement(t)
+	ffmpeg := testsupport.NeedTool(t, "ffmpeg")
 	for _, policy := range []string{"instant", "keyframe", "next"} {
 		t.Run(policy, func(t *testing.T) {
 			ta := startApp(t, func(c *config.Config) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/config"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // TestLocalOutputs: the unix socket per feed and the FIFO writer serve
@@ -33,7 +34,7 @@ func TestLocalOutputs(t *testing.T) {
 	if units := viaUnix.units(); len(units) < 2 || !units[0].Keyframe {
 		t.Fatalf("unix socket: %d units", len(units))
 	}
-	if errs, _ := decode(t, viaUnix.whole()); errs != "" {
+	if errs, _ := testsupport.DecodeAnnexB(t, viaUnix.whole()); errs != "" {
 		t.Errorf("unix socket stream: %s", errs)
 	}
 

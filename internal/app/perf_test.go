@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // TestPerfLoopback measures ingest-to-viewer latency, CPU and memory of a
@@ -28,7 +30,7 @@ func TestPerfLoopback(t *testing.T) {
 	if os.Getenv("CAMFEED_PERF") == "" {
 		t.Skip("set CAMFEED_PERF=1 to measure")
 	}
-	needTool(t, "ffmpeg")
+	testsupport.NeedTool(t, "ffmpeg")
 	bin := filepath.Join(t.TempDir(), "camfeed")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/camfeed").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)

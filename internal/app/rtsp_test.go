@@ -9,6 +9,7 @@ import (
 
 	"github.com/camfeed/camfeed/internal/auth"
 	"github.com/camfeed/camfeed/internal/config"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // TestRTSPWiring: the app serves its feed over RTSP (ffprobe over TCP
@@ -16,8 +17,8 @@ import (
 // publisher that a viewer of the same feed then sees.
 func TestRTSPWiring(t *testing.T) {
 	t.Parallel()
-	ffprobe := needTool(t, "ffprobe")
-	ffmpeg := needTool(t, "ffmpeg")
+	ffprobe := testsupport.NeedTool(t, "ffprobe")
+	ffmpeg := testsupport.NeedTool(t, "ffmpeg")
 	file := testStream(t, 90, nil)
 	ta := startApp(t, func(c *config.Config) {
 		c.RTSP = "127.0.0.1:0"
@@ -29,7 +30,7 @@ func TestRTSPWiring(t *testing.T) {
 	})
 	ta.waitFrames(t, "cam", 10)
 	base := "rtsp://" + ta.addrs["rtsp"].String()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, ffprobe, "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=codec_name,width,height",
 		"-of", "csv=p=0", base+"/cam").CombinedOutput()

@@ -4,7 +4,8 @@
 // It speaks just enough CDP (Target, Page, Runtime) over one WebSocket,
 // with raw JSON, so a newer Chromium's new events or enum values cannot
 // break it the way they break generated bindings. Tests skip cleanly when
-// no Chromium is installed.
+// no Chromium is installed, and fail then when
+// CAMFEED_REQUIRE_TOOLS=1.
 package browsertest
 
 import (
@@ -24,6 +25,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // Flags are the launch flags every test browser gets: headless, no
@@ -95,7 +98,7 @@ func Launch(t testing.TB, extraFlags ...string) *Browser {
 	t.Helper()
 	path := Path()
 	if path == "" {
-		t.Skip("browsertest: no chromium installed")
+		testsupport.Missing(t, "chromium")
 	}
 	// go test runs packages in parallel; browsers that share two cores
 	// render a few frames a second and every latency figure suffers. One

@@ -3,34 +3,13 @@ package browsertest
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/camfeed/camfeed/internal/route"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
-
-// Serve starts an HTTP server on 127.0.0.1, port 0, with the routes that
-// register adds, and returns its base URL ("http://127.0.0.1:port").
-func Serve(t testing.TB, register ...func(*route.Mux)) string {
-	t.Helper()
-	mux := route.Unguarded()
-	for _, r := range register {
-		r(mux)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Listener.Close()
-	srv.Listener = l
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
 
 // Sample is one displayed frame whose pixel time code the page read:
 // when it was to be shown (Unix ms) and how old its capture was then.
@@ -106,4 +85,67 @@ func Window(s []Sample, start float64, from, to time.Duration) []Sample {
 		}
 	}
 	return out
+}
+
+// Played is what Watch saw of a page playing the test pattern.
+type Played struct {
+	Before, After Playback
+	Samples       []Sample
+}
+
+// Watch waits for a viewer page (opened with ?measure=1) to play: its
+// media time advances by 2 s, 30 more frames are decoded, and at least
+// minSamples pictures with a readable pixel time code are shown (a picture
+// decoded corrupt has none). These are checks a busy machine cannot fail,
+// only delay: the wait is a generous functional timeout. The display
+// latency is logged, not judged; docs/PERFORMANCE.md has the figures and
+// how they are measured.
+func Watch(t testing.TB, p *Page, proto string, minSamples int) Played {
+	t.Helper()
+	if err := p.WaitFor(`window.camfeedPlayer && camfeedPlayer.stats.state === "playing"`, 3*testsupport.Patience); err != nil {
+		t.Fatalf("%s: %v", proto, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*testsupport.Patience)
+	defer cancel()
+	var pl Played
+	var err error
+	if pl.Before, err = p.Playback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * testsupport.Patience)
+	for {
+		time.Sleep(500 * time.Millisecond)
+		if pl.After, err = p.Playback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if pl.Samples, err = p.Samples(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		b, a := pl.Before, pl.After
+		if a.CurrentTime >= b.CurrentTime+2 && a.Decoded >= b.Decoded+30 && len(pl.Samples) >= minSamples {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: video does not play: time %.2f→%.2f s, frames %d→%d, %d pictures with a readable time code (want %d) in %v",
+				proto, b.CurrentTime, a.CurrentTime, b.Decoded, a.Decoded, len(pl.Samples), minSamples, 3*testsupport.Patience)
+		}
+	}
+	lat := Latencies(pl.Samples)
+	t.Logf("%s: first frame %.0f ms after navigation; display latency over %d frames: p50 %.0f ms, p95 %.0f ms (logged, not judged); %+v",
+		proto, pl.Before.FirstFrame, len(lat), Percentile(lat, 50), Percentile(lat, 95), pl.After)
+	return pl
+}
+
+// Shot saves a screenshot of the page under ArtifactDir, for a person to
+// look at.
+func Shot(t testing.TB, p *Page, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*testsupport.Patience)
+	defer cancel()
+	path := filepath.Join(ArtifactDir(), name)
+	if err := p.Screenshot(ctx, path); err != nil {
+		t.Error(err)
+		return
+	}
+	t.Logf("screenshot: %s", path)
 }

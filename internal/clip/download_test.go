@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
+	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
 )
 
 func get(t testing.TB, url string) (*http.Response, []byte) {
@@ -29,7 +31,7 @@ func get(t testing.TB, url string) (*http.Response, []byte) {
 
 // checkClip checks a downloaded clip with ffprobe and ffmpeg: duration
 // within one frame of want, first packet a keyframe, clean decode.
-func checkClip(t *testing.T, resp *http.Response, body []byte, want time.Duration, fps int) probe {
+func checkClip(t *testing.T, resp *http.Response, body []byte, want time.Duration, fps int) testsupport.Probe {
 	t.Helper()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
@@ -38,7 +40,7 @@ func checkClip(t *testing.T, resp *http.Response, body []byte, want time.Duratio
 		t.Errorf("Content-Length %q, body %d bytes", cl, len(body))
 	}
 	path := writeTemp(t, body)
-	p := ffprobe(t, path)
+	p := testsupport.FFprobe(t, path)
 	frame := 1.0 / float64(fps)
 	if math.Abs(p.Duration-want.Seconds()) > frame {
 		t.Errorf("ffprobe duration %.3f s, want %.3f s ± %.3f", p.Duration, want.Seconds(), frame)
@@ -53,19 +55,19 @@ func checkClip(t *testing.T, resp *http.Response, body []byte, want time.Duratio
 	if math.Abs(hdr-p.Duration) > 0.002 {
 		t.Errorf("X-Camfeed-Clip-Seconds %.3f, ffprobe %.3f", hdr, p.Duration)
 	}
-	decodes(t, path)
+	testsupport.Decodes(t, path)
 	return p
 }
 
 func TestClipDurations(t *testing.T) {
-	needTool(t, "ffprobe")
+	testsupport.NeedTool(t, "ffprobe")
 	const fps = 30
 	src := newSource(t, fps, 45) // 1.5 s GOPs: clips rarely start on a keyframe
 	src.fill(34)
-	ts := serve(t, New(Config{}, feeds{"cam": src.h}, nil))
+	ts := testsupport.Serve(t, New(Config{}, testfeed.Feeds{"cam": src.h}, nil).Register)
 	for _, secs := range []float64{1, 5, 30, 2.5} {
 		t.Run(fmt.Sprint(secs), func(t *testing.T) {
-			resp, body := get(t, fmt.Sprintf("%s/cam/clip.mp4?seconds=%g", ts.URL, secs))
+			resp, body := get(t, fmt.Sprintf("%s/cam/clip.mp4?seconds=%g", ts, secs))
 			p := checkClip(t, resp, body, time.Duration(secs*float64(time.Second)), fps)
 			if resp.Header.Get("X-Camfeed-Clip-Truncated") != "false" {
 				t.Error("clip marked truncated")
@@ -78,7 +80,7 @@ func TestClipDurations(t *testing.T) {
 		})
 	}
 	t.Run("more than held", func(t *testing.T) {
-		resp, body := get(t, ts.URL+"/cam/clip.mp4?seconds=60")
+		resp, body := get(t, ts+"/cam/clip.mp4?seconds=60")
 		if resp.Header.Get("X-Camfeed-Clip-Truncated") != "true" {
 			t.Error("clip not marked truncated")
 		}
@@ -91,17 +93,17 @@ func TestClipDurations(t *testing.T) {
 }
 
 func TestClipAfter(t *testing.T) {
-	needTool(t, "ffprobe")
+	testsupport.NeedTool(t, "ffprobe")
 	const fps = 30
 	src := newSource(t, fps, 30)
 	src.runSteady(t)
-	ts := serve(t, New(Config{}, feeds{"cam": src.h}, nil))
+	ts := testsupport.Serve(t, New(Config{}, testfeed.Feeds{"cam": src.h}, nil).Register)
 	time.Sleep(2200 * time.Millisecond) // live video only, so its times are real
 	for _, tc := range []struct{ seconds, after float64 }{{2, 1}, {1, 2.5}} {
 		t.Run(fmt.Sprintf("%g+%g", tc.seconds, tc.after), func(t *testing.T) {
 			t.Parallel()
 			begin := time.Now()
-			resp, body := get(t, fmt.Sprintf("%s/cam/clip.mp4?seconds=%g&after=%g", ts.URL, tc.seconds, tc.after))
+			resp, body := get(t, fmt.Sprintf("%s/cam/clip.mp4?seconds=%g&after=%g", ts, tc.seconds, tc.after))
 			took := time.Since(begin)
 			if took < time.Duration(tc.after*float64(time.Second))-100*time.Millisecond {
 				t.Errorf("answered after %v, before the %g s to wait for", took, tc.after)
@@ -114,7 +116,9 @@ func TestClipAfter(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := begin.Add(-time.Duration(tc.seconds * float64(time.Second))).Sub(start); d < -100*time.Millisecond || d > 100*time.Millisecond {
+			// The request's own arrival is wall-clock: allow a busy machine
+			// to be late to it. A clip off by a GOP would be 1 s out.
+			if d := begin.Add(-time.Duration(tc.seconds * float64(time.Second))).Sub(start); d < -400*time.Millisecond || d > 400*time.Millisecond {
 				t.Errorf("clip starts %v from %g s before the request", d, tc.seconds)
 			}
 		})
@@ -124,26 +128,26 @@ func TestClipAfter(t *testing.T) {
 func TestClipStalledAfter(t *testing.T) {
 	src := newSource(t, 30, 30)
 	src.fill(3) // no live frames follow
-	srv := New(Config{}, feeds{"cam": src.h}, nil)
+	srv := New(Config{}, testfeed.Feeds{"cam": src.h}, nil)
 	srv.grace = 300 * time.Millisecond
-	ts := serve(t, srv)
+	ts := testsupport.Serve(t, srv.Register)
 	begin := time.Now()
-	resp, body := get(t, ts.URL+"/cam/clip.mp4?seconds=1&after=0.2")
+	resp, body := get(t, ts+"/cam/clip.mp4?seconds=1&after=0.2")
 	if resp.StatusCode != http.StatusOK || len(body) == 0 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	if resp.Header.Get("X-Camfeed-Clip-Truncated") != "true" {
 		t.Error("clip of a stalled feed not marked truncated")
 	}
-	if took := time.Since(begin); took > 2*time.Second {
-		t.Errorf("took %v", took)
+	if took := time.Since(begin); took > testsupport.Patience {
+		t.Errorf("took %v: a stalled feed must end the clip after the grace, not hang", took)
 	}
 }
 
 func TestClipErrors(t *testing.T) {
 	src := newSource(t, 30, 30)
 	empty := newSource(t, 30, 30)
-	ts := serve(t, New(Config{}, feeds{"cam": src.h, "empty": empty.h}, nil))
+	ts := testsupport.Serve(t, New(Config{}, testfeed.Feeds{"cam": src.h, "empty": empty.h}, nil).Register)
 	src.fill(2)
 	for _, tc := range []struct {
 		path string
@@ -158,7 +162,7 @@ func TestClipErrors(t *testing.T) {
 		{"/cam/clip.mp4?after=61", 400, "after must be a number from 0 to 60\n"},
 		{"/cam/clip.mp4?after=-1", 400, "after must be a number from 0 to 60\n"},
 	} {
-		resp, body := get(t, ts.URL+tc.path)
+		resp, body := get(t, ts+tc.path)
 		if resp.StatusCode != tc.code || string(body) != tc.body {
 			t.Errorf("%s: %d %q, want %d %q", tc.path, resp.StatusCode, body, tc.code, tc.body)
 		}
@@ -168,15 +172,15 @@ func TestClipErrors(t *testing.T) {
 func TestClipBusy(t *testing.T) {
 	src := newSource(t, 30, 30)
 	src.fill(2)
-	srv := New(Config{MaxConcurrent: 1}, feeds{"cam": src.h}, nil)
-	ts := serve(t, srv)
+	srv := New(Config{MaxConcurrent: 1}, testfeed.Feeds{"cam": src.h}, nil)
+	ts := testsupport.Serve(t, srv.Register)
 	srv.sem <- struct{}{} // one clip in progress
-	resp, _ := get(t, ts.URL+"/cam/clip.mp4?seconds=1")
+	resp, _ := get(t, ts+"/cam/clip.mp4?seconds=1")
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" {
 		t.Errorf("status %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	<-srv.sem
-	if resp, _ := get(t, ts.URL+"/cam/clip.mp4?seconds=1"); resp.StatusCode != 200 {
+	if resp, _ := get(t, ts+"/cam/clip.mp4?seconds=1"); resp.StatusCode != 200 {
 		t.Errorf("status %d once free", resp.StatusCode)
 	}
 }
@@ -184,17 +188,17 @@ func TestClipBusy(t *testing.T) {
 // TestClipAfterReset restarts the source while an after= clip waits: the
 // clip ends where the old stream did, and says it is short.
 func TestClipAfterReset(t *testing.T) {
-	needTool(t, "ffprobe")
+	testsupport.NeedTool(t, "ffprobe")
 	src := newSource(t, 30, 30)
 	src.fill(3)
-	ts := serve(t, New(Config{}, feeds{"cam": src.h}, nil))
+	ts := testsupport.Serve(t, New(Config{}, testfeed.Feeds{"cam": src.h}, nil).Register)
 	type result struct {
 		resp *http.Response
 		body []byte
 	}
 	done := make(chan result)
 	go func() {
-		resp, body := get(t, ts.URL+"/cam/clip.mp4?seconds=1&after=2")
+		resp, body := get(t, ts+"/cam/clip.mp4?seconds=1&after=2")
 		done <- result{resp, body}
 	}()
 	for src.h.Stats().Viewers["clip"] == 0 {
@@ -216,11 +220,11 @@ func TestClipAfterReset(t *testing.T) {
 // TestClipAfterEveryFrameKey: with a keyframe in every frame, the ring's
 // look starts after the keyframe the clip joined on; nothing is doubled.
 func TestClipAfterEveryFrameKey(t *testing.T) {
-	needTool(t, "ffprobe")
+	testsupport.NeedTool(t, "ffprobe")
 	src := newSource(t, 30, 1)
 	src.runSteady(t)
-	ts := serve(t, New(Config{}, feeds{"cam": src.h}, nil))
+	ts := testsupport.Serve(t, New(Config{}, testfeed.Feeds{"cam": src.h}, nil).Register)
 	time.Sleep(500 * time.Millisecond)
-	resp, body := get(t, ts.URL+"/cam/clip.mp4?seconds=0.1&after=0.5")
+	resp, body := get(t, ts+"/cam/clip.mp4?seconds=0.1&after=0.5")
 	checkClip(t, resp, body, 600*time.Millisecond, 30)
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/testsupport"
+	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
 )
 
 // memSampler records the peak of the live heap (as of the last GC), the
@@ -123,15 +125,15 @@ func TestConcurrentClips(t *testing.T) {
 	src := newSource(t, 30, 30)
 	src.fill(clipSecs + 1)
 	src.run(t)
-	srv := New(Config{MaxConcurrent: clients}, feeds{"cam": src.h}, nil)
-	ts := serve(t, srv)
+	srv := New(Config{MaxConcurrent: clients}, testfeed.Feeds{"cam": src.h}, nil)
+	ts := testsupport.Serve(t, srv.Register)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var v viewer
 	go v.run(ctx, src.h)
 
 	// A first clip, for its size.
-	resp, body := get(t, ts.URL+"/cam/clip.mp4?seconds=30")
+	resp, body := get(t, ts+"/cam/clip.mp4?seconds=30")
 	if resp.StatusCode != 200 {
 		t.Fatal(resp.Status)
 	}
@@ -158,7 +160,7 @@ func TestConcurrentClips(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
-				resp, err := client.Get(ts.URL + "/cam/clip.mp4?seconds=30")
+				resp, err := client.Get(ts + "/cam/clip.mp4?seconds=30")
 				if err != nil {
 					t.Error(err)
 					return

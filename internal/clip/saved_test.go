@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/camfeed/camfeed/internal/testsupport"
+	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
 )
 
 func do(t testing.TB, method, url string) (*http.Response, []byte) {
@@ -43,7 +46,7 @@ func list(t testing.TB, url string) listing {
 }
 
 func TestSavedClips(t *testing.T) {
-	needTool(t, "ffprobe")
+	testsupport.NeedTool(t, "ffprobe")
 	src := newSource(t, 30, 30)
 	src.fill(6)
 	dir := t.TempDir()
@@ -51,15 +54,15 @@ func TestSavedClips(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "cam"), 0o755)
 	stale := filepath.Join(dir, "cam", "cam-20250101T000000.000Z.mp4.part")
 	os.WriteFile(stale, []byte("junk"), 0o644)
-	srv := New(Config{Dir: dir, MaxSaved: 2}, feeds{"cam": src.h}, nil)
+	srv := New(Config{Dir: dir, MaxSaved: 2}, testfeed.Feeds{"cam": src.h}, nil)
 	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
 		t.Error("part file left by a crash was not removed")
 	}
-	ts := serve(t, srv)
+	ts := testsupport.Serve(t, srv.Register)
 
 	var names []string
 	for range 3 {
-		resp, b := do(t, "POST", ts.URL+"/api/v1/feeds/cam/clips?seconds=2")
+		resp, b := do(t, "POST", ts+"/api/v1/feeds/cam/clips?seconds=2")
 		if resp.StatusCode != http.StatusCreated {
 			t.Fatalf("save: %d %s", resp.StatusCode, b)
 		}
@@ -76,7 +79,7 @@ func TestSavedClips(t *testing.T) {
 		t.Error("two clips got the same name")
 	}
 	// MaxSaved 2: the first is gone, the newest is listed first.
-	l := list(t, ts.URL)
+	l := list(t, ts)
 	if len(l.Clips) != 2 || l.Clips[0].Name != names[2] || l.Clips[1].Name != names[1] {
 		t.Fatalf("listed %+v, saved %v", l.Clips, names)
 	}
@@ -84,25 +87,25 @@ func TestSavedClips(t *testing.T) {
 	if math.Abs(c.Seconds-2) > 1.0/30 || c.Bytes == 0 || c.Start.IsZero() || time.Since(c.Start) > time.Minute {
 		t.Errorf("listed %+v", c)
 	}
-	resp, body := do(t, "GET", ts.URL+c.URL)
+	resp, body := do(t, "GET", ts+c.URL)
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "video/mp4" || int64(len(body)) != c.Bytes {
 		t.Fatalf("download: %d %s, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
 	}
-	p := ffprobe(t, writeTemp(t, body))
+	p := testsupport.FFprobe(t, writeTemp(t, body))
 	if math.Abs(p.Duration-2) > 1.0/30 || !p.FirstKey {
 		t.Errorf("saved clip: %+v", p)
 	}
-	if resp, _ := do(t, "DELETE", ts.URL+c.URL); resp.StatusCode != http.StatusNoContent {
+	if resp, _ := do(t, "DELETE", ts+c.URL); resp.StatusCode != http.StatusNoContent {
 		t.Errorf("delete: %d", resp.StatusCode)
 	}
-	if resp, _ := do(t, "DELETE", ts.URL+c.URL); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := do(t, "DELETE", ts+c.URL); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("delete again: %d", resp.StatusCode)
 	}
-	if l := list(t, ts.URL); len(l.Clips) != 1 {
+	if l := list(t, ts); len(l.Clips) != 1 {
 		t.Errorf("%d clips after delete", len(l.Clips))
 	}
 	for _, bad := range []string{"..%2F..%2Fetc%2Fpasswd", "x.mp4", "cam-20250101T000000.000Z.mp4.part", ".hidden"} {
-		if resp, _ := do(t, "GET", ts.URL+"/api/v1/feeds/cam/clips/"+bad); resp.StatusCode != 404 {
+		if resp, _ := do(t, "GET", ts+"/api/v1/feeds/cam/clips/"+bad); resp.StatusCode != 404 {
 			t.Errorf("GET %s: %d", bad, resp.StatusCode)
 		}
 	}
@@ -112,9 +115,9 @@ func TestSaveAfter(t *testing.T) {
 	src := newSource(t, 30, 30)
 	src.runSteady(t)
 	time.Sleep(1200 * time.Millisecond)
-	srv := New(Config{Dir: t.TempDir()}, feeds{"cam": src.h}, nil)
-	ts := serve(t, srv)
-	resp, b := do(t, "POST", ts.URL+"/api/v1/feeds/cam/clips?seconds=1&after=1")
+	srv := New(Config{Dir: t.TempDir()}, testfeed.Feeds{"cam": src.h}, nil)
+	ts := testsupport.Serve(t, srv.Register)
+	resp, b := do(t, "POST", ts+"/api/v1/feeds/cam/clips?seconds=1&after=1")
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("save: %d %s", resp.StatusCode, b)
 	}
@@ -123,19 +126,19 @@ func TestSaveAfter(t *testing.T) {
 	if r.Ready || r.ReadyAt.IsZero() {
 		t.Errorf("answer %+v", r)
 	}
-	if l := list(t, ts.URL); len(l.Clips) != 0 {
+	if l := list(t, ts); len(l.Clips) != 0 {
 		t.Errorf("clip listed before it is complete: %+v", l.Clips)
 	}
 	time.Sleep(time.Until(r.ReadyAt) + 500*time.Millisecond)
-	l := list(t, ts.URL)
+	l := list(t, ts)
 	if len(l.Clips) != 1 || l.Clips[0].Name != r.Name || math.Abs(l.Clips[0].Seconds-2) > 1.0/30 {
 		t.Fatalf("listed %+v", l.Clips)
 	}
 	// Close waits for saves in progress, and a save cut short leaves nothing.
-	do(t, "POST", ts.URL+"/api/v1/feeds/cam/clips?seconds=1&after=30")
+	do(t, "POST", ts+"/api/v1/feeds/cam/clips?seconds=1&after=30")
 	srv.Close()
 	parts, _ := filepath.Glob(filepath.Join(srv.cfg.Dir, "cam", "*.part"))
-	if len(parts) != 0 || len(list(t, ts.URL).Clips) != 1 {
+	if len(parts) != 0 || len(list(t, ts).Clips) != 1 {
 		t.Errorf("after Close: parts %v", parts)
 	}
 }
@@ -143,19 +146,19 @@ func TestSaveAfter(t *testing.T) {
 func TestSaveRefused(t *testing.T) {
 	src := newSource(t, 30, 30)
 	src.fill(2)
-	off := serve(t, New(Config{}, feeds{"cam": src.h}, nil))
-	resp, b := do(t, "POST", off.URL+"/api/v1/feeds/cam/clips")
+	off := testsupport.Serve(t, New(Config{}, testfeed.Feeds{"cam": src.h}, nil).Register)
+	resp, b := do(t, "POST", off+"/api/v1/feeds/cam/clips")
 	if resp.StatusCode != http.StatusNotImplemented || string(b) != "saving clips is off: set the clips directory in the config\n" {
 		t.Errorf("no dir: %d %q", resp.StatusCode, b)
 	}
-	srv := New(Config{Dir: t.TempDir(), MinFree: 100 << 20}, feeds{"cam": src.h}, nil)
+	srv := New(Config{Dir: t.TempDir(), MinFree: 100 << 20}, testfeed.Feeds{"cam": src.h}, nil)
 	srv.free = func(string) (int64, error) { return 10 << 20, nil }
-	full := serve(t, srv)
-	resp, b = do(t, "POST", full.URL+"/api/v1/feeds/cam/clips")
+	full := testsupport.Serve(t, srv.Register)
+	resp, b = do(t, "POST", full+"/api/v1/feeds/cam/clips")
 	if resp.StatusCode != http.StatusInsufficientStorage || string(b) != "not enough free space to save a clip: 10 MiB free, 100 MiB kept free\n" {
 		t.Errorf("disk full: %d %q", resp.StatusCode, b)
 	}
-	if resp, _ := do(t, "POST", full.URL+"/api/v1/feeds/nope/clips"); resp.StatusCode != 404 {
+	if resp, _ := do(t, "POST", full+"/api/v1/feeds/nope/clips"); resp.StatusCode != 404 {
 		t.Errorf("unknown feed: %d", resp.StatusCode)
 	}
 }

@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/camfeed/camfeed/internal/browsertest"
 	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
+	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
 )
 
 func TestRewriteURIs(t *testing.T) {
@@ -40,14 +41,14 @@ func fetch(t *testing.T, url string) (int, string) {
 // TestPlaylists follows the playlists down to a part, and checks that
 // idle muxers stop.
 func TestPlaylists(t *testing.T) {
-	feed := browsertest.StartFeed(t, testsrc.Config{Width: 320, Height: 240}, hub.Config{})
-	d := door.Unlimited(browsertest.Feeds{"cam": feed.Hub})
+	feed := testfeed.Start(t, testsrc.Config{Width: 320, Height: 240}, hub.Config{})
+	d := door.Unlimited(testfeed.Feeds{"cam": feed.Hub})
 	s := New(Config{IdleTimeout: 2 * time.Second}, d, nil)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	base := browsertest.Serve(t, s.Register)
+	base := testsupport.Serve(t, s.Register)
 
 	if code, _ := fetch(t, base+"/nope/index.m3u8"); code != http.StatusNotFound {
 		t.Errorf("unknown feed: %d", code)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 const childEnv = "CAMFEED_RECORD_CHILD_DIR"
@@ -32,7 +33,7 @@ func TestRecordChild(t *testing.T) {
 // a segment. At the next start no part file is left, and every listed
 // segment plays: the cut one is kept up to its last whole fragment.
 func TestRecordKilled(t *testing.T) {
-	needTool(t, "ffprobe")
+	testsupport.NeedTool(t, "ffprobe")
 	dir := t.TempDir()
 	for round := range 2 {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestRecordChild$")

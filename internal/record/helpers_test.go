@@ -2,22 +2,14 @@ package record
 
 import (
 	"context"
-	"encoding/json"
 	"math/rand/v2"
-	"net"
-	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
-	"github.com/camfeed/camfeed/internal/route"
 	"github.com/camfeed/camfeed/internal/testsrc"
 )
 
@@ -128,84 +120,6 @@ func (rr *running) stop() {
 		rr.cancel()
 		<-rr.done
 		rr.cancel = nil
-	}
-}
-
-func serve(t testing.TB, r *Recorder) string {
-	mux := route.Unguarded()
-	r.Register(mux)
-	ts := httptest.NewUnstartedServer(mux)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.Listener.Close()
-	ts.Listener = l
-	ts.Start()
-	t.Cleanup(ts.Close)
-	return ts.URL
-}
-
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
-
-// probed is what ffprobe says of a file.
-type probed struct {
-	Duration float64
-	Frames   int
-	FirstKey bool
-}
-
-// probe runs ffprobe on path. It decodes every frame to count them, and
-// fails the test on any error it reports, so it also checks that the file
-// decodes cleanly.
-func probe(t testing.TB, path string) probed {
-	t.Helper()
-	bin := needTool(t, "ffprobe")
-	var stderr strings.Builder
-	cmd := exec.Command(bin, "-v", "error", "-print_format", "json", "-count_frames",
-		"-show_format", "-show_streams", "-show_packets", path)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil || stderr.Len() > 0 {
-		t.Fatalf("ffprobe %s: %v\n%s", filepath.Base(path), err, stderr.String())
-	}
-	var v struct {
-		Format struct {
-			Duration string `json:"duration"`
-		} `json:"format"`
-		Streams []struct {
-			NbReadFrames string `json:"nb_read_frames"`
-		} `json:"streams"`
-		Packets []struct {
-			Flags string `json:"flags"`
-		} `json:"packets"`
-	}
-	if err := json.Unmarshal(out, &v); err != nil {
-		t.Fatal(err)
-	}
-	var p probed
-	p.Duration, _ = strconv.ParseFloat(v.Format.Duration, 64)
-	if len(v.Streams) == 1 {
-		p.Frames, _ = strconv.Atoi(v.Streams[0].NbReadFrames)
-	}
-	p.FirstKey = len(v.Packets) > 0 && v.Packets[0].Flags[0] == 'K'
-	return p
-}
-
-// decodes checks that ffmpeg decodes path without a single error.
-func decodes(t testing.TB, path string) {
-	t.Helper()
-	bin := needTool(t, "ffmpeg")
-	out, err := exec.Command(bin, "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
-	if err != nil || len(out) > 0 {
-		t.Fatalf("ffmpeg decode of %s: %v\n%s", filepath.Base(path), err, out)
 	}
 }
 

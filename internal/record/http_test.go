@@ -21,6 +21,7 @@ import (
 	"github.com/camfeed/camfeed/internal/route"
 	"github.com/camfeed/camfeed/internal/snapshot"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 func get(t testing.TB, u string) (*http.Response, []byte) {
@@ -44,7 +45,7 @@ type listing struct {
 func TestListAndDownload(t *testing.T) {
 	f := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30})
 	rr := start(t, Config{Dir: t.TempDir(), Segment: time.Second}, f)
-	base := serve(t, rr.Recorder)
+	base := testsupport.Serve(t, rr.Recorder.Register)
 	f.publish(3.5)
 	rr.caughtUp(t, f)
 	resp, b := get(t, base+"/api/v1/feeds/cam/recordings")
@@ -69,7 +70,7 @@ func TestListAndDownload(t *testing.T) {
 }
 
 // export fetches an export and checks it with ffprobe and ffmpeg.
-func export(t *testing.T, base, query string) (*http.Response, probed) {
+func export(t *testing.T, base, query string) (*http.Response, testsupport.Probe) {
 	t.Helper()
 	resp, body := get(t, base+"/api/v1/feeds/cam/recordings/export?"+query)
 	if resp.StatusCode != 200 {
@@ -77,8 +78,8 @@ func export(t *testing.T, base, query string) (*http.Response, probed) {
 	}
 	path := filepath.Join(t.TempDir(), "export.mp4")
 	os.WriteFile(path, body, 0o644)
-	p := probe(t, path)
-	decodes(t, path)
+	p := testsupport.FFprobe(t, path)
+	testsupport.Decodes(t, path)
 	if !p.FirstKey {
 		t.Errorf("export %s does not start with a keyframe", query)
 	}
@@ -86,11 +87,11 @@ func export(t *testing.T, base, query string) (*http.Response, probed) {
 }
 
 func TestExport(t *testing.T) {
-	needTool(t, "ffprobe")
+	testsupport.NeedTool(t, "ffprobe")
 	const fps, gop = 30, 15 // keyframes every 0.5 s
 	f := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: fps, Intra: gop})
 	rr := start(t, Config{Dir: t.TempDir(), Segment: 2 * time.Second}, f)
-	base := serve(t, rr.Recorder)
+	base := testsupport.Serve(t, rr.Recorder.Register)
 	f.publish(9)
 	rr.caughtUp(t, f)
 	t0 := rr.segs[0].Start
@@ -156,10 +157,10 @@ func TestExport(t *testing.T) {
 // TestExportNewParams records a feed that changes picture size: a new
 // segment starts, and an export across it stops there and says so.
 func TestExportNewParams(t *testing.T) {
-	needTool(t, "ffprobe")
+	testsupport.NeedTool(t, "ffprobe")
 	f := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30})
 	rr := start(t, Config{Dir: t.TempDir(), Segment: time.Minute}, f)
-	base := serve(t, rr.Recorder)
+	base := testsupport.Serve(t, rr.Recorder.Register)
 	f.publish(2)
 	g, _ := testsrc.New(testsrc.Config{Width: 160, Height: 128, FPS: 30, Intra: 30})
 	f.mu.Lock()

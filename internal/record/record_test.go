@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // checkSegments checks every listed segment: its name's duration matches
@@ -28,7 +29,7 @@ func checkSegments(t *testing.T, r *Recorder, fps int) (total float64) {
 			t.Errorf("%s: %v, %d bytes listed", s.Name, err, s.Bytes)
 			continue
 		}
-		p := probe(t, path)
+		p := testsupport.FFprobe(t, path)
 		if math.Abs(p.Duration-s.Seconds) > 0.002 || !p.FirstKey {
 			t.Errorf("%s: ffprobe %+v", s.Name, p)
 		}
@@ -46,7 +47,7 @@ func checkSegments(t *testing.T, r *Recorder, fps int) (total float64) {
 }
 
 func TestRecordSegments(t *testing.T) {
-	needTool(t, "ffprobe")
+	testsupport.NeedTool(t, "ffprobe")
 	f := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 15})
 	cfg := Config{Dir: t.TempDir(), Segment: 2 * time.Second}
 	rr := start(t, cfg, f)
@@ -76,7 +77,7 @@ func TestRecordSegments(t *testing.T) {
 // TestRecordSizeCap records 20 s into a cap of a fraction of that, and
 // watches the directory all along: it never holds more than the cap.
 func TestRecordSizeCap(t *testing.T) {
-	needTool(t, "ffprobe")
+	testsupport.NeedTool(t, "ffprobe")
 	f := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30})
 	const maxBytes = 400 << 10
 	cfg := Config{Dir: t.TempDir(), Segment: time.Second, MaxBytes: maxBytes}
@@ -140,7 +141,7 @@ func TestRecordMaxAge(t *testing.T) {
 // the recorder closes its segment, pauses and says why, writes nothing,
 // and resumes at a keyframe once space is back.
 func TestRecordDiskFull(t *testing.T) {
-	needTool(t, "ffprobe")
+	testsupport.NeedTool(t, "ffprobe")
 	f := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30})
 	var free atomic.Int64
 	free.Store(1 << 40)

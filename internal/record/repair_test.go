@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // TestRepairCut cuts a finished segment at many places, as a power cut
@@ -66,7 +67,7 @@ func TestRepairCut(t *testing.T) {
 				t.Errorf("cut at %d: %.3f s, want %d ticks", cut, got, want)
 			}
 			if n == 2 || n == len(frags) {
-				decodes(t, filepath.Join(r.dir, names[0]))
+				testsupport.Decodes(t, filepath.Join(r.dir, names[0]))
 			}
 		}
 	}

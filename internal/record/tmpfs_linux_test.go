@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // tmpfs mounts a small tmpfs for a test, or skips it where mounting is
@@ -29,7 +30,7 @@ func tmpfs(t *testing.T, size string) string {
 // MaxBytes larger than the disk: MinFree stops it before the disk fills,
 // and what is listed plays.
 func TestRecordSmallDisk(t *testing.T) {
-	needTool(t, "ffprobe")
+	testsupport.NeedTool(t, "ffprobe")
 	dir := tmpfs(t, "2m")
 	f := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30})
 	rr := start(t, Config{Dir: dir, Segment: 3 * time.Second, MaxBytes: 1 << 30, MinFree: 512 << 10}, f)
@@ -52,7 +53,7 @@ func TestRecordSmallDisk(t *testing.T) {
 // stop before): the recorder cuts the failed fragment off, closes the
 // segment, pauses with the error, and what is listed plays.
 func TestRecordDiskFullWrite(t *testing.T) {
-	needTool(t, "ffprobe")
+	testsupport.NeedTool(t, "ffprobe")
 	dir := tmpfs(t, "1m")
 	f := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30})
 	rr := start(t, Config{Dir: dir, Segment: time.Minute, MaxBytes: 1 << 30}, f, func(r *Recorder) {

@@ -13,7 +13,6 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,6 +24,7 @@ import (
 	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // testAuth: "open" may be read by anyone; "cam" needs alice or carol to
@@ -74,7 +74,7 @@ func rawRequest(t *testing.T, addr, req string) string {
 }
 
 func TestAuth(t *testing.T) {
-	checkGoroutines(t)
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
 	waitKeyframe(t, h)
 	s, lg := startServer(t, Config{}, newTestFeeds(map[string]*hub.Hub{"cam": h, "open": h}), nil, testAuth{digest: true})
@@ -99,7 +99,7 @@ func TestAuth(t *testing.T) {
 		if err != nil {
 			t.Fatalf("alice: %v", err)
 		}
-		r.waitUnits(t, 1, 3*time.Second)
+		r.waitUnits(t, 1, 3*testsupport.Patience)
 		r.close()
 	})
 	t.Run("basic", func(t *testing.T) {
@@ -152,13 +152,13 @@ func TestAuth(t *testing.T) {
 		}
 	})
 	t.Run("ffmpeg", func(t *testing.T) {
-		needTool(t, "ffprobe")
-		out, err := run(t, 20*time.Second, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=width",
+		testsupport.NeedTool(t, "ffprobe")
+		out, err := testsupport.Run(t, time.Minute, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=width",
 			"-of", "csv=p=0", withUser("alice", "secret", "cam"))
 		if err != nil || strings.TrimSpace(out) != "320" {
 			t.Errorf("ffprobe as alice: %v %q", err, out)
 		}
-		out, err = run(t, 20*time.Second, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", withUser("alice", "bad", "cam"))
+		out, err = testsupport.Run(t, time.Minute, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", withUser("alice", "bad", "cam"))
 		if err == nil || !strings.Contains(out, "401") {
 			t.Errorf("ffprobe with a bad password: %v %q", err, out)
 		}
@@ -172,7 +172,7 @@ func TestAuth(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "401") {
 			t.Errorf("anonymous publishing: got %v, want 401", err)
 		}
-		waitFor(t, "a log line", 2*time.Second, func() bool { return strings.Contains(lg.String(), "refused a user without the right") })
+		waitFor(t, "a log line", 3*testsupport.Patience, func() bool { return strings.Contains(lg.String(), "refused a user without the right") })
 	})
 }
 
@@ -211,7 +211,7 @@ func writeCert(t *testing.T) (cert, key string) {
 // TestAuthBasicOnly: when some user's password is stored hashed
 // (DigestCapable false), only Basic is offered, and clients use it.
 func TestAuthBasicOnly(t *testing.T) {
-	checkGoroutines(t)
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
 	waitKeyframe(t, h)
 	s, _ := startServer(t, Config{}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, testAuth{digest: false})
@@ -231,8 +231,8 @@ func TestAuthBasicOnly(t *testing.T) {
 		t.Fatalf("carol with Basic: %v", err)
 	}
 	r.close()
-	if _, err := exec.LookPath("ffprobe"); err == nil {
-		out, err := run(t, 20*time.Second, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=width",
+	if testsupport.HaveTool(t, "ffprobe") {
+		out, err := testsupport.Run(t, time.Minute, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=width",
 			"-of", "csv=p=0", fmt.Sprintf("rtsp://carol:hashed@%s/cam", addr))
 		if err != nil || strings.TrimSpace(out) != "320" {
 			t.Errorf("ffprobe as carol: %v %q", err, out)
@@ -241,7 +241,7 @@ func TestAuthBasicOnly(t *testing.T) {
 }
 
 func TestRTSPS(t *testing.T) {
-	checkGoroutines(t)
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
 	waitKeyframe(t, h)
 	cert, key := writeCert(t)
@@ -252,7 +252,7 @@ func TestRTSPS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RTSPS over TCP: %v", err)
 	}
-	units := r.waitUnits(t, 30, 5*time.Second)
+	units := r.waitUnits(t, 30, 3*testsupport.Patience)
 	if !units[0].key {
 		t.Error("first unit over RTSPS is not a keyframe")
 	}
@@ -264,8 +264,8 @@ func TestRTSPS(t *testing.T) {
 	if _, err := openReader(fmt.Sprintf("rtsp://alice:secret@%s/cam", s.Addr()), readerOpts{protocol: gortsplib.ProtocolTCP}); err == nil {
 		t.Error("plain RTSP was served on the RTSPS port")
 	}
-	if _, err := exec.LookPath("ffmpeg"); err == nil {
-		out, err := run(t, 20*time.Second, "ffmpeg", "-nostdin", "-v", "error", "-i", u, "-frames:v", "30",
+	if testsupport.HaveTool(t, "ffmpeg") {
+		out, err := testsupport.Run(t, time.Minute, "ffmpeg", "-nostdin", "-v", "error", "-i", u, "-frames:v", "30",
 			"-fps_mode", "passthrough", "-enc_time_base", "-1", "-f", "null", "-")
 		if err != nil || strings.TrimSpace(out) != "" {
 			t.Errorf("ffmpeg over RTSPS: %v\n%s", err, out)

@@ -2,13 +2,13 @@ package rtsp
 
 import (
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // TestFFmpeg has ffprobe and ffmpeg read each transport: the stream must
@@ -22,16 +22,16 @@ import (
 // the null muxer reports "non monotonically increasing dts". That is
 // about ffmpeg's output clock, not the stream: the decoder is silent.
 func TestFFmpeg(t *testing.T) {
-	needTool(t, "ffprobe")
-	needTool(t, "ffmpeg")
-	checkGoroutines(t)
+	testsupport.NeedTool(t, "ffprobe")
+	testsupport.NeedTool(t, "ffmpeg")
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
 	waitKeyframe(t, h)
 	s, _ := startServer(t, Config{}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, nil)
 
 	for _, transport := range []string{"tcp", "udp"} {
 		t.Run(transport, func(t *testing.T) {
-			out, err := run(t, 20*time.Second, "ffprobe", "-v", "error", "-rtsp_transport", transport,
+			out, err := testsupport.Run(t, time.Minute, "ffprobe", "-v", "error", "-rtsp_transport", transport,
 				"-select_streams", "v", "-show_entries", "stream=codec_name,width,height", "-of", "json", url(s, "cam"))
 			if err != nil {
 				t.Fatalf("ffprobe: %v\n%s", err, out)
@@ -49,7 +49,7 @@ func TestFFmpeg(t *testing.T) {
 				t.Errorf("ffprobe: got %+v, want h264 320x240", st)
 			}
 
-			out, err = run(t, 20*time.Second, "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", transport,
+			out, err = testsupport.Run(t, time.Minute, "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", transport,
 				"-i", url(s, "cam"), "-frames:v", "45", "-fps_mode", "passthrough", "-enc_time_base", "-1", "-f", "null", "-")
 			if err != nil {
 				t.Fatalf("ffmpeg: %v\n%s", err, out)
@@ -68,14 +68,14 @@ func TestFFmpeg(t *testing.T) {
 // h264parse ! avdec_h264: the pipeline must reach PLAYING and decode 30
 // buffers (identity eos-after ends it after the 30th) without an error.
 func TestGStreamer(t *testing.T) {
-	needTool(t, "gst-launch-1.0")
-	checkGoroutines(t)
+	testsupport.NeedTool(t, "gst-launch-1.0")
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
 	waitKeyframe(t, h)
 	s, _ := startServer(t, Config{}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, nil)
 	for _, proto := range []string{"tcp", "udp"} {
 		t.Run(proto, func(t *testing.T) {
-			out, err := run(t, 30*time.Second, "gst-launch-1.0", "rtspsrc", "location="+url(s, "cam"), "protocols="+proto, "latency=0",
+			out, err := testsupport.Run(t, 30*time.Second, "gst-launch-1.0", "rtspsrc", "location="+url(s, "cam"), "protocols="+proto, "latency=0",
 				"!", "rtph264depay", "!", "h264parse", "!", "avdec_h264", "!", "identity", "eos-after=30", "!", "fakesink")
 			if err != nil {
 				t.Fatalf("gst-launch: %v\n%s", err, out)
@@ -89,40 +89,5 @@ func TestGStreamer(t *testing.T) {
 				t.Errorf("gst-launch reported a problem:\n%s", out)
 			}
 		})
-	}
-}
-
-// TestVLC plays the stream with cvlc to a dummy video output. Debian's VLC
-// 3.0 is built without live555 (--disable-live555), so it has no RTSP
-// client at all: the test then skips. VLC also refuses to run as root;
-// the test drops to nobody when it is root.
-func TestVLC(t *testing.T) {
-	needTool(t, "cvlc")
-	home := t.TempDir()
-	var prefix []string
-	if os.Geteuid() == 0 {
-		prefix = []string{needTool(t, "setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups"}
-		if err := os.Chmod(home, 0o777); err != nil {
-			t.Fatal(err)
-		}
-	}
-	wrap := func(args ...string) []string {
-		return append(append(prefix[:len(prefix):len(prefix)], "env", "HOME="+home), args...)
-	}
-	list := wrap("vlc", "-I", "dummy", "--list")
-	out, _ := run(t, 20*time.Second, list[0], list[1:]...)
-	if !strings.Contains(out, "live555") {
-		t.Skip("this VLC has no RTSP client (no live555 module; Debian builds VLC with --disable-live555)")
-	}
-	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
-	waitKeyframe(t, h)
-	s, _ := startServer(t, Config{}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, nil)
-	args := wrap("cvlc", "-I", "dummy", "--no-audio", "--vout", "dummy", "--run-time", "3", "--play-and-exit", url(s, "cam"))
-	out, err := run(t, 30*time.Second, args[0], args[1:]...)
-	if err != nil {
-		t.Fatalf("cvlc: %v\n%s", err, out)
-	}
-	if strings.Contains(out, "Your input can't be opened") {
-		t.Errorf("cvlc could not open the stream:\n%s", out)
 	}
 }

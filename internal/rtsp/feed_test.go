@@ -18,6 +18,7 @@ import (
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -101,7 +102,7 @@ func TestDescribeErrors(t *testing.T) {
 // SPS/PPS, never the old; viewers already playing keep playing, and get
 // the new parameter sets in-band with the next keyframe.
 func TestParamsChange(t *testing.T) {
-	checkGoroutines(t)
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h := hub.New(hub.Config{})
 	t.Cleanup(h.Close)
 	small := testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 15}
@@ -123,9 +124,9 @@ func TestParamsChange(t *testing.T) {
 	r := startReader(t, url(s, "cam"), readerOpts{protocol: gortsplib.ProtocolTCP})
 	var ffOut []byte
 	ffDone := make(chan error, 1)
-	if _, err := exec.LookPath("ffmpeg"); err == nil {
+	if testsupport.HaveTool(t, "ffmpeg") {
 		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i", url(s, "cam"),
 				"-frames:v", "90", "-fps_mode", "passthrough", "-enc_time_base", "-1", "-f", "null", "-")
@@ -141,7 +142,7 @@ func TestParamsChange(t *testing.T) {
 	a.stop()
 	changed := time.Now()
 	startFeeder(t, h, large)
-	waitFor(t, "the new parameters", 5*time.Second, func() bool { return bytes.Equal(h.Params().SPS, spsOf(large)) })
+	waitFor(t, "the new parameters", 3*testsupport.Patience, func() bool { return bytes.Equal(h.Params().SPS, spsOf(large)) })
 	if _, f, err := describe(t, url(s, "cam")); err != nil || !bytes.Equal(f.SPS, spsOf(large)) {
 		t.Errorf("SDP after the change does not carry the new SPS (%v)", err)
 	}
@@ -170,14 +171,14 @@ func TestParamsChange(t *testing.T) {
 
 // TestSessions checks what /api/v1/status will list.
 func TestSessions(t *testing.T) {
-	checkGoroutines(t)
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
 	waitKeyframe(t, h)
 	s, _ := startServer(t, Config{}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, nil)
 	tcp := startReader(t, url(s, "cam"), readerOpts{protocol: gortsplib.ProtocolTCP})
 	udp := startReader(t, url(s, "cam"), readerOpts{protocol: gortsplib.ProtocolUDP})
-	tcp.waitUnits(t, 10, 3*time.Second)
-	udp.waitUnits(t, 10, 3*time.Second)
+	tcp.waitUnits(t, 10, 3*testsupport.Patience)
+	udp.waitUnits(t, 10, 3*testsupport.Patience)
 	got := s.Sessions("cam")
 	if len(got) != 2 {
 		t.Fatalf("sessions: %+v", got)
@@ -197,22 +198,22 @@ func TestSessions(t *testing.T) {
 	}
 	tcp.close()
 	udp.close()
-	waitFor(t, "no sessions", 3*time.Second, func() bool { return len(s.Sessions("cam")) == 0 })
+	waitFor(t, "no sessions", 3*testsupport.Patience, func() bool { return len(s.Sessions("cam")) == 0 })
 }
 
 // TestPauseResume: PAUSE stops a viewer; PLAY starts it again at a
 // keyframe.
 func TestPauseResume(t *testing.T) {
-	checkGoroutines(t)
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
 	waitKeyframe(t, h)
 	s, _ := startServer(t, Config{}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, nil)
 	r := startReader(t, url(s, "cam"), readerOpts{protocol: gortsplib.ProtocolTCP})
-	r.waitUnits(t, 10, 3*time.Second)
+	r.waitUnits(t, 10, 3*testsupport.Patience)
 	if _, err := r.c.Pause(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the viewer to stop", 3*time.Second, func() bool { return h.Stats().Viewers["rtsp"] == 0 })
+	waitFor(t, "the viewer to stop", 3*testsupport.Patience, func() bool { return h.Stats().Viewers["rtsp"] == 0 })
 	n := len(r.units())
 	time.Sleep(300 * time.Millisecond)
 	if got := len(r.units()); got > n {
@@ -221,7 +222,7 @@ func TestPauseResume(t *testing.T) {
 	if _, err := r.c.Play(nil); err != nil {
 		t.Fatal(err)
 	}
-	units := r.waitUnits(t, n+10, 3*time.Second)
+	units := r.waitUnits(t, n+10, 3*testsupport.Patience)
 	if !units[n].key {
 		t.Error("the first unit after PLAY is not a keyframe")
 	}
@@ -230,13 +231,13 @@ func TestPauseResume(t *testing.T) {
 // TestFeedReplaced: when the app gives a feed a new hub (a reload), the
 // old hub's sessions end and new ones get the new hub.
 func TestFeedReplaced(t *testing.T) {
-	checkGoroutines(t)
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h1, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
 	waitKeyframe(t, h1)
 	feeds := newTestFeeds(map[string]*hub.Hub{"cam": h1})
 	s, _ := startServer(t, Config{}, feeds, nil, nil)
 	old := startReader(t, url(s, "cam"), readerOpts{protocol: gortsplib.ProtocolTCP})
-	old.waitUnits(t, 5, 3*time.Second)
+	old.waitUnits(t, 5, 3*testsupport.Patience)
 
 	h2, _ := newFeed(t, testsrc.Config{Width: 640, Height: 480, FPS: 30, Intra: 30}, hub.Config{})
 	waitKeyframe(t, h2)
@@ -250,8 +251,8 @@ func TestFeedReplaced(t *testing.T) {
 	go func() { done <- old.c.Wait() }()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(testsupport.Patience):
 		t.Error("the old hub's session is still open")
 	}
-	waitFor(t, "the old hub's viewer to leave", 3*time.Second, func() bool { return h1.Stats().Viewers["rtsp"] == 0 })
+	waitFor(t, "the old hub's viewer to leave", 3*testsupport.Patience, func() bool { return h1.Stats().Viewers["rtsp"] == 0 })
 }

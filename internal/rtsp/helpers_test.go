@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os/exec"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +22,7 @@ import (
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // testFeeds is a Feeds with fixed hubs.
@@ -112,10 +110,34 @@ func newFeed(t testing.TB, cfg testsrc.Config, hcfg hub.Config) (*hub.Hub, *feed
 	return h, startFeeder(t, h, cfg)
 }
 
+// liveEdge returns a readerOpts.edge for h: its newest capture time.
+func liveEdge(h *hub.Hub) func() time.Time {
+	return func() time.Time {
+		if _, newest := h.Latest(); newest != nil {
+			return newest.Captured
+		}
+		return time.Time{}
+	}
+}
+
+// lags returns how far behind the live edge each unit was when it
+// arrived, on the stream's own clock: the newest capture time in the hub
+// minus the unit's. Unlike arrival minus capture, it does not grow when a
+// busy machine runs the test pattern late.
+func lags(units []received) []time.Duration {
+	var out []time.Duration
+	for _, u := range units {
+		if !u.edge.IsZero() && !u.captured.IsZero() {
+			out = append(out, max(0, u.edge.Sub(u.captured)))
+		}
+	}
+	return out
+}
+
 // waitKeyframe waits until the hub holds a keyframe.
 func waitKeyframe(t testing.TB, h *hub.Hub) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testsupport.Patience)
 	for h.Params().Gen == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no keyframe in the hub")
@@ -170,29 +192,6 @@ func url(s *Server, path string) string {
 	return scheme + "://" + s.Addr().String() + "/" + path
 }
 
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s is not installed", name)
-	}
-	return p
-}
-
-// run runs a command with a timeout and returns its combined output.
-func run(t testing.TB, timeout time.Duration, name string, args ...string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.WaitDelay = time.Second
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		err = fmt.Errorf("%s timed out after %v: %w", name, timeout, err)
-	}
-	return string(out), err
-}
-
 // received is one access unit as a test client got it.
 type received struct {
 	nalus    [][]byte
@@ -201,6 +200,7 @@ type received struct {
 	rtpTime  uint32
 	ntp      time.Time // from RTCP sender reports; zero before the first
 	captured time.Time // the test pattern's capture time SEI
+	edge     time.Time // the feed's newest capture time on arrival (with readerOpts.edge)
 }
 
 // reader is an in-process RTSP client that collects access units.
@@ -208,6 +208,8 @@ type reader struct {
 	c       *gortsplib.Client
 	started time.Time // when PLAY was answered
 	playAt  time.Time // when PLAY was sent
+
+	edge func() time.Time
 
 	mu   sync.Mutex
 	aus  []received
@@ -219,6 +221,9 @@ type readerOpts struct {
 	protocol gortsplib.Protocol
 	dial     func(ctx context.Context, network, address string) (net.Conn, error)
 	tls      bool
+	// edge, if set, returns the feed's newest capture time, so that lag
+	// can be measured on the stream's own clock (see lags).
+	edge func() time.Time
 }
 
 func startReader(t testing.TB, u string, o readerOpts) *reader {
@@ -237,7 +242,7 @@ func openReader(u string, o readerOpts) (*reader, error) {
 		return nil, err
 	}
 	proto := o.protocol
-	r := &reader{wake: make(chan struct{}, 1)}
+	r := &reader{wake: make(chan struct{}, 1), edge: o.edge}
 	r.c = &gortsplib.Client{Scheme: pu.Scheme, Host: pu.Host, Protocol: &proto, DialContext: o.dial}
 	if o.tls {
 		r.c.TLSConfig = &tls.Config{InsecureSkipVerify: true}
@@ -287,6 +292,9 @@ func (r *reader) onPacket(medi *description.Media, dec *rtph264.Decoder, pkt *rt
 		return
 	}
 	rc := received{arrival: now, rtpTime: pkt.Timestamp}
+	if r.edge != nil {
+		rc.edge = r.edge()
+	}
 	rc.ntp, _ = r.c.PacketNTP(medi, pkt)
 	for _, n := range au {
 		rc.nalus = append(rc.nalus, append([]byte(nil), n...))
@@ -334,30 +342,3 @@ func (r *reader) units() []received {
 }
 
 func (r *reader) close() { r.c.Close() }
-
-// checkGoroutines fails when goroutines started during the test outlive it.
-func checkGoroutines(t *testing.T) {
-	base := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= base {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				var ours []string
-				for _, g := range strings.Split(string(buf), "\n\n") {
-					if strings.Contains(g, "gortsplib") || strings.Contains(g, "camfeed/internal/rtsp") {
-						ours = append(ours, g)
-					}
-				}
-				t.Errorf("%d goroutines left, %d before:\n%s", n, base, strings.Join(ours, "\n\n"))
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
-}

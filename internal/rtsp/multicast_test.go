@@ -10,6 +10,7 @@ import (
 
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // freeUDPPair finds an even UDP port whose next port is free too, for the
@@ -43,8 +44,8 @@ func freeUDPPair(t *testing.T) int {
 // ffmpeg joins on the default route's. Where multicast cannot be routed
 // at all the test skips.
 func TestMulticast(t *testing.T) {
-	needTool(t, "ffmpeg")
-	checkGoroutines(t)
+	testsupport.NeedTool(t, "ffmpeg")
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
 	waitKeyframe(t, h)
 	port := freeUDPPair(t)
@@ -78,7 +79,7 @@ func TestMulticast(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			outs[i], errs[i] = run(t, 20*time.Second, "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "udp_multicast",
+			outs[i], errs[i] = testsupport.Run(t, time.Minute, "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "udp_multicast",
 				"-i", url(s, "cam"), "-frames:v", "60", "-fps_mode", "passthrough", "-enc_time_base", "-1", "-f", "null", "-")
 		}()
 	}
@@ -96,5 +97,5 @@ func TestMulticast(t *testing.T) {
 	if maxSessions != 2 || maxViewers != 1 {
 		t.Errorf("%d multicast sessions on %d hub viewers at most, want 2 on 1", maxSessions, maxViewers)
 	}
-	waitFor(t, "the multicast sender to stop", 3*time.Second, func() bool { return h.Stats().Viewers["rtsp"] == 0 })
+	waitFor(t, "the multicast sender to stop", 3*testsupport.Patience, func() bool { return h.Stats().Viewers["rtsp"] == 0 })
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // The figures in docs/perf/rtsp.md come from TestPerf:
@@ -132,7 +133,7 @@ func TestPerf(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		first := r.waitUnits(t, 1, 3*time.Second)[0]
+		first := r.waitUnits(t, 1, 3*testsupport.Patience)[0]
 		joins = append(joins, first.arrival.Sub(r.playAt))
 		r.close()
 		time.Sleep(170 * time.Millisecond)

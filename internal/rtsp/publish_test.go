@@ -19,6 +19,7 @@ import (
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/source"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // testPublishers takes one publisher per feed, as the app does for feeds
@@ -115,8 +116,8 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 // reads the feed back; a second publisher is refused with a clear status;
 // a publisher killed mid-stream leaves the feed to the next.
 func TestPublishFFmpeg(t *testing.T) {
-	needTool(t, "ffmpeg")
-	checkGoroutines(t)
+	testsupport.NeedTool(t, "ffmpeg")
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h := hub.New(hub.Config{})
 	t.Cleanup(h.Close)
 	pubs := &testPublishers{hubs: map[string]*hub.Hub{"pub": h}, busy: map[string]bool{}}
@@ -125,7 +126,9 @@ func TestPublishFFmpeg(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	first := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-re", "-framerate", "30", "-f", "h264", "-i", file,
+	// The first publisher loops until told to stop: on a busy machine the
+	// checks below can take longer than the file.
+	first := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-framerate", "30", "-f", "h264", "-i", file,
 		"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", url(s, "pub"))
 	var firstOut strings.Builder
 	first.Stdout, first.Stderr = &firstOut, &firstOut
@@ -136,7 +139,7 @@ func TestPublishFFmpeg(t *testing.T) {
 	go func() { firstDone <- first.Wait() }()
 	waitKeyframe(t, h)
 
-	out, err := run(t, 10*time.Second, "ffmpeg", "-nostdin", "-v", "error", "-re", "-framerate", "30", "-f", "h264", "-i", file,
+	out, err := testsupport.Run(t, time.Minute, "ffmpeg", "-nostdin", "-v", "error", "-re", "-framerate", "30", "-f", "h264", "-i", file,
 		"-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", url(s, "pub"))
 	t.Logf("second publisher: %v: %s", err, strings.TrimSpace(out))
 	if err == nil || !strings.Contains(out, "503") {
@@ -149,15 +152,21 @@ func TestPublishFFmpeg(t *testing.T) {
 	if got := s.Sessions("pub"); len(got) != 1 || got[0].Action != ActionPublish || got[0].Transport != TransportTCP {
 		t.Errorf("sessions while publishing: %+v", got)
 	}
-	out, err = run(t, 20*time.Second, "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i", url(s, "pub"),
+	out, err = testsupport.Run(t, time.Minute, "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i", url(s, "pub"),
 		"-frames:v", "30", "-fps_mode", "passthrough", "-enc_time_base", "-1", "-f", "null", "-")
 	if err != nil || strings.TrimSpace(out) != "" {
 		t.Errorf("reading the published feed: %v\n%s", err, out)
 	}
-	if err := <-firstDone; err != nil {
-		t.Errorf("publisher: %v\n%s", err, firstOut.String())
+	_ = first.Process.Signal(os.Interrupt) // ffmpeg ends its RTSP session (TEARDOWN) and exits
+	select {
+	case <-firstDone:
+	case <-time.After(testsupport.Patience):
+		t.Fatal("the first publisher did not stop when interrupted")
 	}
-	waitFor(t, "the publisher's release", 5*time.Second, func() bool { return !pubs.isBusy("pub") })
+	if out := strings.TrimSpace(firstOut.String()); out != "" {
+		t.Errorf("publisher: %s", out)
+	}
+	waitFor(t, "the publisher's release", 3*testsupport.Patience, func() bool { return !pubs.isBusy("pub") })
 
 	// A publisher killed in the middle of its stream (SIGKILL: no
 	// TEARDOWN, most likely mid-picture) leaves the feed to the next one.
@@ -168,9 +177,9 @@ func TestPublishFFmpeg(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := h.Stats().Units
-		waitFor(t, "frames from the publisher", 10*time.Second, func() bool { return h.Stats().Units > before+20 })
+		waitFor(t, "frames from the publisher", 3*testsupport.Patience, func() bool { return h.Stats().Units > before+20 })
 		if i == 1 {
-			out, err := run(t, 20*time.Second, "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i", url(s, "pub"),
+			out, err := testsupport.Run(t, time.Minute, "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i", url(s, "pub"),
 				"-frames:v", "30", "-fps_mode", "passthrough", "-enc_time_base", "-1", "-f", "null", "-")
 			if err != nil || strings.TrimSpace(out) != "" {
 				t.Errorf("reading after a killed publisher: %v\n%s", err, out)
@@ -178,7 +187,7 @@ func TestPublishFFmpeg(t *testing.T) {
 		}
 		_ = pub.Process.Kill()
 		_ = pub.Wait()
-		waitFor(t, "the killed publisher's release", 5*time.Second, func() bool { return !pubs.isBusy("pub") })
+		waitFor(t, "the killed publisher's release", 3*testsupport.Patience, func() bool { return !pubs.isBusy("pub") })
 	}
 }
 
@@ -240,7 +249,7 @@ func (p *goPublisher) send(t *testing.T, n int, half bool) {
 // picture: nothing of that picture may reach the feed, the feed must be
 // free for the next publisher, and viewers must then get clean video.
 func TestPublishDisconnectMidFrame(t *testing.T) {
-	checkGoroutines(t)
+	testsupport.CheckGoroutines(t, "gortsplib", "camfeed/internal/rtsp")
 	h := hub.New(hub.Config{})
 	t.Cleanup(h.Close)
 	pubs := &testPublishers{hubs: map[string]*hub.Hub{"pub": h}, busy: map[string]bool{}}
@@ -252,9 +261,9 @@ func TestPublishDisconnectMidFrame(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.send(t, 25, true) // 24 whole pictures, then half of one
-	waitFor(t, "24 units in the hub", 5*time.Second, func() bool { return h.Stats().Units >= 24 })
+	waitFor(t, "24 units in the hub", 3*testsupport.Patience, func() bool { return h.Stats().Units >= 24 })
 	p.c.Close()
-	waitFor(t, "the publisher's release", 5*time.Second, func() bool { return !pubs.isBusy("pub") })
+	waitFor(t, "the publisher's release", 3*testsupport.Patience, func() bool { return !pubs.isBusy("pub") })
 	if n := h.Stats().Units; n != 24 {
 		t.Fatalf("the hub has %d units, want the 24 whole ones", n)
 	}
@@ -266,7 +275,7 @@ func TestPublishDisconnectMidFrame(t *testing.T) {
 	defer p2.c.Close()
 	r := startReader(t, url(s, "pub"), readerOpts{protocol: gortsplib.ProtocolTCP})
 	p2.send(t, 30, false)
-	units := r.waitUnits(t, 20, 5*time.Second)
+	units := r.waitUnits(t, 20, 3*testsupport.Patience)
 	if !units[0].key {
 		t.Error("the viewer's first unit is not a keyframe")
 	}

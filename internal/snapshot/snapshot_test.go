@@ -7,9 +7,7 @@ import (
 	"image"
 	"image/jpeg"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strconv"
@@ -21,14 +19,10 @@ import (
 	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
-	"github.com/camfeed/camfeed/internal/route"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
+	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
 )
-
-type feeds map[string]*hub.Hub
-
-func (f feeds) Hub(name string) (*hub.Hub, bool) { h, ok := f[name]; return h, ok }
-func (f feeds) Names() []string                  { return nil }
 
 // source feeds the test pattern into a hub.
 type source struct {
@@ -73,29 +67,6 @@ func (s *source) run(t testing.TB) {
 			return nil
 		})
 	}()
-}
-
-func serve(t testing.TB, srv *Server) string {
-	mux := route.Unguarded()
-	srv.Register(mux)
-	ts := httptest.NewUnstartedServer(mux)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.Listener.Close()
-	ts.Listener = l
-	ts.Start()
-	t.Cleanup(ts.Close)
-	return ts.URL
-}
-
-func needTool(t testing.TB, name string) string {
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not installed", name)
-	}
-	return p
 }
 
 func get(t testing.TB, url string, hdr ...string) (*http.Response, []byte) {
@@ -153,11 +124,11 @@ func countDecodes(srv *Server) *atomic.Int32 {
 // the newest picture (decoded through the units after the keyframe), not
 // the keyframe, at the feed's size.
 func TestSnapshotIsNewest(t *testing.T) {
-	needTool(t, "ffmpeg")
+	testsupport.NeedTool(t, "ffmpeg")
 	for _, size := range []struct{ w, h int }{{640, 480}, {1280, 720}, {1920, 1080}} {
 		src := newSource(t, size.w, size.h, 30, 60)
 		src.fill(3.5) // newest keyframe 1.5 s back
-		url := serve(t, New(Config{}, door.Unlimited(feeds{"cam": src.h}), nil))
+		url := testsupport.Serve(t, New(Config{}, door.Unlimited(testfeed.Feeds{"cam": src.h}), nil).Register)
 		begin := time.Now()
 		resp, b := get(t, url+"/cam/snapshot.jpg")
 		took := time.Since(begin)
@@ -178,12 +149,12 @@ func TestSnapshotIsNewest(t *testing.T) {
 // TestSnapshotLive measures a snapshot of a live feed: how far its picture
 // is behind the newest frame at the request and at the response.
 func TestSnapshotLive(t *testing.T) {
-	needTool(t, "ffmpeg")
+	testsupport.NeedTool(t, "ffmpeg")
 	src := newSource(t, 640, 480, 30, 30)
 	src.run(t)
 	time.Sleep(1500 * time.Millisecond)
-	srv := New(Config{CacheFor: time.Millisecond}, door.Unlimited(feeds{"cam": src.h}), nil)
-	url := serve(t, srv)
+	srv := New(Config{CacheFor: time.Millisecond}, door.Unlimited(testfeed.Feeds{"cam": src.h}), nil)
+	url := testsupport.Serve(t, srv.Register)
 	frame := time.Second / 30
 	for i := range 3 {
 		_, atRequest := src.h.Latest()
@@ -205,12 +176,12 @@ func TestSnapshotLive(t *testing.T) {
 }
 
 func TestSnapshotCache(t *testing.T) {
-	needTool(t, "ffmpeg")
+	testsupport.NeedTool(t, "ffmpeg")
 	src := newSource(t, 320, 240, 30, 30)
 	src.fill(1.2)
-	srv := New(Config{CacheFor: time.Hour}, door.Unlimited(feeds{"cam": src.h}), nil)
+	srv := New(Config{CacheFor: time.Hour}, door.Unlimited(testfeed.Feeds{"cam": src.h}), nil)
 	decodes := countDecodes(srv)
-	url := serve(t, srv)
+	url := testsupport.Serve(t, srv.Register)
 	var wg sync.WaitGroup
 	etags := make([]string, 10)
 	for i := range etags {
@@ -250,7 +221,7 @@ func TestSnapshotCache(t *testing.T) {
 func TestSnapshotNoFFmpeg(t *testing.T) {
 	src := newSource(t, 320, 240, 30, 30)
 	src.fill(0.5)
-	url := serve(t, New(Config{FFmpeg: "/nonexistent/ffmpeg"}, door.Unlimited(feeds{"cam": src.h}), nil))
+	url := testsupport.Serve(t, New(Config{FFmpeg: "/nonexistent/ffmpeg"}, door.Unlimited(testfeed.Feeds{"cam": src.h}), nil).Register)
 	resp, b := get(t, url+"/cam/snapshot.jpg")
 	want := "snapshot.jpg needs ffmpeg: install ffmpeg (sudo apt install ffmpeg), or ask for snapshot.jpg?keyframe=1, an MP4 of the latest keyframe\n"
 	if resp.StatusCode != http.StatusNotImplemented || string(b) != want {
@@ -264,7 +235,7 @@ func TestSnapshotNoFFmpeg(t *testing.T) {
 
 func TestSnapshotErrors(t *testing.T) {
 	empty := newSource(t, 320, 240, 30, 30)
-	url := serve(t, New(Config{}, door.Unlimited(feeds{"cam": empty.h}), nil))
+	url := testsupport.Serve(t, New(Config{}, door.Unlimited(testfeed.Feeds{"cam": empty.h}), nil).Register)
 	for _, tc := range []struct {
 		path string
 		code int
@@ -276,10 +247,10 @@ func TestSnapshotErrors(t *testing.T) {
 }
 
 func TestKeyframeMP4(t *testing.T) {
-	ffprobe := needTool(t, "ffprobe")
+	ffprobe := testsupport.NeedTool(t, "ffprobe")
 	src := newSource(t, 640, 480, 30, 30)
 	src.fill(1.5)
-	url := serve(t, New(Config{}, door.Unlimited(feeds{"cam": src.h}), nil))
+	url := testsupport.Serve(t, New(Config{}, door.Unlimited(testfeed.Feeds{"cam": src.h}), nil).Register)
 	resp, b := get(t, url+"/cam/snapshot.jpg?keyframe=1")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "video/mp4" || resp.Header.Get("Content-Length") != strconv.Itoa(len(b)) {
 		t.Fatalf("%d %v", resp.StatusCode, resp.Header)
@@ -304,7 +275,7 @@ func TestKeyframeMP4(t *testing.T) {
 	}
 	// Its picture is the newest keyframe's.
 	key, _ := src.h.Latest()
-	ffmpeg := needTool(t, "ffmpeg")
+	ffmpeg := testsupport.NeedTool(t, "ffmpeg")
 	jpg, err := exec.Command(ffmpeg, "-v", "error", "-i", path, "-f", "image2pipe", "-c:v", "mjpeg", "-q:v", "2", "pipe:1").Output()
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // encoded is a test stream with what each of its frames should decode to.
@@ -48,21 +50,12 @@ func encode(t testing.TB, cfg Config, frames int, start int64) encoded {
 	return e
 }
 
-// tool returns the path of an ffmpeg tool, skipping the test without it.
-func tool(t *testing.T, name string) string {
-	path, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return path
-}
-
 // run runs a tool with stdin and returns stdout; anything on stderr fails
 // the test, since the tools run with -v error.
 func run(t *testing.T, stdin []byte, name string, args ...string) []byte {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, tool(t, name), args...)
+	cmd := exec.CommandContext(ctx, testsupport.NeedTool(t, name), args...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -81,7 +74,7 @@ func run(t *testing.T, stdin []byte, name string, args ...string) []byte {
 // code is checked: FFmpeg expands limited range to full range when it
 // converts to gray, as a browser canvas does, so 128 comes out as 130.
 func TestDecodeFFmpeg(t *testing.T) {
-	tool(t, "ffmpeg")
+	testsupport.NeedTool(t, "ffmpeg")
 	cases := []struct {
 		cfg    Config
 		frames int
@@ -146,7 +139,7 @@ func TestDecodeFFmpeg(t *testing.T) {
 func decode(t *testing.T, stream []byte, pixFmt string, size int, each func(i int, frame []byte)) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, tool(t, "ffmpeg"), "-hide_banner", "-nostdin", "-v", "error",
+	cmd := exec.CommandContext(ctx, testsupport.NeedTool(t, "ffmpeg"), "-hide_banner", "-nostdin", "-v", "error",
 		"-xerror", "-err_detect", "explode",
 		"-f", "h264", "-i", "-", "-f", "rawvideo", "-pix_fmt", pixFmt, "-")
 	cmd.Stdin = bytes.NewReader(stream)
@@ -196,7 +189,7 @@ func firstDiff(a, b []byte) int {
 }
 
 func TestProbeFFprobe(t *testing.T) {
-	tool(t, "ffprobe")
+	testsupport.NeedTool(t, "ffprobe")
 	cases := []struct {
 		cfg               Config
 		width, height     string

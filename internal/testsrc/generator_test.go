@@ -254,26 +254,6 @@ func countKinds(g *Generator, frames int, seen map[string]int) {
 	}
 }
 
-func TestNextAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector changes allocation counts")
-	}
-	for _, intra := range []int{1, 600} {
-		g, err := New(Config{Intra: intra})
-		if err != nil {
-			t.Fatal(err)
-		}
-		i := 0
-		next := func() { g.Next(frameTime(i, 30)); i++ }
-		for range 40 { // warm up: buffers grow to the largest picture
-			next()
-		}
-		if n := testing.AllocsPerRun(100, next); n != 0 {
-			t.Errorf("intra %d: %v allocations per frame, want 0", intra, n)
-		}
-	}
-}
-
 func TestRun(t *testing.T) {
 	g, err := New(Config{Width: 64, Height: 64, FPS: 100, Intra: 5})
 	if err != nil {

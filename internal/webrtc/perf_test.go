@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/camfeed/camfeed/internal/browsertest"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
+	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
 )
 
 func cpuTime() time.Duration {
@@ -58,7 +59,7 @@ func TestPerfViewers(t *testing.T) {
 		}
 	}()
 	defer func() { cancel(); wg.Wait(); h.Close() }()
-	s, err := New(Config{Addr: "127.0.0.1:0"}, browsertest.Feeds{"cam": h}, nil)
+	s, err := New(Config{Addr: "127.0.0.1:0"}, testfeed.Feeds{"cam": h}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestPerfViewers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	base := browsertest.Serve(t, s.Register)
+	base := testsupport.Serve(t, s.Register)
 	time.Sleep(2 * time.Second)
 
 	var idle float64

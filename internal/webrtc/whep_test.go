@@ -14,9 +14,10 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/camfeed/camfeed/internal/browsertest"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
+	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
 )
 
 // client is a pion WHEP viewer on loopback that counts what it gets.
@@ -112,8 +113,8 @@ func (c *client) hangUp() error {
 }
 
 func TestWHEP(t *testing.T) {
-	feed := browsertest.StartFeed(t, testsrc.Config{Width: 320, Height: 240}, hub.Config{})
-	feeds := browsertest.Feeds{"cam": feed.Hub}
+	feed := testfeed.Start(t, testsrc.Config{Width: 320, Height: 240}, hub.Config{})
+	feeds := testfeed.Feeds{"cam": feed.Hub}
 	s, err := New(Config{Addr: "127.0.0.1:0"}, feeds, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +123,7 @@ func TestWHEP(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	base := browsertest.Serve(t, s.Register)
+	base := testsupport.Serve(t, s.Register)
 
 	for _, c := range []struct {
 		path, ctype string
@@ -142,7 +143,7 @@ func TestWHEP(t *testing.T) {
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*testsupport.Patience)
 	defer cancel()
 	cl, err := dialWHEP(ctx, base+"/cam/whep")
 	if err != nil {
@@ -155,12 +156,12 @@ func TestWHEP(t *testing.T) {
 	if !strings.Contains(cl.answer, "typ host") || !strings.Contains(cl.answer, "tcptype passive") {
 		t.Errorf("the answer lacks a UDP or an ICE-TCP host candidate:\n%s", cl.answer)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(3 * testsupport.Patience)
 	for cl.frames.Load() < 30 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if n := cl.frames.Load(); n < 30 {
-		t.Fatalf("got %d frames in 10 s", n)
+		t.Fatalf("got %d frames in %v", n, 3*testsupport.Patience)
 	}
 	if st := s.Stats(); st.Viewers != 1 || st.Broadcasters != 1 {
 		t.Errorf("stats %+v with one viewer", st)
@@ -168,7 +169,7 @@ func TestWHEP(t *testing.T) {
 	if err := cl.hangUp(); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(testsupport.Patience)
 	for s.Stats().Viewers != 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -195,7 +196,7 @@ func must[T any](v T, err error) T {
 // TestStartSamePort checks that ICE gets the same port number on UDP and
 // TCP, and that a bad host IP is refused.
 func TestStartSamePort(t *testing.T) {
-	s, err := New(Config{Addr: "127.0.0.1:0"}, browsertest.Feeds{}, nil)
+	s, err := New(Config{Addr: "127.0.0.1:0"}, testfeed.Feeds{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,10 +207,10 @@ func TestStartSamePort(t *testing.T) {
 	if u, tc := s.udp.LocalAddr().String(), s.tcp.Addr().String(); u != tc {
 		t.Errorf("UDP on %s, TCP on %s", u, tc)
 	}
-	if _, err := New(Config{HostIPs: []string{"camera.local"}}, browsertest.Feeds{}, nil); err == nil {
+	if _, err := New(Config{HostIPs: []string{"camera.local"}}, testfeed.Feeds{}, nil); err == nil {
 		t.Error("a host name was taken as a host IP")
 	}
-	off, _ := New(Config{Addr: "off"}, browsertest.Feeds{}, nil)
+	off, _ := New(Config{Addr: "off"}, testfeed.Feeds{}, nil)
 	if err := off.Start(); err != ErrDisabled {
 		t.Errorf("Start with off: %v", err)
 	}

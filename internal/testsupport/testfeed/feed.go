@@ -1,4 +1,7 @@
-package browsertest
+// Package testfeed runs the test pattern into a hub for tests, the way
+// the app feeds one. It is apart from testsupport so that testsrc's own
+// tests can use testsupport.
+package testfeed
 
 import (
 	"context"
@@ -10,6 +13,7 @@ import (
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // Feeds is a fixed set of named hubs; it satisfies the Feeds interface
@@ -39,11 +43,11 @@ type Feed struct {
 	wg     sync.WaitGroup
 }
 
-// StartFeed runs the test pattern into a new hub until the test ends.
+// Start runs the test pattern into a new hub until the test ends.
 // It waits for the first keyframe, so a viewer can join at once.
-func StartFeed(t testing.TB, cfg testsrc.Config, hcfg hub.Config) *Feed {
+func Start(t testing.TB, cfg testsrc.Config, hcfg hub.Config) *Feed {
 	t.Helper()
-	f, err := NewFeed(cfg, hcfg)
+	f, err := New(cfg, hcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,8 +55,8 @@ func StartFeed(t testing.TB, cfg testsrc.Config, hcfg hub.Config) *Feed {
 	return f
 }
 
-// NewFeed is StartFeed without a test: call Close when done.
-func NewFeed(cfg testsrc.Config, hcfg hub.Config) (*Feed, error) {
+// New is Start without a test: call Close when done.
+func New(cfg testsrc.Config, hcfg hub.Config) (*Feed, error) {
 	gen, err := testsrc.New(cfg)
 	if err != nil {
 		return nil, err
@@ -76,7 +80,7 @@ func NewFeed(cfg testsrc.Config, hcfg hub.Config) (*Feed, error) {
 	}()
 	select {
 	case <-first:
-	case <-time.After(5 * time.Second):
+	case <-time.After(testsupport.Patience):
 	}
 	return f, nil
 }

@@ -1,5 +1,0 @@
-//go:build !race
-
-package testsrc
-
-const raceEnabled = false
