@@ -150,6 +150,7 @@ func (a *App) Run(ctx context.Context) error {
 			return fail(fmt.Errorf("http: %w", err))
 		}
 		addrs["http"] = ln.Addr()
+		ln = a.cfg.Limits.Listener(ln) // before TLS: no handshake for a connection over the cap
 		if a.cfg.TLS.Enabled() {
 			dir, _ := auth.StateDir()
 			tc, err := a.cfg.TLS.Load(dir)
@@ -176,6 +177,7 @@ func (a *App) Run(ctx context.Context) error {
 			return fail(fmt.Errorf("tcp: %w", err))
 		}
 		addrs["tcp"] = ln.Addr()
+		ln = a.cfg.Limits.Listener(ln)
 		l := &raw.Listener{Feeds: a, Feed: def, Log: a.log, Observe: a.observe,
 			Allow: func(r net.Addr) bool { return a.authz.Load().AllowTCP(r, def) },
 			Admit: func(r net.Addr) (func(), error) { return a.viewers.Acquire(def, limits.RemoteIP(r.String())) }}
@@ -257,7 +259,9 @@ func (a *App) httpServer() (*http.Server, error) {
 	}
 	(&api.Handlers{Feeds: a, Version: a.version, Started: time.Now(), Extra: a.extraStatus}).Register(mux)
 	mux.Handle("GET /metrics", a.metrics.Handler())
-	srv := a.cfg.Limits.Server(a.guard(limits.BodyLimit(a.cfg.Limits.MaxBodyBytes, a.cfg.Limits.ReadTimeout)(mux)))
+	// Bodies are read (within read_timeout) before the guard, so that a
+	// refusal cannot leave net/http draining a stalled body.
+	srv := a.cfg.Limits.Server(limits.BodyLimit(a.cfg.Limits.MaxBodyBytes, a.cfg.Limits.ReadTimeout)(a.guard(mux)))
 	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 		raw.TuneConn(c)
 		return ctx

@@ -177,3 +177,18 @@ func (f *FIFO) serve(ctx context.Context, w *os.File) {
 	}
 	f.Log.Info("fifo reader left", "path", f.Path, "bytes", st.Bytes, "skips", st.Skips, "reason", reason)
 }
+
+// tcpConn finds the TCP connection under c, through wrappers that expose
+// it as NetConn (tls.Conn, the per-address connection limit).
+func tcpConn(c net.Conn) (*net.TCPConn, bool) {
+	for {
+		switch v := c.(type) {
+		case *net.TCPConn:
+			return v, true
+		case interface{ NetConn() net.Conn }:
+			c = v.NetConn()
+		default:
+			return nil, false
+		}
+	}
+}
