@@ -20,6 +20,7 @@ import (
 	"github.com/camfeed/camfeed/internal/feed"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/limits"
+	"github.com/camfeed/camfeed/internal/logx"
 	"github.com/camfeed/camfeed/internal/metrics"
 	"github.com/camfeed/camfeed/internal/raw"
 	"github.com/camfeed/camfeed/internal/systemd"
@@ -27,6 +28,13 @@ import (
 
 // shutdownGrace bounds how long Run waits for connections to close.
 const shutdownGrace = 3 * time.Second
+
+// At most viewerLinesPer viewer joined/left lines are logged per
+// viewerLinesEvery; the rest are summed up in one line per message.
+const (
+	viewerLinesPer   = 20
+	viewerLinesEvery = 10 * time.Second
+)
 
 // App is a running camfeed.
 type App struct {
@@ -41,6 +49,9 @@ type App struct {
 	authz   atomic.Pointer[auth.Authenticator] // swapped by Reload
 	viewers *limits.Viewers
 	metrics *metrics.Metrics
+	// viewerLines rate-limits the lines every viewer's coming and going
+	// writes, over all outputs: a client can make them at will.
+	viewerLines *logx.RateLog
 
 	started time.Time
 
@@ -64,6 +75,7 @@ func New(cfg *config.Config, version string, log *slog.Logger) (*App, error) {
 	}
 	a.authz.Store(az)
 	a.viewers = limits.NewViewers(cfg.Limits.MaxViewersPerFeed, cfg.Limits.MaxViewersPerIP)
+	a.viewerLines = logx.NewRateLog(log, viewerLinesPer, viewerLinesEvery)
 	a.metrics = metrics.New(a, version)
 	for _, name := range cfg.FeedNames() {
 		f, err := a.newFeed(name)
@@ -178,7 +190,7 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		addrs["tcp"] = ln.Addr()
 		ln = a.cfg.Limits.Listener(ln)
-		l := &raw.Listener{Feeds: a, Feed: def, Log: a.log, Observe: a.observe,
+		l := &raw.Listener{Feeds: a, Feed: def, Log: a.log, Observe: a.observe, WriteTimeout: a.cfg.Limits.WriteTimeout, Lines: a.viewerLines,
 			Allow: func(r net.Addr) bool { return a.authz.Load().AllowTCP(r, def) },
 			Admit: func(r net.Addr) (func(), error) { return a.viewers.Acquire(def, limits.RemoteIP(r.String())) }}
 		wg.Go(func() { _ = l.Serve(ctx, ln, "tcp") })
@@ -190,12 +202,12 @@ func (a *App) Run(ctx context.Context) error {
 				return fail(err)
 			}
 			addrs["unix:"+name] = ln.Addr()
-			l := &raw.Listener{Feeds: a, Feed: name, Log: a.log, Observe: a.observe}
+			l := &raw.Listener{Feeds: a, Feed: name, Log: a.log, Observe: a.observe, WriteTimeout: a.cfg.Limits.WriteTimeout, Lines: a.viewerLines}
 			wg.Go(func() { _ = l.Serve(ctx, ln, "unix") })
 		}
 	}
 	if a.cfg.FIFO != "" {
-		ff := &raw.FIFO{Path: a.cfg.FIFO, Feeds: a, Feed: def, Log: a.log, Observe: a.observe}
+		ff := &raw.FIFO{Path: a.cfg.FIFO, Feeds: a, Feed: def, Log: a.log, Observe: a.observe, WriteTimeout: a.cfg.Limits.WriteTimeout}
 		wg.Go(func() {
 			if err := ff.Run(ctx); err != nil {
 				a.log.Error("fifo output stopped", "err", err)
@@ -241,6 +253,7 @@ func (a *App) Run(ctx context.Context) error {
 	stopFeeds()
 	feedWG.Wait()
 	wg.Wait()
+	a.viewerLines.Flush()
 	a.log.Info("stopped")
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/logx"
 )
 
 // HTTP serves GET /stream.h264 (the default feed), GET /{feed}/stream.h264,
@@ -21,6 +22,12 @@ type HTTP struct {
 	DefaultFeed string
 	Log         *slog.Logger
 	Observe     Observe
+	// WriteTimeout is how long one write to a viewer may block
+	// (limits.write_timeout; 0: DefaultWriteTimeout).
+	WriteTimeout time.Duration
+	// Lines, if set, rate-limits the per-viewer lines, which any client
+	// can make camfeed write at will.
+	Lines *logx.RateLog
 }
 
 // Register mounts /stream.h264 and /{feed}/stream.h264 on mux.
@@ -54,7 +61,7 @@ func (h *HTTP) serve(w http.ResponseWriter, r *http.Request, feed string) {
 	sub := hb.Subscribe(hub.SubOptions{Output: "http"})
 	defer sub.Close()
 	start := time.Now()
-	err := Serve(r.Context(), sub, w, rc.Flush, rc.SetWriteDeadline, h.Observe.get(feed, "http"))
+	err := Serve(r.Context(), sub, w, rc.Flush, rc.SetWriteDeadline, h.WriteTimeout, h.Observe.get(feed, "http"))
 	st := sub.Stats()
 	// A viewer closing its player is the normal end of a stream, not an
 	// error: say so plainly, with what it got.
@@ -62,8 +69,17 @@ func (h *HTTP) serve(w http.ResponseWriter, r *http.Request, feed string) {
 	if err != nil && !isDisconnect(err) {
 		reason = err.Error()
 	}
-	h.Log.Info("http viewer left", "feed", feed, "remote", r.RemoteAddr, "watched", time.Since(start).Round(time.Millisecond).String(),
+	viewerLine(r.Context(), h.Log, h.Lines, slog.LevelInfo, "http viewer left", "feed", feed, "remote", r.RemoteAddr, "watched", time.Since(start).Round(time.Millisecond).String(),
 		"bytes", st.Bytes, "skips", st.Skips, "reason", reason)
+}
+
+// viewerLine writes a per-viewer line through lines when set.
+func viewerLine(ctx context.Context, log *slog.Logger, lines *logx.RateLog, level slog.Level, msg string, attrs ...any) {
+	if lines != nil {
+		lines.Log(ctx, level, msg, attrs...)
+		return
+	}
+	log.Log(ctx, level, msg, attrs...)
 }
 
 // isDisconnect reports the errors a write gets when the viewer went away

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/logx"
 )
 
 // Listener serves one feed to every connection on a TCP or unix listener:
@@ -27,6 +28,11 @@ type Listener struct {
 	// Admit, if set, counts the viewer against the limits.
 	Admit   func(remote net.Addr) (release func(), err error)
 	Observe Observe
+	// WriteTimeout is how long one write may block (0:
+	// DefaultWriteTimeout).
+	WriteTimeout time.Duration
+	// Lines, if set, rate-limits the per-connection lines.
+	Lines *logx.RateLog
 }
 
 // Serve accepts connections on ln until ctx ends, then closes them all and
@@ -45,14 +51,14 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener, output string) er
 			return fmt.Errorf("%s accept: %w", output, err)
 		}
 		if l.Allow != nil && !l.Allow(conn.RemoteAddr()) {
-			l.Log.Warn("raw viewer refused by allow-list", "output", output, "remote", conn.RemoteAddr().String())
+			viewerLine(ctx, l.Log, l.Lines, slog.LevelWarn, "raw viewer refused by allow-list", "output", output, "remote", conn.RemoteAddr().String())
 			conn.Close()
 			continue
 		}
 		release := func() {}
 		if l.Admit != nil {
 			if release, err = l.Admit(conn.RemoteAddr()); err != nil {
-				l.Log.Warn("raw viewer refused", "output", output, "remote", conn.RemoteAddr().String(), "reason", err)
+				viewerLine(ctx, l.Log, l.Lines, slog.LevelWarn, "raw viewer refused", "output", output, "remote", conn.RemoteAddr().String(), "reason", err)
 				conn.Write([]byte("camfeed: " + err.Error() + "\n"))
 				conn.Close()
 				continue
@@ -88,13 +94,13 @@ func (l *Listener) serveConn(ctx context.Context, conn net.Conn, output string) 
 	sub := hb.Subscribe(hub.SubOptions{Output: output})
 	defer sub.Close()
 	start := time.Now()
-	err := Serve(cctx, sub, conn, nil, conn.SetWriteDeadline, l.Observe.get(l.Feed, output))
+	err := Serve(cctx, sub, conn, nil, conn.SetWriteDeadline, l.WriteTimeout, l.Observe.get(l.Feed, output))
 	st := sub.Stats()
 	reason := "viewer closed the connection"
 	if !isDisconnect(err) {
 		reason = err.Error()
 	}
-	l.Log.Info("raw viewer left", "output", output, "feed", l.Feed, "remote", conn.RemoteAddr().String(),
+	viewerLine(ctx, l.Log, l.Lines, slog.LevelInfo, "raw viewer left", "output", output, "feed", l.Feed, "remote", conn.RemoteAddr().String(),
 		"watched", time.Since(start).Round(time.Millisecond).String(), "bytes", st.Bytes, "skips", st.Skips, "reason", reason)
 }
 
@@ -126,6 +132,9 @@ type FIFO struct {
 	Feed    string
 	Log     *slog.Logger
 	Observe Observe
+	// WriteTimeout is how long one write may block (0:
+	// DefaultWriteTimeout).
+	WriteTimeout time.Duration
 }
 
 // Run serves the FIFO until ctx ends.
@@ -169,7 +178,7 @@ func (f *FIFO) serve(ctx context.Context, w *os.File) {
 	sub := hb.Subscribe(hub.SubOptions{Output: "fifo"})
 	defer sub.Close()
 	f.Log.Info("fifo reader connected", "path", f.Path, "feed", f.Feed)
-	err := Serve(ctx, sub, w, nil, w.SetWriteDeadline, f.Observe.get(f.Feed, "fifo"))
+	err := Serve(ctx, sub, w, nil, w.SetWriteDeadline, f.WriteTimeout, f.Observe.get(f.Feed, "fifo"))
 	st := sub.Stats()
 	reason := "reader closed the pipe"
 	if !isDisconnect(err) {
