@@ -24,17 +24,17 @@ const HealthWindow = 2 * time.Second
 
 // FeedStatus is one feed in GET /api/v1/status.
 type FeedStatus struct {
-	Name        string         `json:"name"`
-	Source      string         `json:"source"`
-	State       string         `json:"state"`
-	StateSince  time.Time      `json:"state_since"`
-	Width       int            `json:"width"`
-	Height      int            `json:"height"`
-	Profile     string         `json:"profile,omitempty"`
-	Level       string         `json:"level,omitempty"`
-	FPS         float64        `json:"fps"`
-	Bitrate     float64        `json:"bitrate"`
-	GOP         int            `json:"gop"`
+	Name       string    `json:"name"`
+	Source     string    `json:"source"`
+	State      string    `json:"state"`
+	StateSince time.Time `json:"state_since"`
+	Width      int       `json:"width"`
+	Height     int       `json:"height"`
+	Profile    string    `json:"profile,omitempty"`
+	Level      string    `json:"level,omitempty"`
+	FPS        float64   `json:"fps"`
+	Bitrate    float64   `json:"bitrate"`
+	GOP        int       `json:"gop"`
 	// Viewers counts the feed's open sessions in the door by protocol;
 	// Sessions lists them, with the same fields for every protocol.
 	Viewers     map[string]int `json:"viewers"`

@@ -166,6 +166,7 @@ func (a *App) Run(ctx context.Context) error {
 			return fail(fmt.Errorf("http: %w", err))
 		}
 		addrs["http"] = ln.Addr()
+		ln = a.cfg.Limits.Listener(ln) // before TLS: no handshake for a connection over the cap
 		if a.cfg.TLS.Enabled() {
 			dir, _ := auth.StateDir()
 			tc, err := a.cfg.TLS.Load(dir)
@@ -192,7 +193,8 @@ func (a *App) Run(ctx context.Context) error {
 			return fail(fmt.Errorf("tcp: %w", err))
 		}
 		addrs["tcp"] = ln.Addr()
-		l := &raw.Listener{Door: a.door, Feed: def, Log: a.log, Observe: a.observe,
+		ln = a.cfg.Limits.Listener(ln)
+		l := &raw.Listener{Door: a.door, Feed: def, Log: a.log, Observe: a.observe, WriteTimeout: a.cfg.Limits.WriteTimeout,
 			Allow: func(r net.Addr) bool { return a.authz.Load().AllowTCP(r, def) }}
 		wg.Go(func() { _ = l.Serve(ctx, ln, "tcp") })
 	}
@@ -203,12 +205,12 @@ func (a *App) Run(ctx context.Context) error {
 				return fail(err)
 			}
 			addrs["unix:"+name] = ln.Addr()
-			l := &raw.Listener{Door: a.door, Feed: name, Log: a.log, Observe: a.observe}
+			l := &raw.Listener{Door: a.door, Feed: name, Log: a.log, Observe: a.observe, WriteTimeout: a.cfg.Limits.WriteTimeout}
 			wg.Go(func() { _ = l.Serve(ctx, ln, "unix") })
 		}
 	}
 	if a.cfg.FIFO != "" {
-		ff := &raw.FIFO{Path: a.cfg.FIFO, Door: a.door, Feed: def, Log: a.log, Observe: a.observe}
+		ff := &raw.FIFO{Path: a.cfg.FIFO, Door: a.door, Feed: def, Log: a.log, Observe: a.observe, WriteTimeout: a.cfg.Limits.WriteTimeout}
 		wg.Go(func() {
 			if err := ff.Run(ctx); err != nil {
 				a.log.Error("fifo output stopped", "err", err)
@@ -255,6 +257,7 @@ func (a *App) Run(ctx context.Context) error {
 	stopFeeds()
 	feedWG.Wait()
 	wg.Wait()
+	a.door.Flush()
 	a.log.Info("stopped")
 	return nil
 }
@@ -267,6 +270,8 @@ func addrString(a net.Addr) string {
 }
 
 func (a *App) httpServer() *http.Server {
+	// Bodies are read (within read_timeout) before any route's guard, so
+	// that a refusal cannot leave net/http draining a stalled body.
 	srv := a.cfg.Limits.Server(limits.BodyLimit(a.cfg.Limits.MaxBodyBytes, a.cfg.Limits.ReadTimeout)(a.mux))
 	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 		raw.TuneConn(c)

@@ -32,7 +32,7 @@ type outputs struct {
 func (a *App) mount(mux *route.Mux) error {
 	cfg := a.cfg
 	o := &a.out
-	rawHTTP := &raw.HTTP{Door: a.door, DefaultFeed: a.defaultFeed(), Log: a.log, Observe: a.observe}
+	rawHTTP := &raw.HTTP{Door: a.door, DefaultFeed: a.defaultFeed(), Log: a.log, Observe: a.observe, WriteTimeout: cfg.Limits.WriteTimeout}
 	rawHTTP.Register(mux)
 
 	protocols := []string{viewer.MSE, viewer.HLS}
@@ -47,6 +47,7 @@ func (a *App) mount(mux *route.Mux) error {
 		protocols = append([]string{viewer.WebRTC}, protocols...)
 	}
 	m := mse.New(a.door, a.log.With("output", "mse"))
+	m.WriteTimeout = cfg.Limits.WriteTimeout
 	m.AllowOrigins(cfg.AllowedOrigins)
 	m.Register(mux)
 	o.hls = hls.New(hls.Config{AllowedOrigins: cfg.AllowedOrigins}, a.door, a.log.With("output", "hls"))
@@ -63,7 +64,7 @@ func (a *App) mount(mux *route.Mux) error {
 		}
 		r := record.New(record.Config{
 			Dir: cfg.RecordDir, Segment: cfg.RecordSegment, MaxBytes: int64(cfg.RecordMaxBytes.Bytes),
-			MaxAge: cfg.RecordMaxAge, MinFree: int64(cfg.RecordMinFree.Bytes),
+			MaxAge: cfg.RecordMaxAge, MinFree: int64(cfg.RecordMinFree.Bytes), MaxExport: cfg.Limits.MaxExport,
 		}, name, a.feeds[name].Hub(), a.log.With("feed", name, "output", "record"))
 		r.Register(mux)
 		o.recorders[name] = r

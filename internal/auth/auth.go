@@ -12,6 +12,7 @@
 package auth
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -68,6 +69,16 @@ type Config struct {
 	// Logger gets one line per refusal, at most one a second (the rest are
 	// counted into the next line). nil: slog.Default().
 	Logger *slog.Logger `yaml:"-"`
+
+	// FailuresPerIP and Failures are the wrong passwords allowed per
+	// minute from one address and from all together; past either,
+	// passwords are not checked and Check returns a *ThrottledError (HTTP
+	// 429). 0: no limit. Filled from limits.max_auth_failures_per_ip and
+	// limits.max_auth_failures.
+	FailuresPerIP, Failures int `yaml:"-"`
+	// PasswordChecks is how many password hashes may be computed at once
+	// (limits.max_password_checks); 0 means 2.
+	PasswordChecks int `yaml:"-"`
 }
 
 // User is one account.
@@ -104,9 +115,13 @@ type Authenticator struct {
 	log       *slog.Logger
 	logs      limiter
 	cache     verifiedCache
+	throttle  throttle
+	slots     hashSlots
 	dummy     secret // compared when the user is unknown, for even timing
 	unauth    atomic.Uint64
 	forbidden atomic.Uint64
+	throttled atomic.Uint64
+	hashed    atomic.Uint64 // password hashes computed: the cost the cache saves
 }
 
 // New checks cfg and builds an Authenticator. Its errors name the user
@@ -117,6 +132,9 @@ func New(cfg Config) (*Authenticator, error) {
 		tokens: map[[sha256.Size]byte]*user{},
 		anon:   cfg.AnonymousRead,
 		log:    cfg.Logger,
+
+		throttle: throttle{perIP: cfg.FailuresPerIP, total: cfg.Failures},
+		slots:    make(hashSlots, cmp.Or(cfg.PasswordChecks, 2)),
 	}
 	if a.log == nil {
 		a.log = slog.Default()
@@ -198,6 +216,9 @@ func (a *Authenticator) HasUsers() bool { return len(a.users) > 0 }
 type Credentials struct {
 	User, Password string
 	Token          string
+	// From is the client's address, which wrong passwords are counted
+	// against (zero: only toward the limit over all addresses).
+	From netip.Addr
 }
 
 func (c Credentials) empty() bool { return c.User == "" && c.Password == "" && c.Token == "" }
@@ -216,7 +237,10 @@ func (a *Authenticator) Check(feed, action string, c Credentials) (string, error
 		}
 		return "", ErrUnauthenticated
 	}
-	u := a.authenticate(c)
+	u, err := a.authenticate(c)
+	if err != nil {
+		return "", err
+	}
 	if u == nil {
 		return "", ErrUnauthenticated
 	}
@@ -292,24 +316,45 @@ func (a *Authenticator) Refused() (unauthenticated, forbidden uint64) {
 	return a.unauth.Load(), a.forbidden.Load()
 }
 
-func (a *Authenticator) authenticate(c Credentials) *user {
+// Throttled returns how many requests were refused with a
+// *ThrottledError, their password unchecked.
+func (a *Authenticator) Throttled() uint64 { return a.throttled.Load() }
+
+// authenticate finds the user c names and checks the password: from the
+// verified cache when it can (every protocol passing a password, HTTP and
+// RTSP Basic, comes through here), else by hashing, which is throttled
+// per address and bounded in concurrency. A nil user with a nil error is
+// a wrong password or an unknown token.
+func (a *Authenticator) authenticate(c Credentials) (*user, error) {
 	if c.Token != "" {
-		return a.tokens[sha256.Sum256([]byte(c.Token))]
+		return a.tokens[sha256.Sum256([]byte(c.Token))], nil // no hashing cost, 256-bit tokens: nothing to throttle
 	}
 	u := a.users[c.User]
+	key := cacheKey(c.User, c.Password)
+	if u != nil && u.secret.kind != kindNone && a.cache.has(key) {
+		return u, nil
+	}
+	from := c.From.Unmap()
+	if err := a.throttle.allow(from, time.Now()); err != nil {
+		return nil, err
+	}
+	if !a.slots.acquire() {
+		return nil, &ThrottledError{RetryAfter: time.Second, Busy: true}
+	}
+	a.hashed.Add(1)
+	var ok bool
 	if u == nil || u.secret.kind == kindNone {
 		a.dummy.verify(c.Password) // as slow as a real check: no user enumeration by timing
-		return nil
+	} else {
+		ok = u.secret.verify(c.Password)
 	}
-	key := cacheKey(c.User, c.Password)
-	if a.cache.has(key) {
-		return u
-	}
-	if !u.secret.verify(c.Password) {
-		return nil
+	a.slots.release()
+	if !ok {
+		a.throttle.fail(from, time.Now())
+		return nil, nil
 	}
 	a.cache.add(key)
-	return u
+	return u, nil
 }
 
 func (u *user) can(action, feed string) bool {
@@ -402,9 +447,12 @@ func (l *limiter) allow(now time.Time) (ok bool, suppressed int) {
 }
 
 func (a *Authenticator) logRefusal(remote, name, feed, action string, err error) {
-	if errors.Is(err, ErrForbidden) || errors.Is(err, ErrNoAdmin) || errors.Is(err, errTCPNotAllowed) {
+	switch {
+	case errors.Is(err, ErrForbidden) || errors.Is(err, ErrNoAdmin) || errors.Is(err, errTCPNotAllowed):
 		a.forbidden.Add(1)
-	} else {
+	case errors.Is(err, ErrThrottled):
+		a.throttled.Add(1)
+	default:
 		a.unauth.Add(1)
 	}
 	ok, n := a.logs.allow(time.Now())

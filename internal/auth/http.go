@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/netip"
 	"strings"
 )
 
@@ -26,7 +27,7 @@ func UserFrom(ctx context.Context) string {
 // history; prefer the header where the client allows it.
 func RequestCredentials(r *http.Request) Credentials {
 	if u, p, ok := r.BasicAuth(); ok {
-		return Credentials{User: u, Password: p}
+		return Credentials{User: u, Password: p, From: remoteIP(r.RemoteAddr)}
 	}
 	h := r.Header.Get("Authorization")
 	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
@@ -36,6 +37,14 @@ func RequestCredentials(r *http.Request) Credentials {
 		return Credentials{Token: t}
 	}
 	return Credentials{}
+}
+
+func remoteIP(remote string) netip.Addr {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 // Middleware checks every request for action on the feed that feed names
@@ -80,7 +89,12 @@ func (a *Authenticator) Middleware(action string, feed func(*http.Request) strin
 func Refuse(w http.ResponseWriter, err error) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	var th *ThrottledError
 	switch {
+	case errors.As(err, &th):
+		w.Header().Set("Retry-After", retrySeconds(th.RetryAfter))
+		w.WriteHeader(http.StatusTooManyRequests)
+		w.Write([]byte("camfeed: " + th.Error() + "\n"))
 	case errors.Is(err, ErrNoAdmin):
 		w.WriteHeader(http.StatusForbidden)
 		w.Write([]byte("camfeed: admin actions need a user with the admin permission; add one under users: in the config\n"))

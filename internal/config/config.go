@@ -304,7 +304,8 @@ func (c *Config) AuthConfig(log *slog.Logger) auth.Config {
 			perFeed[name] = f.AnonymousRead
 		}
 	}
-	return auth.Config{Users: c.Users, AnonymousRead: auth.AnonymousReadMap(c.AnonymousRead, perFeed), TCPAllow: c.TCPAllow, Logger: log}
+	return auth.Config{Users: c.Users, AnonymousRead: auth.AnonymousReadMap(c.AnonymousRead, perFeed), TCPAllow: c.TCPAllow, Logger: log,
+		FailuresPerIP: c.Limits.MaxAuthFailuresPerIP, Failures: c.Limits.MaxAuthFailures, PasswordChecks: c.Limits.MaxPasswordChecks}
 }
 
 func checkAddr(a string) error {

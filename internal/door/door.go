@@ -19,6 +19,7 @@
 package door
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,7 @@ import (
 	"github.com/camfeed/camfeed/internal/auth"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/limits"
+	"github.com/camfeed/camfeed/internal/logx"
 )
 
 // Protocols, as sessions are labelled in the status, metrics and logs.
@@ -85,8 +87,7 @@ type Door struct {
 	feeds Feeds
 	slots *limits.Viewers
 	met   Metrics
-	log   *slog.Logger
-	lines *lineLimiter
+	lines *logx.RateLog
 
 	mu     sync.Mutex
 	open   map[*Session]struct{}
@@ -101,7 +102,7 @@ type key struct{ feed, protocol string }
 // slots. met may be nil.
 func New(feeds Feeds, slots *limits.Viewers, met Metrics, log *slog.Logger) *Door {
 	return &Door{
-		feeds: feeds, slots: slots, met: met, log: log, lines: newLineLimiter(linesPerSecond, log),
+		feeds: feeds, slots: slots, met: met, lines: logx.NewRateLog(log, linesPer, linesEvery),
 		open: map[*Session]struct{}{}, done: map[key]*Totals{},
 	}
 }
@@ -175,9 +176,7 @@ func (d *Door) admit(who Who) (*Session, *hub.Hub, error) {
 		if errors.As(err, &fe) && d.met != nil {
 			d.met.ViewerRejected(fe.Limit)
 		}
-		if d.lines.allow() {
-			d.log.Warn("viewer refused", "feed", who.Feed, "protocol", who.Protocol, "remote", who.Remote, "user", who.User, "reason", err.Error())
-		}
+		d.Log(context.Background(), slog.LevelWarn, "viewer refused", "feed", who.Feed, "protocol", who.Protocol, "remote", who.Remote, "user", who.User, "reason", err.Error())
 		return nil, nil, err
 	}
 	s := &Session{Who: who, Since: time.Now(), d: d, release: release, hub: h}
@@ -195,19 +194,36 @@ func (d *Door) admit(who Who) (*Session, *hub.Hub, error) {
 }
 
 func (d *Door) joined(s *Session) {
-	if d.lines.allow() {
-		d.log.Info("viewer joined", "feed", s.Feed, "protocol", s.Protocol, "remote", s.Remote, "user", s.User, "id", s.ID)
-	}
+	d.Log(context.Background(), slog.LevelInfo, "viewer joined", "feed", s.Feed, "protocol", s.Protocol, "remote", s.Remote, "user", s.User, "id", s.ID)
+}
+
+// How many per-viewer lines (joined, left, refused) the door writes: a
+// client can make camfeed write them at will (15,000 connect/disconnect
+// cycles wrote 15,000 lines, 2.8 MB, to a Pi's journal). Past linesPer in
+// linesEvery they are counted, and one line per message says how many.
+const (
+	linesPer   = 20
+	linesEvery = 10 * time.Second
+)
+
+// Log writes a per-viewer line, rate-limited with the door's own
+// joined/left lines; outputs use it for lines any client can cause (an
+// address refused by an allow-list).
+func (d *Door) Log(ctx context.Context, level slog.Level, msg string, attrs ...any) {
+	d.lines.Log(ctx, level, msg, attrs...)
 }
 
 // Close refuses new viewers from now on (shutdown). Sessions already in
-// end as their outputs stop.
+// end as their outputs stop; Flush after they have.
 func (d *Door) Close() {
 	d.mu.Lock()
 	d.closed = true
 	d.mu.Unlock()
-	d.lines.flush()
 }
+
+// Flush writes the count of per-viewer lines held back, so that none is
+// lost at shutdown.
+func (d *Door) Flush() { d.lines.Flush() }
 
 // Session is one viewer inside the door.
 type Session struct {
@@ -273,11 +289,16 @@ func (s *Session) Leave(reason string) {
 		return
 	}
 	st := s.Stats()
+	d := s.d
+	// The line first: once a viewer no longer counts anywhere, its line
+	// has been written (or counted for the summary).
+	d.Log(context.Background(), slog.LevelInfo, "viewer left", "feed", s.Feed, "protocol", s.Protocol, "remote", s.Remote, "user", s.User, "id", s.ID,
+		"watched", time.Since(s.Since).Round(time.Millisecond).String(),
+		"bytes", st.Bytes, "units", st.Units, "skips", st.Skips, "reason", reason)
 	if s.Sub != nil {
 		s.Sub.Close()
 	}
 	s.release()
-	d := s.d
 	d.mu.Lock()
 	delete(d.open, s)
 	k := key{s.Feed, s.Protocol}
@@ -291,11 +312,6 @@ func (s *Session) Leave(reason string) {
 	t.Bytes += st.Bytes
 	t.Skips += st.Skips
 	d.mu.Unlock()
-	if d.lines.allow() {
-		d.log.Info("viewer left", "feed", s.Feed, "protocol", s.Protocol, "remote", s.Remote, "user", s.User, "id", s.ID,
-			"watched", time.Since(s.Since).Round(time.Millisecond).String(),
-			"bytes", st.Bytes, "units", st.Units, "skips", st.Skips, "reason", reason)
-	}
 }
 
 // Info describes an open session, for the status API.

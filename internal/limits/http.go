@@ -1,6 +1,7 @@
 package limits
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -22,78 +23,97 @@ func (c Config) Server(h http.Handler) *http.Server {
 	return s
 }
 
-// Apply sets the limits on an existing server (see Server).
+// headerSlop is what net/http adds to MaxHeaderBytes before it refuses a
+// request's headers (its bufio slop, server.go initialReadLimitSize).
+const headerSlop = 4096
+
+// Apply sets the limits on an existing server (see Server). The server's
+// MaxHeaderBytes is max_header_bytes less net/http's 4 KiB of slop, so
+// that the request line and headers together may be max_header_bytes
+// long and no more, as documented.
 func (c Config) Apply(s *http.Server) {
 	s.ReadHeaderTimeout = c.ReadHeaderTimeout
 	s.IdleTimeout = c.IdleTimeout
-	s.MaxHeaderBytes = c.MaxHeaderBytes
+	s.MaxHeaderBytes = max(c.MaxHeaderBytes-headerSlop, 1)
 }
 
-// BodyLimit caps request bodies at max bytes and makes each read of a body
-// wait at most idle. A body announced larger than max is refused with 413
-// before the handler runs; one that grows past it fails the handler's
-// read with *http.MaxBytesError (BodyError turns that into 413). GET and
-// HEAD requests are untouched: a read deadline there would cancel a
+// Listener caps the connections per address on ln (see ConnLimit).
+func (c Config) Listener(ln net.Listener) *ConnLimiter { return ConnLimit(ln, c.MaxConnsPerIP) }
+
+// BodyLimit reads every request body in full before next runs: at most
+// max bytes (more is refused with 413), all of it within timeout of the
+// headers (else 408). Either refusal closes the connection.
+//
+// Reading up front is what makes the timeout hold on every path: a
+// handler that never reads the body (a 401, a 404, /healthz) would
+// otherwise leave net/http to drain it after the handler, with no
+// deadline at all, so a client declaring a Content-Length and then
+// sending nothing held the connection and its goroutine forever. The
+// bodies camfeed takes are small (WHEP offers, API calls), so holding one
+// in memory costs little; memory grows only with bytes actually
+// received, and ConnLimit bounds how many one address may send at once.
+//
+// GET and HEAD requests with a body are treated the same way; those
+// without one pass untouched, with no read deadline that could cancel a
 // stream's context.
-func BodyLimit(max int64, idle time.Duration) func(http.Handler) http.Handler {
+func BodyLimit(max int64, timeout time.Duration) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Body == nil || r.Body == http.NoBody || r.Method == http.MethodGet || r.Method == http.MethodHead {
+			if r.Body == nil || r.Body == http.NoBody {
 				next.ServeHTTP(w, r)
 				return
 			}
 			if r.ContentLength > max {
+				stopReading(w)
 				http.Error(w, "camfeed: request body too large (limit "+strconv.FormatInt(max, 10)+" bytes)", http.StatusRequestEntityTooLarge)
 				return
 			}
-			rc := http.NewResponseController(w)
-			b := &idleBody{r: http.MaxBytesReader(w, r.Body, max), rc: rc, idle: idle}
-			r.Body = b
+			b, err := readBody(w, r, max, timeout)
+			if err != nil {
+				stopReading(w)
+				BodyError(w, err)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(b))
 			next.ServeHTTP(w, r)
-			b.clear()
 		})
 	}
 }
 
-// idleBody renews the connection's read deadline before each read and
-// clears it at the end of the body, so that the deadline cannot cancel
-// the rest of the request (the server reads ahead to notice a hang-up).
-type idleBody struct {
-	r       io.ReadCloser
-	rc      *http.ResponseController
-	idle    time.Duration
-	cleared bool
+// readBody reads r's body under a read deadline, which it clears again
+// once the body is in: net/http then reads the connection in the
+// background to notice a hang-up, and a deadline there would cancel the
+// request's context.
+func readBody(w http.ResponseWriter, r *http.Request, max int64, timeout time.Duration) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	if timeout > 0 {
+		_ = rc.SetReadDeadline(time.Now().Add(timeout))
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err == nil && timeout > 0 {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
+	return b, err
 }
 
-func (b *idleBody) Read(p []byte) (int, error) {
-	if b.idle > 0 && !b.cleared {
-		b.rc.SetReadDeadline(time.Now().Add(b.idle))
-	}
-	n, err := b.r.Read(p)
-	if err != nil {
-		b.clear()
-	}
-	return n, err
-}
-
-func (b *idleBody) Close() error { return b.r.Close() }
-
-func (b *idleBody) clear() {
-	if b.idle > 0 && !b.cleared {
-		b.cleared = true
-		b.rc.SetReadDeadline(time.Time{})
-	}
+// stopReading makes a refused request's connection close after the
+// answer, without reading what is left of its body: net/http would
+// otherwise drain up to 256 KiB of it first (in body.Close), with no
+// deadline, from a client that may never send it.
+func stopReading(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }
 
 // BodyError answers a failed body read: 413 past the size limit, 408 when
 // the client stopped sending, 400 otherwise.
 func BodyError(w http.ResponseWriter, err error) {
 	var tooBig *http.MaxBytesError
+	w.Header().Set("Connection", "close") // what is left of the body must not be read as a request
 	switch {
 	case errors.As(err, &tooBig):
 		http.Error(w, "camfeed: request body too large (limit "+strconv.FormatInt(tooBig.Limit, 10)+" bytes)", http.StatusRequestEntityTooLarge)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		w.Header().Set("Connection", "close")
 		http.Error(w, "camfeed: request body too slow", http.StatusRequestTimeout)
 	default:
 		http.Error(w, "camfeed: cannot read the request body", http.StatusBadRequest)

@@ -171,7 +171,7 @@ func fast() Config {
 	c.ReadTimeout = 300 * time.Millisecond
 	c.WriteTimeout = 300 * time.Millisecond
 	c.MaxBodyBytes = 4 << 10
-	c.MaxHeaderBytes = 1 << 10
+	c.MaxHeaderBytes = 8 << 10
 	return c
 }
 
@@ -220,17 +220,39 @@ func TestSlowloris(t *testing.T) {
 	}
 }
 
-func TestHeaderLimit(t *testing.T) {
-	addr := serve(t, fast(), http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
-	req.Header.Set("X-Big", strings.Repeat("a", 8<<10)) // Go allows 4KiB over MaxHeaderBytes
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+// TestHostileHeaderLimit: max_header_bytes is the real limit on the
+// request line and headers together, not 4 KiB more (net/http's slop).
+func TestHostileHeaderLimit(t *testing.T) {
+	c := Default()
+	addr := serve(t, c, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	status := func(size int) int {
+		t.Helper()
+		head := "GET / HTTP/1.1\r\nHost: pi\r\nX-Big: "
+		req := head + strings.Repeat("a", size-len(head)-len("\r\n\r\n")) + "\r\n\r\n"
+		if len(req) != size {
+			t.Fatalf("built %d bytes, want %d", len(req), size)
+		}
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(conn, req); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%d bytes of headers: %v", size, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-		t.Errorf("status %d, want 431", resp.StatusCode)
+	if got := status(c.MaxHeaderBytes); got != http.StatusOK {
+		t.Errorf("headers of exactly max_header_bytes (%d): status %d, want 200", c.MaxHeaderBytes, got)
+	}
+	if got := status(c.MaxHeaderBytes + 1); got != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("headers one byte over max_header_bytes: status %d, want 431", got)
 	}
 }
 
@@ -380,5 +402,154 @@ func TestAdmit(t *testing.T) {
 	release()
 	if _, err := v.Admit(httptest.NewRecorder(), r, "cam"); err != nil {
 		t.Errorf("after release: %v", err)
+	}
+}
+
+// TestHostileStalledBody declares a body, sends one byte of it and
+// stops, on handlers that never read it (a 401, /healthz) as well as one
+// that does. Before BodyLimit read bodies itself, net/http drained the
+// rest after the handler with no deadline, and no answer ever came.
+func TestHostileStalledBody(t *testing.T) {
+	c := fast()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
+	mux.HandleFunc("GET /cam/stream.h264", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized) // as auth does, without reading
+	})
+	mux.Handle("POST /cam/whep", bodyHandler())
+	addr := serve(t, c, BodyLimit(c.MaxBodyBytes, c.ReadTimeout)(mux))
+	for _, req := range []string{
+		"GET /healthz HTTP/1.1\r\nHost: pi\r\nContent-Length: 1000\r\n\r\nx",
+		"GET /cam/stream.h264 HTTP/1.1\r\nHost: pi\r\nContent-Length: 4000\r\n\r\nx",
+		"POST /cam/whep HTTP/1.1\r\nHost: pi\r\nContent-Length: 100\r\n\r\nv",
+		"POST /api/v1/status HTTP/1.1\r\nHost: pi\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+	} {
+		line, _, _ := strings.Cut(req, "\r\n")
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(conn, req)
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: no answer to a stalled body: %v", line, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestTimeout {
+			t.Errorf("%s: status %d, want 408", line, resp.StatusCode)
+		}
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Errorf("%s: connection left open after a 408 (%v)", line, err)
+		}
+		conn.Close()
+	}
+}
+
+// TestBodyReachesHandler: a body read up front is still the handler's,
+// on any method, and a stream after it is not cut by the read deadline.
+func TestBodyReachesHandler(t *testing.T) {
+	c := fast()
+	addr := serve(t, c, BodyLimit(c.MaxBodyBytes, c.ReadTimeout)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s;", r.Method, b)
+		w.(http.Flusher).Flush()
+		select { // outlive the read timeout: the context must stay alive
+		case <-time.After(3 * c.ReadTimeout):
+			io.WriteString(w, "alive")
+		case <-r.Context().Done():
+			io.WriteString(w, "cancelled")
+		}
+	})))
+	for _, m := range []string{"POST", "GET"} {
+		req, _ := http.NewRequest(m, "http://"+addr+"/x", strings.NewReader("hello"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := m + " hello;alive"; string(b) != want {
+			t.Errorf("got %q, want %q", b, want)
+		}
+	}
+}
+
+// TestHostileConnLimit opens more connections from one address than the
+// cap allows: the extra ones are closed at once, the others work, and
+// closing one frees its slot.
+func TestHostileConnLimit(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := ConnLimit(inner, 3)
+	ln.Exempt = func(netip.Addr) bool { return false } // count loopback here
+	s := Default().Server(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	done := make(chan struct{})
+	go func() { s.Serve(ln); close(done) }()
+	defer func() { s.Close(); <-done }()
+
+	addr := inner.Addr().String()
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	lo := netip.MustParseAddr("127.0.0.1")
+	waitFor(t, func() bool { return ln.Open(lo) == 3 })
+	over, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	over.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(over, "GET / HTTP/1.1\r\nHost: pi\r\n\r\n")
+	if n, err := over.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Errorf("a fourth connection was served (%d, %v)", n, err)
+	}
+	over.Close()
+	if ln.Refused() != 1 {
+		t.Errorf("refused %d, want 1", ln.Refused())
+	}
+	// A held connection works.
+	io.WriteString(held[0], "GET / HTTP/1.1\r\nHost: pi\r\n\r\n")
+	held[0].SetDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(held[0]), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("held connection: %v", err)
+	}
+	resp.Body.Close()
+	// Closing one frees a slot.
+	held[1].Close()
+	waitFor(t, func() bool { return ln.Open(lo) == 2 })
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held = append(held, c)
+	waitFor(t, func() bool { return ln.Open(lo) == 3 })
+	if ln.Refused() != 1 {
+		t.Errorf("refused %d after a slot was freed, want 1", ln.Refused())
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

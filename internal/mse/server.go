@@ -32,7 +32,17 @@ import (
 // writeTimeout bounds one message write. A browser that reads slower than
 // the stream makes the hub skip it ahead to keyframes; one that stops
 // reading altogether is dropped after this.
-const writeTimeout = 10 * time.Second
+const DefaultWriteTimeout = 10 * time.Second
+
+// MaxMessageBytes caps one message from the browser, however it is
+// fragmented. The player sends nothing but control frames; without a cap
+// one 256 MiB message took camfeed from 39 MB to 628 MB of memory. A
+// larger message closes the socket with 1009 (message too big).
+const MaxMessageBytes = 4 << 10
+
+// maxMessagesPerSecond is more than a player ever sends; a socket sending
+// faster is closed with 1008 (policy violation).
+const maxMessagesPerSecond = 32
 
 // CloseStreamChanged is the WebSocket close code sent when the stream's
 // parameter sets change; the player reconnects to get the new init.
@@ -40,6 +50,10 @@ const CloseStreamChanged = 4000
 
 // Server serves /{feed}/ws.
 type Server struct {
+	// WriteTimeout is how long one message write may block (0:
+	// DefaultWriteTimeout). Set before Register.
+	WriteTimeout time.Duration
+
 	door *door.Door
 	log  *slog.Logger
 
@@ -126,19 +140,38 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade has answered
 	}
 	defer conn.Close()
+	conn.SetReadLimit(MaxMessageBytes)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	readDone := make(chan struct{})
 	go func() {
-		// Reading is only for control frames and to notice the close.
+		defer close(readDone)
 		defer cancel()
-		for {
-			if _, _, err := conn.ReadMessage(); err != nil {
-				return
-			}
-		}
+		readControl(conn)
 	}()
+	defer func() { conn.Close(); <-readDone }()
 	err = s.stream(ctx, conn, se.Hub(), se.Sub)
 	se.Leave(leaveReason(err))
+}
+
+// readControl reads until the socket fails or closes. Reading is only for
+// control frames and to notice the close; the read limit ends a message
+// that is too big, and a socket sending many messages is closed.
+func readControl(conn *websocket.Conn) {
+	var n int
+	window := time.Now()
+	for {
+		if _, _, err := conn.NextReader(); err != nil {
+			return
+		}
+		if time.Since(window) > time.Second {
+			n, window = 0, time.Now()
+		}
+		if n++; n > maxMessagesPerSecond {
+			_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too many messages"), time.Now().Add(time.Second))
+			return
+		}
+	}
 }
 
 func leaveReason(err error) string {
@@ -158,8 +191,12 @@ func (s *Server) stream(ctx context.Context, conn *websocket.Conn, h *hub.Hub, s
 		m   *muxer
 		gen uint64
 	)
+	timeout := s.WriteTimeout
+	if timeout <= 0 {
+		timeout = DefaultWriteTimeout
+	}
 	write := func(kind int, b []byte) error {
-		_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_ = conn.SetWriteDeadline(time.Now().Add(timeout))
 		return conn.WriteMessage(kind, b)
 	}
 	for {

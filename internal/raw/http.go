@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/route"
@@ -21,6 +22,9 @@ type HTTP struct {
 	DefaultFeed string
 	Log         *slog.Logger
 	Observe     Observe
+	// WriteTimeout is how long one write to a viewer may block
+	// (limits.write_timeout; 0: DefaultWriteTimeout).
+	WriteTimeout time.Duration
 }
 
 // Register mounts /stream.h264 and /{feed}/stream.h264 on mux.
@@ -55,7 +59,7 @@ func (h *HTTP) serve(w http.ResponseWriter, r *http.Request, feed string) {
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	_ = rc.Flush() // headers now: the client knows it is connected before the first frame
-	err = Serve(r.Context(), s.Sub, w, rc.Flush, rc.SetWriteDeadline, h.Observe.get(feed, door.HTTP))
+	err = Serve(r.Context(), s.Sub, w, rc.Flush, rc.SetWriteDeadline, h.WriteTimeout, h.Observe.get(feed, door.HTTP))
 	s.Leave(Reason(err))
 }
 

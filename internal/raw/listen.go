@@ -25,6 +25,9 @@ type Listener struct {
 	// raw TCP output has no other way to authenticate).
 	Allow   func(remote net.Addr) bool
 	Observe Observe
+	// WriteTimeout is how long one write may block (0:
+	// DefaultWriteTimeout).
+	WriteTimeout time.Duration
 }
 
 // Serve accepts connections on ln until ctx ends, then closes them all and
@@ -43,7 +46,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener, output string) er
 			return fmt.Errorf("%s accept: %w", output, err)
 		}
 		if l.Allow != nil && !l.Allow(conn.RemoteAddr()) {
-			l.Log.Warn("raw viewer refused by allow-list", "output", output, "remote", conn.RemoteAddr().String())
+			l.Door.Log(ctx, slog.LevelWarn, "raw viewer refused by the tcp_allow list", "output", output, "remote", conn.RemoteAddr().String())
 			conn.Close()
 			continue
 		}
@@ -74,7 +77,7 @@ func (l *Listener) serveConn(ctx context.Context, conn net.Conn, output string, 
 			}
 		}
 	}()
-	err := Serve(cctx, s.Sub, conn, nil, conn.SetWriteDeadline, l.Observe.get(l.Feed, output))
+	err := Serve(cctx, s.Sub, conn, nil, conn.SetWriteDeadline, l.WriteTimeout, l.Observe.get(l.Feed, output))
 	s.Leave(Reason(err))
 }
 
@@ -106,6 +109,9 @@ type FIFO struct {
 	Feed    string
 	Log     *slog.Logger
 	Observe Observe
+	// WriteTimeout is how long one write may block (0:
+	// DefaultWriteTimeout).
+	WriteTimeout time.Duration
 }
 
 // Run serves the FIFO until ctx ends.
@@ -153,10 +159,25 @@ func (f *FIFO) serve(ctx context.Context, w *os.File) {
 	}
 	stop := context.AfterFunc(ctx, func() { w.Close() })
 	defer stop()
-	err = Serve(ctx, s.Sub, w, nil, w.SetWriteDeadline, f.Observe.get(f.Feed, door.FIFO))
+	err = Serve(ctx, s.Sub, w, nil, w.SetWriteDeadline, f.WriteTimeout, f.Observe.get(f.Feed, door.FIFO))
 	reason := "reader closed the pipe"
 	if !isDisconnect(err) {
 		reason = Reason(err)
 	}
 	s.Leave(reason)
+}
+
+// tcpConn finds the TCP connection under c, through wrappers that expose
+// it as NetConn (tls.Conn, the per-address connection limit).
+func tcpConn(c net.Conn) (*net.TCPConn, bool) {
+	for {
+		switch v := c.(type) {
+		case *net.TCPConn:
+			return v, true
+		case interface{ NetConn() net.Conn }:
+			c = v.NetConn()
+		default:
+			return nil, false
+		}
+	}
 }

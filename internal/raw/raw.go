@@ -29,16 +29,26 @@ type Observer interface {
 	ObserveIngestToSend(time.Duration)
 }
 
-// writeTimeout bounds one write. A viewer that takes longer than this to
-// accept a frame's bytes has stopped reading; it is dropped, which costs
-// the camera and other viewers nothing in the meantime.
-const writeTimeout = 15 * time.Second
+// DefaultWriteTimeout bounds one write when an output's WriteTimeout is
+// zero; camfeed sets limits.write_timeout. A viewer that takes longer than
+// this to accept a frame's bytes has stopped reading; it is dropped, which
+// costs the camera and other viewers nothing in the meantime.
+const DefaultWriteTimeout = 10 * time.Second
+
+func writeTimeout(d time.Duration) time.Duration {
+	if d <= 0 {
+		return DefaultWriteTimeout
+	}
+	return d
+}
 
 // Serve copies the viewer's access units to w until ctx ends, the hub
 // closes or a write fails. Every write is a whole access unit, shared with
 // every other viewer (no copy). flush, if set, runs after each one;
-// deadline, if set, arms a write deadline before each write.
-func Serve(ctx context.Context, sub *hub.Sub, w io.Writer, flush func() error, deadline func(time.Time) error, obs Observer) error {
+// deadline, if set, arms a write deadline of timeout (0:
+// DefaultWriteTimeout) before each write.
+func Serve(ctx context.Context, sub *hub.Sub, w io.Writer, flush func() error, deadline func(time.Time) error, timeout time.Duration, obs Observer) error {
+	timeout = writeTimeout(timeout)
 	for {
 		f, err := sub.Next(ctx)
 		if err != nil {
@@ -52,7 +62,7 @@ func Serve(ctx context.Context, sub *hub.Sub, w io.Writer, flush func() error, d
 			obs.ObserveLag(now.Sub(f.Received))
 		}
 		if deadline != nil {
-			_ = deadline(now.Add(writeTimeout))
+			_ = deadline(now.Add(timeout))
 		}
 		if _, err := w.Write(f.Data); err != nil {
 			return err

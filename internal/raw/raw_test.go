@@ -256,14 +256,14 @@ func TestServeStopsAtClose(t *testing.T) {
 	sub := f.Hub.Subscribe(hub.SubOptions{Output: "test"})
 	defer sub.Close()
 	broken := errors.New("broken pipe")
-	if err := Serve(context.Background(), sub, failWriter{broken}, nil, nil, nil); !errors.Is(err, broken) {
+	if err := Serve(context.Background(), sub, failWriter{broken}, nil, nil, 0, nil); !errors.Is(err, broken) {
 		t.Errorf("failed write: %v", err)
 	}
 	sub2 := f.Hub.Subscribe(hub.SubOptions{Output: "test"})
 	defer sub2.Close()
 	var buf bytes.Buffer
 	done := make(chan error, 1)
-	go func() { done <- Serve(context.Background(), sub2, &lockedWriter{w: &buf}, nil, nil, nil) }()
+	go func() { done <- Serve(context.Background(), sub2, &lockedWriter{w: &buf}, nil, nil, 0, nil) }()
 	time.Sleep(100 * time.Millisecond)
 	f.Close()
 	select {

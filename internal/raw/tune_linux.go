@@ -17,7 +17,7 @@ const tcpNotSentLowat = 25 // linux/tcp.h
 
 // TuneConn prepares a connection that will carry a live stream.
 func TuneConn(c net.Conn) {
-	tc, ok := c.(*net.TCPConn)
+	tc, ok := tcpConn(c)
 	if !ok {
 		return
 	}

@@ -7,7 +7,7 @@ import "net"
 // TuneConn prepares a connection that will carry a live stream. Outside
 // Linux there is no TCP_NOTSENT_LOWAT; only Nagle is turned off.
 func TuneConn(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
+	if tc, ok := tcpConn(c); ok {
 		_ = tc.SetNoDelay(true)
 	}
 }

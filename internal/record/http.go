@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -100,8 +101,8 @@ type source struct {
 }
 
 // parseRange reads from/to (RFC 3339 or Unix seconds) or seconds (the
-// last N seconds).
-func parseRange(q url.Values, now time.Time) (from, to time.Time, err error) {
+// last N seconds), spanning at most maxSpan.
+func parseRange(q url.Values, now time.Time, maxSpan time.Duration) (from, to time.Time, err error) {
 	parse := func(v string) (time.Time, error) {
 		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 			return t, nil
@@ -128,6 +129,9 @@ func parseRange(q url.Values, now time.Time) (from, to time.Time, err error) {
 		if perr != nil || !(f > 0) {
 			return from, to, errors.New("seconds must be a number above 0")
 		}
+		if f > maxSpan.Seconds() {
+			return from, to, spanError(maxSpan)
+		}
 		from = to.Add(-time.Duration(f * float64(time.Second)))
 	default:
 		return from, to, errors.New("give from (and to), or seconds")
@@ -135,7 +139,14 @@ func parseRange(q url.Values, now time.Time) (from, to time.Time, err error) {
 	if !from.Before(to) {
 		return from, to, errors.New("from must be before to")
 	}
+	if to.Sub(from) > maxSpan {
+		return from, to, spanError(maxSpan)
+	}
 	return from, to, nil
+}
+
+func spanError(maxSpan time.Duration) error {
+	return fmt.Errorf("an export may span at most %s (%g seconds); ask for several", maxSpan, maxSpan.Seconds())
 }
 
 // handleExport sends [from, to) as one fragmented MP4: the init of the
@@ -148,7 +159,7 @@ func parseRange(q url.Values, now time.Time) (from, to time.Time, err error) {
 // the export ends before the first of them, and X-Camfeed-Export-Truncated
 // says so.
 func (r *Recorder) handleExport(w http.ResponseWriter, req *http.Request) {
-	from, to, err := parseRange(req.URL.Query(), time.Now())
+	from, to, err := parseRange(req.URL.Query(), time.Now(), r.cfg.MaxExport)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return

@@ -145,7 +145,11 @@ func TestExport(t *testing.T) {
 		{"from=yesterday", 400, "from and to must be RFC 3339 times or Unix seconds\n"},
 		{"seconds=-1", 400, "seconds must be a number above 0\n"},
 		{"from=" + url.QueryEscape(at(5)) + "&to=" + url.QueryEscape(at(4)), 400, "from must be before to\n"},
-		{"from=1000&to=2000", 404, "nothing recorded in that range\n"},
+		{"from=1000&to=1500", 404, "nothing recorded in that range\n"},
+		// Hostile: the whole archive in one request.
+		{"seconds=601", 400, "an export may span at most 10m0s (600 seconds); ask for several\n"},
+		{"seconds=1e300", 400, "an export may span at most 10m0s (600 seconds); ask for several\n"},
+		{"from=1&to=" + strconv.FormatInt(time.Now().Unix(), 10), 400, "an export may span at most 10m0s (600 seconds); ask for several\n"},
 	} {
 		resp, b := get(t, base+"/api/v1/feeds/cam/recordings/export?"+tc.q)
 		if resp.StatusCode != tc.code || string(b) != tc.body {

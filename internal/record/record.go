@@ -34,6 +34,8 @@ const (
 	DefaultMaxBytes = 1 << 30
 	DefaultMaxAge   = 7 * 24 * time.Hour
 	DefaultMinFree  = 512 << 20
+	// DefaultMaxExport is the longest span one export may ask for.
+	DefaultMaxExport = 10 * time.Minute
 )
 
 // Internal limits.
@@ -65,6 +67,11 @@ type Config struct {
 	// says why in Status and the log, and resumes once space is back
 	// (default 512 MiB).
 	MinFree int64
+	// MaxExport is the longest span one export request may ask for
+	// (limits.max_export, default 10 min): an export is read from disk
+	// and sent whole, so an unbounded one (seconds=1e9) sent the entire
+	// archive in one response.
+	MaxExport time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -79,6 +86,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MinFree <= 0 {
 		c.MinFree = DefaultMinFree
+	}
+	if c.MaxExport <= 0 {
+		c.MaxExport = DefaultMaxExport
 	}
 }
 
