@@ -175,7 +175,8 @@ type pending struct {
 	from, to time.Time
 	frame    time.Duration
 	sub      *hub.Sub
-	caught   bool // the sub has passed the last of units
+	caught   bool   // the sub has passed the last of units
+	sps, pps []byte // the parameter sets of the clip's stream
 }
 
 // start fixes a clip's range at the newest unit. For after= it first
@@ -205,6 +206,16 @@ func start(h *hub.Hub, req request) (*pending, error) {
 	if len(p.units) == 0 {
 		p.close()
 		return nil, ErrNoVideo
+	}
+	// Across a change of picture size only the newest part is kept (Plan
+	// marks the clip truncated, since it then starts late); what follows
+	// for after= must match it.
+	p.units, _ = lastParamsRun(p.units)
+	for i := len(p.units) - 1; i >= 0; i-- {
+		if p.units[i].Keyframe {
+			p.sps, p.pps = paramSets(p.units[i])
+			break
+		}
 	}
 	p.frame = FrameInterval(p.units)
 	last := p.units[len(p.units)-1].Received
@@ -257,6 +268,11 @@ func (p *pending) finish(ctx context.Context, grace time.Duration) (*Clip, error
 			}
 			if !f.Received.Before(end) {
 				break // the first unit past the end
+			}
+			if f.Keyframe && !sameParams(f.AccessUnit, p.sps, p.pps) {
+				// A new picture size: one MP4 track cannot change it.
+				short = true
+				break
 			}
 			p.units = append(p.units, f.AccessUnit)
 		}
