@@ -19,6 +19,7 @@ import (
 
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/origin"
 )
 
 // Feeds gives the clip server the feeds' hubs.
@@ -32,6 +33,10 @@ const (
 	DefaultSeconds       = 10 * time.Second
 	DefaultMaxSaved      = 100
 	DefaultMaxConcurrent = 16
+	DefaultMaxPerFeed    = 8
+	DefaultMaxPerUser    = 4
+	DefaultMaxSaving     = 8
+	DefaultKeepFor       = time.Minute
 	DefaultMaxAfter      = time.Minute
 	DefaultMinFree       = 256 << 20
 	// MaxSeconds caps seconds=; a clip never holds more than the pre-roll
@@ -50,9 +55,32 @@ type Config struct {
 	Dir string
 	// MaxSaved is how many saved clips a feed keeps; the oldest go first.
 	MaxSaved int
-	// MaxConcurrent bounds clips being made, sent or saved at once, over
-	// all feeds. A request beyond it gets 503 with Retry-After.
+	// MaxConcurrent bounds clip downloads being made or sent at once,
+	// over all feeds. A request beyond it gets 503 with Retry-After.
 	MaxConcurrent int
+	// MaxPerFeed bounds the downloads of one feed at once (503), so that
+	// one feed's viewers cannot take every other feed's clips.
+	MaxPerFeed int
+	// MaxPerUser bounds one user's downloads at once (429); an anonymous
+	// client is counted by its address. A reader of one feed cannot hold
+	// every slot with after= clips.
+	MaxPerUser int
+	// MaxSaving bounds clips being saved at once (POST, 503 beyond).
+	// Downloads never count against it, nor saves against downloads: a
+	// reader hogging downloads cannot make an event clip be lost.
+	MaxSaving int
+	// KeepFor protects new saved clips: a save that would, once MaxSaved
+	// is reached, delete a clip saved less than KeepFor ago is refused
+	// (429) rather than lose an event clip to a burst of saves. Negative
+	// turns the protection off.
+	KeepFor time.Duration
+	// AllowedOrigins are the other sites (allowed_origins) whose pages may
+	// save and delete clips; see internal/origin. Other cross-origin
+	// POST and DELETE requests are refused with 403.
+	AllowedOrigins []string
+	// Who names the client a download counts against for MaxPerUser;
+	// nil: the authenticated user, else the client's address.
+	Who func(*http.Request) string
 	// MaxAfter bounds after=: the units of a clip being waited for are
 	// held in memory, even once the ring has dropped them.
 	MaxAfter time.Duration
@@ -67,6 +95,21 @@ func (c *Config) setDefaults() {
 	if c.MaxConcurrent <= 0 {
 		c.MaxConcurrent = DefaultMaxConcurrent
 	}
+	if c.MaxPerFeed <= 0 {
+		c.MaxPerFeed = DefaultMaxPerFeed
+	}
+	if c.MaxPerUser <= 0 {
+		c.MaxPerUser = DefaultMaxPerUser
+	}
+	if c.MaxSaving <= 0 {
+		c.MaxSaving = DefaultMaxSaving
+	}
+	if c.KeepFor == 0 {
+		c.KeepFor = DefaultKeepFor
+	}
+	if c.Who == nil {
+		c.Who = who
+	}
 	if c.MaxAfter <= 0 {
 		c.MaxAfter = DefaultMaxAfter
 	}
@@ -80,7 +123,8 @@ type Server struct {
 	cfg   Config
 	feeds Feeds
 	log   *slog.Logger
-	sem   chan struct{}
+	slots *slots
+	orig  *origin.Checker
 	free  func(dir string) (int64, error) // free bytes; tests replace it
 	grace time.Duration                   // see defaultStallGrace
 
@@ -100,7 +144,7 @@ func New(cfg Config, feeds Feeds, log *slog.Logger) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg: cfg, feeds: feeds, log: log,
-		sem: make(chan struct{}, cfg.MaxConcurrent), free: diskFree, grace: defaultStallGrace,
+		slots: newSlots(cfg), orig: origin.New(cfg.AllowedOrigins), free: diskFree, grace: defaultStallGrace,
 		ctx: ctx, cancel: cancel,
 	}
 	if cfg.Dir != "" {
@@ -134,7 +178,7 @@ type request struct {
 // Errors for bad parameters; their text is sent to the client.
 var (
 	errSeconds = fmt.Errorf("seconds must be a number above 0 and at most %d", int(MaxSeconds/time.Second))
-	errBusy    = errors.New("clip: too many clips at once, retry in a second")
+	errBusy    = &busyError{"clip: too many clips at once, retry in a second", http.StatusServiceUnavailable}
 )
 
 func (s *Server) parseRequest(q url.Values) (request, error) {
@@ -155,18 +199,6 @@ func (s *Server) parseRequest(q url.Values) (request, error) {
 	}
 	return req, nil
 }
-
-// acquire takes a slot for one clip, or fails at once when all are taken.
-func (s *Server) acquire() bool {
-	select {
-	case s.sem <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
-
-func (s *Server) release() { <-s.sem }
 
 // pending is a clip whose start is fixed and whose end may be still to
 // come (after=).
@@ -299,12 +331,13 @@ func clipHeaders(hd http.Header, c *Clip) {
 }
 
 func httpError(w http.ResponseWriter, err error) {
+	var busy *busyError
 	switch {
 	case errors.Is(err, ErrNoVideo):
 		http.Error(w, "no video yet: the feed has not sent a keyframe", http.StatusServiceUnavailable)
-	case errors.Is(err, errBusy):
+	case errors.As(err, &busy):
 		w.Header().Set("Retry-After", "1")
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		http.Error(w, err.Error(), busy.code)
 	default:
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 	}

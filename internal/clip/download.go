@@ -32,11 +32,12 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if !s.acquire() {
-		httpError(w, errBusy)
+	release, err := s.slots.download(feed, s.cfg.Who(r))
+	if err != nil {
+		httpError(w, err)
 		return
 	}
-	defer s.release()
+	defer release()
 	c, err := s.make(r, h, req)
 	if err != nil {
 		if r.Context().Err() == nil {

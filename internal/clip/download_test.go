@@ -170,12 +170,15 @@ func TestClipBusy(t *testing.T) {
 	src.fill(2)
 	srv := New(Config{MaxConcurrent: 1}, feeds{"cam": src.h}, nil)
 	ts := serve(t, srv)
-	srv.sem <- struct{}{} // one clip in progress
+	release, err := srv.slots.download("other", "someone else") // one clip in progress
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp, _ := get(t, ts.URL+"/cam/clip.mp4?seconds=1")
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" {
 		t.Errorf("status %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	<-srv.sem
+	release()
 	if resp, _ := get(t, ts.URL+"/cam/clip.mp4?seconds=1"); resp.StatusCode != 200 {
 		t.Errorf("status %d once free", resp.StatusCode)
 	}

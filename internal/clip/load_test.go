@@ -123,7 +123,7 @@ func TestConcurrentClips(t *testing.T) {
 	src := newSource(t, 30, 30)
 	src.fill(clipSecs + 1)
 	src.run(t)
-	srv := New(Config{MaxConcurrent: clients}, feeds{"cam": src.h}, nil)
+	srv := New(Config{MaxConcurrent: clients, MaxPerFeed: clients, MaxPerUser: clients}, feeds{"cam": src.h}, nil)
 	ts := serve(t, srv)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
