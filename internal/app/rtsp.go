@@ -43,6 +43,7 @@ func (a *App) startRTSP() error {
 	s := rtsp.New(rtsp.Config{
 		Addr: a.cfg.RTSP, Transports: a.cfg.RTSPTransports, ServerCert: a.cfg.RTSPCert, ServerKey: a.cfg.RTSPKey,
 		UDPRTPAddr: a.cfg.RTSPUDPRTP, UDPRTCPAddr: a.cfg.RTSPUDPRTCP, DefaultFeed: a.defaultFeed(),
+		PublishTimeout: a.cfg.PublishTimeout,
 	}, a, a, rtspAuth{a}, a.log.With("output", "rtsp"))
 	if err := s.Start(); err != nil {
 		return fmt.Errorf("rtsp on %s: %w", a.cfg.RTSP, err)
