@@ -54,17 +54,9 @@ type Config struct {
 	ClipsDir      string        `yaml:"clips_dir"` // where POST .../clips saves; "" disables saving
 	ClipsMaxSaved int           `yaml:"clips_max_saved"`
 	SnapshotCache time.Duration `yaml:"snapshot_cache"` // how long a snapshot.jpg is reused
-	// Clip limits (internal/clip, docs/CLIPS.md): downloads at once over
-	// all feeds, per feed and per user (or address); saves at once, in
-	// slots of their own; how long a saved clip is safe from being pushed
-	// out by newer ones (0: not at all).
-	ClipsMaxConcurrent int           `yaml:"clips_max_concurrent"`
-	ClipsMaxPerFeed    int           `yaml:"clips_max_per_feed"`
-	ClipsMaxPerUser    int           `yaml:"clips_max_per_user"`
-	ClipsMaxSaving     int           `yaml:"clips_max_saving"`
-	ClipsKeepFor       time.Duration `yaml:"clips_keep_for"`
-	ClipsMaxAfter      time.Duration `yaml:"clips_max_after"`
-	ClipsMinFree       Size          `yaml:"clips_min_free"`
+
+	// ClipLimits are the other clips_* keys (clips.go).
+	ClipLimits `yaml:",inline"`
 
 	// PublishTimeout drops a publisher (tcp-listen, RTSP ANNOUNCE) that
 	// sends no video for this long, so it cannot hold the feed's one
@@ -135,32 +127,26 @@ type Feed struct {
 // pattern).
 func Default() *Config {
 	return &Config{
-		LogLevel:           "info",
-		LogFormat:          "text",
-		HTTP:               ":8000",
-		UnixDir:            "",
-		RTSP:               ":8554",
-		WebRTC:             ":8189",
-		Buffer:             Size{Duration: 30 * time.Second},
-		LagBudget:          500 * time.Millisecond,
-		Join:               "instant",
-		StallTimeout:       5 * time.Second,
-		Limits:             limits.Default(),
-		ClipsMaxSaved:      100,
-		ClipsMaxConcurrent: 16,
-		ClipsMaxPerFeed:    8,
-		ClipsMaxPerUser:    4,
-		ClipsMaxSaving:     8,
-		ClipsKeepFor:       time.Minute,
-		ClipsMaxAfter:      time.Minute,
-		ClipsMinFree:       Size{Bytes: 256 << 20},
-		PublishTimeout:     5 * time.Second,
-		SnapshotCache:      time.Second,
-		RecordSegment:      time.Minute,
-		RecordMaxBytes:     Size{Bytes: 1 << 30},
-		RecordMaxAge:       7 * 24 * time.Hour,
-		RecordMinFree:      Size{Bytes: 512 << 20},
-		Feeds:              map[string]*Feed{DefaultFeed: {Source: "auto"}},
+		LogLevel:       "info",
+		LogFormat:      "text",
+		HTTP:           ":8000",
+		UnixDir:        "",
+		RTSP:           ":8554",
+		WebRTC:         ":8189",
+		Buffer:         Size{Duration: 30 * time.Second},
+		LagBudget:      500 * time.Millisecond,
+		Join:           "instant",
+		StallTimeout:   5 * time.Second,
+		Limits:         limits.Default(),
+		ClipsMaxSaved:  100,
+		ClipLimits:     DefaultClipLimits(),
+		PublishTimeout: 5 * time.Second,
+		SnapshotCache:  time.Second,
+		RecordSegment:  time.Minute,
+		RecordMaxBytes: Size{Bytes: 1 << 30},
+		RecordMaxAge:   7 * 24 * time.Hour,
+		RecordMinFree:  Size{Bytes: 512 << 20},
+		Feeds:          map[string]*Feed{DefaultFeed: {Source: "auto"}},
 	}
 }
 
@@ -310,7 +296,7 @@ func (c *Config) Validate() error {
 			bad("feeds.%s.record: needs record_dir, the directory to record to", name)
 		}
 	}
-	errs = append(errs, c.validateClips()...)
+	errs = append(errs, c.ClipLimits.validate(c.ClipsMaxSaved)...)
 	if c.PublishTimeout < 500*time.Millisecond || c.PublishTimeout > 5*time.Minute {
 		bad("publish_timeout: %s must be between 500ms and 5m", c.PublishTimeout)
 	}
@@ -324,30 +310,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
-}
-
-func (c *Config) validateClips() []error {
-	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	for _, n := range []struct {
-		key string
-		v   int
-	}{{"clips_max_saved", c.ClipsMaxSaved}, {"clips_max_concurrent", c.ClipsMaxConcurrent}, {"clips_max_per_feed", c.ClipsMaxPerFeed},
-		{"clips_max_per_user", c.ClipsMaxPerUser}, {"clips_max_saving", c.ClipsMaxSaving}} {
-		if n.v < 1 || n.v > 10000 {
-			bad("%s: %d must be between 1 and 10000", n.key, n.v)
-		}
-	}
-	if c.ClipsKeepFor < 0 || c.ClipsKeepFor > 24*time.Hour {
-		bad("clips_keep_for: %s must be between 0 (off) and 24h", c.ClipsKeepFor)
-	}
-	if c.ClipsMaxAfter < time.Second || c.ClipsMaxAfter > 10*time.Minute {
-		bad("clips_max_after: %s must be between 1s and 10m", c.ClipsMaxAfter)
-	}
-	if c.ClipsMinFree.Duration != 0 || c.ClipsMinFree.Bytes < 0 {
-		bad("clips_min_free: %s is not a number of bytes such as 256MiB", c.ClipsMinFree)
-	}
-	return errs
 }
 
 // AuthConfig is the configuration for auth.New.
