@@ -22,6 +22,18 @@ type Feeds interface {
 // HealthWindow is how recent a feed's last access unit must be for /healthz.
 const HealthWindow = 2 * time.Second
 
+// Keyframe age bounds for /healthz. A feed is healthy only when a viewer
+// joining now would get a picture: a new viewer starts at the newest
+// keyframe, so a source that sent one keyframe and then only P-frames (or
+// frames nothing can decode from) is not healthy however many frames it
+// sends. The newest keyframe may be DefaultKeyframeAge old, or three of
+// the feed's GOPs for a camera with long GOPs, but never more than
+// MaxKeyframeAge.
+const (
+	DefaultKeyframeAge = 10 * time.Second
+	MaxKeyframeAge     = time.Minute
+)
+
 // FeedStatus is one feed in GET /api/v1/status.
 type FeedStatus struct {
 	Name       string    `json:"name"`
@@ -129,6 +141,8 @@ type Handlers struct {
 	Door *door.Door
 	// Extra adds per-output details to a feed's status (may be nil).
 	Extra func(feed string) map[string]any
+	// KeyframeAge overrides DefaultKeyframeAge (tests).
+	KeyframeAge time.Duration
 }
 
 // Register mounts the handlers.
@@ -137,13 +151,23 @@ func (h *Handlers) Register(mux *route.Mux) {
 	mux.HandleFunc("GET /api/v1/status", route.ReadAll, h.status)
 }
 
-// Healthy reports whether every feed delivered an access unit within
-// HealthWindow, and if not, why, in words.
+// Healthy reports whether a new viewer of every feed would get a picture
+// now: the feed delivered an access unit within HealthWindow, and its hub
+// holds a keyframe no older than DefaultKeyframeAge (see the constants).
+// If not, it says why, in words.
 func Healthy(fs []*feed.Feed, now time.Time) (bool, string) {
+	return HealthyWithin(fs, now, DefaultKeyframeAge)
+}
+
+// HealthyWithin is Healthy with another keyframe age bound.
+func HealthyWithin(fs []*feed.Feed, now time.Time, keyframeAge time.Duration) (bool, string) {
 	var problems []string
 	for _, f := range fs {
 		st := f.Status()
 		if !st.LastUnit.IsZero() && now.Sub(st.LastUnit) <= HealthWindow {
+			if why := keyframeProblem(f, now, keyframeAge); why != "" {
+				problems = append(problems, fmt.Sprintf("feed %s: %s (source %s)", st.Name, why, st.Source))
+			}
 			continue
 		}
 		why := fmt.Sprintf("feed %s: no video", st.Name)
@@ -164,8 +188,30 @@ func Healthy(fs []*feed.Feed, now time.Time) (bool, string) {
 	return false, strings.Join(problems, "; ")
 }
 
+// keyframeProblem says why a new viewer of f would get no picture, or "".
+func keyframeProblem(f *feed.Feed, now time.Time, bound time.Duration) string {
+	key, _ := f.Hub().Latest()
+	if key == nil {
+		return "frames arrive but no keyframe is held: new viewers get no picture"
+	}
+	st := f.Hub().Stats()
+	if st.GOP > 0 && st.FPS > 0 {
+		gop := time.Duration(float64(st.GOP) / st.FPS * float64(time.Second))
+		bound = max(bound, 3*gop)
+	}
+	bound = min(bound, MaxKeyframeAge)
+	if age := now.Sub(key.Received); age > bound {
+		return fmt.Sprintf("no keyframe for %s (at most %s): new viewers get no picture", age.Round(100*time.Millisecond), bound.Round(100*time.Millisecond))
+	}
+	return ""
+}
+
 func (h *Handlers) health(w http.ResponseWriter, r *http.Request) {
-	ok, why := Healthy(h.Feeds.Feeds(), time.Now())
+	age := h.KeyframeAge
+	if age <= 0 {
+		age = DefaultKeyframeAge
+	}
+	ok, why := HealthyWithin(h.Feeds.Feeds(), time.Now(), age)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if !ok {

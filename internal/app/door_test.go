@@ -166,6 +166,7 @@ func doorEndpoints() []endpoint {
 		{name: "GET /cam/ws (MSE)", try: wsTry("/cam/ws")},
 		{name: "GET /cam/index.m3u8 (LL-HLS)", try: httpTry("GET", "/cam/index.m3u8")},
 		{name: "GET /cam/snapshot.jpg", try: httpTry("GET", "/cam/snapshot.jpg?keyframe=1")},
+		{name: "GET /cam/clip.mp4", try: httpTry("GET", "/cam/clip.mp4?seconds=1")},
 		{name: "RTSP /cam", want: rtspWant, try: rtspTry("/cam")},
 		{name: "raw TCP", want: tcpWant, try: tcpTry},
 	}
@@ -305,7 +306,7 @@ func TestDoorAccountsEveryProtocol(t *testing.T) {
 	ta := startDoorApp(t, limits.Caps{})
 	var closers []func()
 	for _, e := range doorEndpoints() {
-		if e.name == "GET /cam/snapshot.jpg" || e.name == "GET /cam/index.m3u8 (LL-HLS)" {
+		if e.name == "GET /cam/snapshot.jpg" || e.name == "GET /cam/clip.mp4" || e.name == "GET /cam/index.m3u8 (LL-HLS)" {
 			continue // over before we look
 		}
 		code, done := e.try(t, ta, "alice", "s3cret")

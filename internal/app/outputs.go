@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/camfeed/camfeed/internal/clip"
+	"github.com/camfeed/camfeed/internal/config"
 	"github.com/camfeed/camfeed/internal/hls"
 	"github.com/camfeed/camfeed/internal/mse"
 	"github.com/camfeed/camfeed/internal/raw"
@@ -54,7 +55,9 @@ func (a *App) mount(mux *route.Mux) error {
 	o.hls.Register(mux)
 	viewer.New(a, viewer.Options{AllowedOrigins: cfg.AllowedOrigins, Protocols: protocols, NonBrowser: rawHTTP.Default(), NonBrowserFeed: a.defaultFeed()}).Register(mux)
 
-	o.clips = clip.New(clip.Config{Dir: cfg.ClipsDir, MaxSaved: cfg.ClipsMaxSaved}, a, a.log.With("output", "clip"))
+	cc := clipConfig(cfg)
+	cc.Door = a.door
+	o.clips = clip.New(cc, a, a.log.With("output", "clip"))
 	o.clips.Register(mux)
 	snapshot.New(snapshot.Config{CacheFor: cfg.SnapshotCache}, a.door, a.log.With("output", "snapshot")).Register(mux)
 	o.recorders = map[string]*record.Recorder{}
@@ -70,6 +73,20 @@ func (a *App) mount(mux *route.Mux) error {
 		o.recorders[name] = r
 	}
 	return nil
+}
+
+// clipConfig maps the clips_* keys to clip.Config.
+func clipConfig(cfg *config.Config) clip.Config {
+	keep := cfg.ClipsKeepFor
+	if keep == 0 {
+		keep = -1 // clips_keep_for: 0 turns the protection off
+	}
+	return clip.Config{
+		Dir: cfg.ClipsDir, MaxSaved: cfg.ClipsMaxSaved, MaxConcurrent: cfg.ClipsMaxConcurrent,
+		MaxPerFeed: cfg.ClipsMaxPerFeed, MaxPerUser: cfg.ClipsMaxPerUser, MaxSaving: cfg.ClipsMaxSaving,
+		KeepFor: keep, MaxAfter: cfg.ClipsMaxAfter, MinFree: int64(cfg.ClipsMinFree.Bytes),
+		AllowedOrigins: cfg.AllowedOrigins,
+	}
 }
 
 // startOutputs starts the listeners and goroutines of the outputs; wg

@@ -43,7 +43,7 @@ func (a *App) startRTSP() error {
 	s := rtsp.New(rtsp.Config{
 		Addr: a.cfg.RTSP, Transports: a.cfg.RTSPTransports, ServerCert: a.cfg.RTSPCert, ServerKey: a.cfg.RTSPKey,
 		UDPRTPAddr: a.cfg.RTSPUDPRTP, UDPRTCPAddr: a.cfg.RTSPUDPRTCP, DefaultFeed: a.defaultFeed(),
-		WriteTimeout: a.cfg.Limits.WriteTimeout,
+		WriteTimeout: a.cfg.Limits.WriteTimeout, PublishTimeout: a.cfg.PublishTimeout,
 	}, a.door, a, rtspAuth{a}, a.log.With("output", "rtsp"))
 	if err := s.Start(); err != nil {
 		return fmt.Errorf("rtsp on %s: %w", a.cfg.RTSP, err)

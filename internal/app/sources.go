@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 
 	"github.com/camfeed/camfeed/internal/config"
 	"github.com/camfeed/camfeed/internal/h264"
@@ -47,7 +48,9 @@ func (a *App) newSource(name string, fc config.Feed) (source.Source, error) {
 	case config.SourceTCP:
 		return &source.TCP{Addr: spec.Arg, Log: log}, nil
 	case config.SourceTCPListen:
-		return &source.TCPListen{Addr: spec.Arg, Log: log}, nil
+		// A bare TCP stream has no credentials: tcp_allow decides.
+		allow := func(r net.Addr) bool { return a.authz.Load().AllowTCPPublish(r, name) }
+		return &source.TCPListen{Addr: spec.Arg, Log: log, Allow: allow, Timeout: a.cfg.PublishTimeout}, nil
 	case config.SourceRTSP:
 		return source.NewRTSP(spec.Arg, log), nil
 	case config.SourcePublish:

@@ -21,7 +21,7 @@ func BenchmarkClip(b *testing.B) {
 			bw := bufio.NewWriterSize(cw, 32<<10)
 			b.ReportAllocs()
 			for b.Loop() {
-				p, err := start(src.h, request{seconds: time.Duration(secs) * time.Second})
+				p, err := start(src.h, request{seconds: time.Duration(secs) * time.Second}, nil)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -17,8 +17,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/origin"
 	"github.com/camfeed/camfeed/internal/route"
 )
 
@@ -33,6 +35,10 @@ const (
 	DefaultSeconds       = 10 * time.Second
 	DefaultMaxSaved      = 100
 	DefaultMaxConcurrent = 16
+	DefaultMaxPerFeed    = 8
+	DefaultMaxPerUser    = 4
+	DefaultMaxSaving     = 8
+	DefaultKeepFor       = time.Minute
 	DefaultMaxAfter      = time.Minute
 	DefaultMinFree       = 256 << 20
 	// MaxSeconds caps seconds=; a clip never holds more than the pre-roll
@@ -51,14 +57,40 @@ type Config struct {
 	Dir string
 	// MaxSaved is how many saved clips a feed keeps; the oldest go first.
 	MaxSaved int
-	// MaxConcurrent bounds clips being made, sent or saved at once, over
-	// all feeds. A request beyond it gets 503 with Retry-After.
+	// MaxConcurrent bounds clip downloads being made or sent at once,
+	// over all feeds. A request beyond it gets 503 with Retry-After.
 	MaxConcurrent int
+	// MaxPerFeed bounds the downloads of one feed at once (503), so that
+	// one feed's viewers cannot take every other feed's clips.
+	MaxPerFeed int
+	// MaxPerUser bounds one user's downloads at once (429); an anonymous
+	// client is counted by its address. A reader of one feed cannot hold
+	// every slot with after= clips.
+	MaxPerUser int
+	// MaxSaving bounds clips being saved at once (POST, 503 beyond).
+	// Downloads never count against it, nor saves against downloads: a
+	// reader hogging downloads cannot make an event clip be lost.
+	MaxSaving int
+	// KeepFor protects new saved clips: a save that would, once MaxSaved
+	// is reached, delete a clip saved less than KeepFor ago is refused
+	// (429) rather than lose an event clip to a burst of saves. Negative
+	// turns the protection off.
+	KeepFor time.Duration
+	// AllowedOrigins are the other sites (allowed_origins) whose pages may
+	// save and delete clips; see internal/origin. Other cross-origin
+	// POST and DELETE requests are refused with 403.
+	AllowedOrigins []string
+	// Who names the client a download counts against for MaxPerUser;
+	// nil: the authenticated user, else the client's address.
+	Who func(*http.Request) string
 	// MaxAfter bounds after=: the units of a clip being waited for are
 	// held in memory, even once the ring has dropped them.
 	MaxAfter time.Duration
 	// MinFree is the free space under which saving is refused (507).
 	MinFree int64
+	// Door admits and accounts downloads, like every viewer (nil: a door
+	// with no limits over the feeds given to New).
+	Door *door.Door
 }
 
 func (c *Config) setDefaults() {
@@ -67,6 +99,21 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxConcurrent <= 0 {
 		c.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if c.MaxPerFeed <= 0 {
+		c.MaxPerFeed = DefaultMaxPerFeed
+	}
+	if c.MaxPerUser <= 0 {
+		c.MaxPerUser = DefaultMaxPerUser
+	}
+	if c.MaxSaving <= 0 {
+		c.MaxSaving = DefaultMaxSaving
+	}
+	if c.KeepFor == 0 {
+		c.KeepFor = DefaultKeepFor
+	}
+	if c.Who == nil {
+		c.Who = who
 	}
 	if c.MaxAfter <= 0 {
 		c.MaxAfter = DefaultMaxAfter
@@ -80,8 +127,10 @@ func (c *Config) setDefaults() {
 type Server struct {
 	cfg   Config
 	feeds Feeds
+	door  *door.Door
 	log   *slog.Logger
-	sem   chan struct{}
+	slots *slots
+	orig  *origin.Checker
 	free  func(dir string) (int64, error) // free bytes; tests replace it
 	grace time.Duration                   // see defaultStallGrace
 
@@ -100,9 +149,12 @@ func New(cfg Config, feeds Feeds, log *slog.Logger) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg: cfg, feeds: feeds, log: log,
-		sem: make(chan struct{}, cfg.MaxConcurrent), free: diskFree, grace: defaultStallGrace,
+		cfg: cfg, feeds: feeds, log: log, door: cfg.Door,
+		slots: newSlots(cfg), orig: origin.New(cfg.AllowedOrigins), free: diskFree, grace: defaultStallGrace,
 		ctx: ctx, cancel: cancel,
+	}
+	if s.door == nil {
+		s.door = door.Unlimited(feeds)
 	}
 	if cfg.Dir != "" {
 		s.removeParts()
@@ -135,7 +187,7 @@ type request struct {
 // Errors for bad parameters; their text is sent to the client.
 var (
 	errSeconds = fmt.Errorf("seconds must be a number above 0 and at most %d", int(MaxSeconds/time.Second))
-	errBusy    = errors.New("clip: too many clips at once, retry in a second")
+	errBusy    = &busyError{"clip: too many clips at once, retry in a second", http.StatusServiceUnavailable}
 )
 
 func (s *Server) parseRequest(q url.Values) (request, error) {
@@ -157,18 +209,6 @@ func (s *Server) parseRequest(q url.Values) (request, error) {
 	return req, nil
 }
 
-// acquire takes a slot for one clip, or fails at once when all are taken.
-func (s *Server) acquire() bool {
-	select {
-	case s.sem <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
-
-func (s *Server) release() { <-s.sem }
-
 // pending is a clip whose start is fixed and whose end may be still to
 // come (after=).
 type pending struct {
@@ -176,20 +216,25 @@ type pending struct {
 	from, to time.Time
 	frame    time.Duration
 	sub      *hub.Sub
-	caught   bool // the sub has passed the last of units
+	caught   bool   // the sub has passed the last of units
+	sps, pps []byte // the parameter sets of the clip's stream
 }
 
 // start fixes a clip's range at the newest unit. For after= it first
 // joins the feed, so that nothing published between the look at the ring
-// and the wait for what follows is missed.
-func start(h *hub.Hub, req request) (*pending, error) {
+// and the wait for what follows is missed: through sub when given (a
+// download's, from the door), else with a cursor of its own (a save).
+func start(h *hub.Hub, req request, sub *hub.Sub) (*pending, error) {
 	p := &pending{}
 	var joined *h264.AccessUnit
 	if req.after > 0 {
-		join := hub.JoinKeyframe
-		// A clip only collects pointers, so it never lags in practice;
-		// the budget is generous so that it is never skipped anyway.
-		p.sub = h.Subscribe(hub.SubOptions{Output: "clip", Join: &join, LagBudget: req.after + time.Minute})
+		if sub == nil {
+			join := hub.JoinKeyframe
+			// A clip only collects pointers, so it never lags in practice;
+			// the budget is generous so that it is never skipped anyway.
+			sub = h.Subscribe(hub.SubOptions{Output: "clip", Join: &join, LagBudget: req.after + time.Minute})
+		}
+		p.sub = sub
 		f, ok, err := p.sub.TryNext()
 		if err != nil || !ok {
 			p.sub.Close()
@@ -206,6 +251,16 @@ func start(h *hub.Hub, req request) (*pending, error) {
 	if len(p.units) == 0 {
 		p.close()
 		return nil, ErrNoVideo
+	}
+	// Across a change of picture size only the newest part is kept (Plan
+	// marks the clip truncated, since it then starts late); what follows
+	// for after= must match it.
+	p.units, _ = lastParamsRun(p.units)
+	for i := len(p.units) - 1; i >= 0; i-- {
+		if p.units[i].Keyframe {
+			p.sps, p.pps = paramSets(p.units[i])
+			break
+		}
 	}
 	p.frame = FrameInterval(p.units)
 	last := p.units[len(p.units)-1].Received
@@ -259,6 +314,11 @@ func (p *pending) finish(ctx context.Context, grace time.Duration) (*Clip, error
 			if !f.Received.Before(end) {
 				break // the first unit past the end
 			}
+			if f.Keyframe && !sameParams(f.AccessUnit, p.sps, p.pps) {
+				// A new picture size: one MP4 track cannot change it.
+				short = true
+				break
+			}
 			p.units = append(p.units, f.AccessUnit)
 		}
 	}
@@ -284,12 +344,13 @@ func clipHeaders(hd http.Header, c *Clip) {
 }
 
 func httpError(w http.ResponseWriter, err error) {
+	var busy *busyError
 	switch {
 	case errors.Is(err, ErrNoVideo):
 		http.Error(w, "no video yet: the feed has not sent a keyframe", http.StatusServiceUnavailable)
-	case errors.Is(err, errBusy):
+	case errors.As(err, &busy):
 		w.Header().Set("Retry-After", "1")
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		http.Error(w, err.Error(), busy.code)
 	default:
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 	}

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/door"
 )
 
 // bufPool holds the write buffers of clip downloads: one clip's sample
@@ -22,8 +22,7 @@ const sendTimeout = 5 * time.Minute
 // handleDownload serves GET /{feed}/clip.mp4?seconds=N[&after=M].
 func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 	feed := r.PathValue("feed")
-	h, ok := s.feeds.Hub(feed)
-	if !ok {
+	if _, ok := s.feeds.Hub(feed); !ok {
 		http.NotFound(w, r)
 		return
 	}
@@ -32,17 +31,45 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if !s.acquire() {
-		httpError(w, errBusy)
+	release, err := s.slots.download(feed, s.cfg.Who(r))
+	if err != nil {
+		httpError(w, err)
 		return
 	}
-	defer s.release()
-	c, err := s.make(r, h, req)
+	defer release()
+	// A download is a viewer like any other: it takes a place in the door
+	// for as long as it lasts; with after= the door subscribes it, never
+	// to be skipped within the wait.
+	who := door.WhoHTTP(r, feed, door.Clip)
+	enter := s.door.Admit
+	if req.after > 0 {
+		who.Ahead = req.after
+		enter = s.door.Enter
+	}
+	se, err := enter(who)
+	if err != nil {
+		door.Refuse(w, err)
+		return
+	}
+	n, reason := s.download(w, r, feed, se, req)
+	se.Sent(int(n))
+	se.Leave(reason)
+}
+
+// download makes and sends one clip; it returns the bytes sent and how
+// it ended, in words.
+func (s *Server) download(w http.ResponseWriter, r *http.Request, feed string, se *door.Session, req request) (int64, string) {
+	p, err := start(se.Hub(), req, se.Sub)
+	var c *Clip
+	if err == nil {
+		c, err = p.finish(r.Context(), s.grace)
+	}
 	if err != nil {
 		if r.Context().Err() == nil {
 			httpError(w, err)
+			return 0, err.Error()
 		}
-		return
+		return 0, "viewer closed the connection"
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", "video/mp4")
@@ -57,9 +84,10 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 		bufPool.Put(bw)
 	}()
 	started := false
+	var size int64
 	err = c.WriteMP4(bw, func(n int64) {
 		hd.Set("Content-Length", strconv.FormatInt(n, 10))
-		started = true
+		started, size = true, n
 	})
 	if err == nil {
 		err = bw.Flush()
@@ -69,15 +97,12 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("clip: mp4", "feed", feed, "err", err)
 		hd.Del("Content-Disposition")
 		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return 0, "cannot write the clip: " + err.Error()
 	case err != nil && r.Context().Err() == nil:
 		s.log.Debug("clip: download ended early", "feed", feed, "err", err)
+		return 0, "download ended early: " + err.Error()
+	case err != nil:
+		return 0, "viewer closed the connection"
 	}
-}
-
-func (s *Server) make(r *http.Request, h *hub.Hub, req request) (*Clip, error) {
-	p, err := start(h, req)
-	if err != nil {
-		return nil, err
-	}
-	return p.finish(r.Context(), s.grace)
+	return size, "clip sent"
 }

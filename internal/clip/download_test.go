@@ -172,15 +172,18 @@ func TestClipErrors(t *testing.T) {
 func TestClipBusy(t *testing.T) {
 	src := newSource(t, 30, 30)
 	src.fill(2)
-	srv := New(Config{MaxConcurrent: 1}, testfeed.Feeds{"cam": src.h}, nil)
-	ts := testsupport.Serve(t, srv.Register)
-	srv.sem <- struct{}{} // one clip in progress
-	resp, _ := get(t, ts+"/cam/clip.mp4?seconds=1")
+	srv := New(Config{MaxConcurrent: 1}, feeds{"cam": src.h}, nil)
+	ts := serve(t, srv)
+	release, err := srv.slots.download("other", "someone else") // one clip in progress
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := get(t, ts.URL+"/cam/clip.mp4?seconds=1")
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" {
 		t.Errorf("status %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	<-srv.sem
-	if resp, _ := get(t, ts+"/cam/clip.mp4?seconds=1"); resp.StatusCode != 200 {
+	release()
+	if resp, _ := get(t, ts.URL+"/cam/clip.mp4?seconds=1"); resp.StatusCode != 200 {
 		t.Errorf("status %d once free", resp.StatusCode)
 	}
 }

@@ -3,6 +3,7 @@ package clip
 import (
 	"context"
 	"math/rand/v2"
+	"net/http/httptest"
 	"os"
 	"sync"
 	"testing"
@@ -10,7 +11,10 @@ import (
 
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/route"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
+	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
 )
 
 // source feeds the test pattern into a hub, either as history with
@@ -106,3 +110,19 @@ func writeTemp(t testing.TB, b []byte) string {
 	}
 	return p
 }
+
+// feeds and serve keep the clip tests short.
+type feeds = testfeed.Feeds
+
+// serve runs srv's routes on a loopback port.
+func serve(t testing.TB, srv *Server) *httptest.Server {
+	mux := route.Unguarded()
+	srv.Register(mux)
+	return testsupport.ServeHandler(t, mux)
+}
+
+func needTool(t testing.TB, name string) string { return testsupport.NeedTool(t, name) }
+
+func ffprobe(t testing.TB, path string) testsupport.Probe { return testsupport.FFprobe(t, path) }
+
+func decodes(t testing.TB, path string) { testsupport.Decodes(t, path) }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsupport"
-	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
 )
 
 // memSampler records the peak of the live heap (as of the last GC), the
@@ -125,7 +124,7 @@ func TestConcurrentClips(t *testing.T) {
 	src := newSource(t, 30, 30)
 	src.fill(clipSecs + 1)
 	src.run(t)
-	srv := New(Config{MaxConcurrent: clients}, testfeed.Feeds{"cam": src.h}, nil)
+	srv := New(Config{MaxConcurrent: clients, MaxPerFeed: clients, MaxPerUser: clients}, feeds{"cam": src.h}, nil)
 	ts := testsupport.Serve(t, srv.Register)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

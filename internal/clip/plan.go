@@ -73,6 +73,13 @@ func Plan(units []*h264.AccessUnit, from, to time.Time, frame time.Duration) (*C
 		return nil, ErrNoVideo
 	}
 	units = units[key:]
+	// One MP4 sample entry holds one SPS and PPS: at a change of them (a
+	// new picture size, a restarted encoder) the clip ends, as a
+	// recording's segment does, and says it is short.
+	changed := false
+	if n := paramsRun(units, sps, pps); n < len(units) {
+		units, changed = units[:n], true
+	}
 	c := &Clip{
 		units:     units,
 		durations: make([]uint32, len(units)),
@@ -80,7 +87,7 @@ func Plan(units []*h264.AccessUnit, from, to time.Time, frame time.Duration) (*C
 		sps:       sps,
 		pps:       pps,
 		Start:     units[cut-key].Received,
-		Truncated: units[cut-key].Received.After(from.Add(half)),
+		Truncated: changed || units[cut-key].Received.After(from.Add(half)),
 		Frames:    len(units) - (cut - key),
 	}
 	clock := NewClock(units[0].Received, frame)
@@ -98,6 +105,53 @@ func Plan(units []*h264.AccessUnit, from, to time.Time, frame time.Duration) (*C
 	}
 	c.Duration = time.Duration((prev - c.skipTicks) * int64(time.Second) / Timescale)
 	return c, nil
+}
+
+// paramsRun is how many of units, from the first, belong to the stream
+// whose parameter sets are sps and pps: up to the first keyframe that
+// carries others.
+func paramsRun(units []*h264.AccessUnit, sps, pps []byte) int {
+	for i, au := range units {
+		if i > 0 && au.Keyframe && !sameParams(au, sps, pps) {
+			return i
+		}
+	}
+	return len(units)
+}
+
+// sameParams reports whether the keyframe au carries sps and pps.
+func sameParams(au *h264.AccessUnit, sps, pps []byte) bool {
+	s, p := paramSets(au)
+	return bytes.Equal(s, sps) && bytes.Equal(p, pps)
+}
+
+// lastParamsRun trims units (feed order, starting at a keyframe) to its
+// tail that shares the newest keyframe's parameter sets: a clip of the
+// last seconds shows the picture as it is now when the size changed
+// within them. It reports whether anything was cut.
+func lastParamsRun(units []*h264.AccessUnit) ([]*h264.AccessUnit, bool) {
+	last := -1
+	for i := len(units) - 1; i >= 0; i-- {
+		if units[i].Keyframe {
+			last = i
+			break
+		}
+	}
+	if last < 0 {
+		return units, false
+	}
+	sps, pps := paramSets(units[last])
+	start := last
+	for i := last - 1; i >= 0; i-- {
+		if !units[i].Keyframe {
+			continue
+		}
+		if !sameParams(units[i], sps, pps) {
+			return units[start:], true
+		}
+		start = i
+	}
+	return units, false
 }
 
 // paramSets returns a keyframe's SPS and PPS (the parser guarantees both).

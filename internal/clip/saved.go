@@ -63,6 +63,9 @@ type saveResponse struct {
 // 202 at once with the name, and the clip appears when its last second has
 // come: an automation that fires on a doorbell must not wait for it.
 func (s *Server) handleSave(w http.ResponseWriter, r *http.Request) {
+	if !s.orig.Allow(w, r) {
+		return
+	}
 	feed := r.PathValue("feed")
 	h, ok := s.feeds.Hub(feed)
 	if !ok || !feedRE.MatchString(feed) {
@@ -88,20 +91,28 @@ func (s *Server) handleSave(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("not enough free space to save a clip: %d MiB free, %d MiB kept free", free>>20, s.cfg.MinFree>>20), http.StatusInsufficientStorage)
 		return
 	}
-	if !s.acquire() {
-		httpError(w, errBusy)
+	release, err := s.slots.save()
+	if err != nil {
+		httpError(w, err)
 		return
 	}
-	p, err := start(h, req)
+	p, err := start(h, req, nil)
 	if err != nil {
-		s.release()
+		release()
 		httpError(w, err)
 		return
 	}
 	name, f, err := s.create(dir, feed, p.from)
 	if err != nil {
 		p.close()
-		s.release()
+		release()
+		var full *fullError
+		if errors.As(err, &full) {
+			s.log.Warn("clip: save refused", "feed", feed, "err", err)
+			w.Header().Set("Retry-After", strconv.Itoa(full.retry))
+			http.Error(w, err.Error(), http.StatusTooManyRequests)
+			return
+		}
 		s.log.Error("clip: save", "feed", feed, "err", err)
 		http.Error(w, "cannot create the clip file", http.StatusInternalServerError)
 		return
@@ -112,7 +123,7 @@ func (s *Server) handleSave(w http.ResponseWriter, r *http.Request) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer s.release()
+			defer release()
 			if _, err := s.write(s.ctx, p, dir, name, f); err != nil {
 				s.log.Warn("clip: save", "feed", feed, "clip", name, "err", err)
 			}
@@ -120,7 +131,7 @@ func (s *Server) handleSave(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, resp)
 		return
 	}
-	defer s.release()
+	defer release()
 	c, err := s.write(r.Context(), p, dir, name, f)
 	if err != nil {
 		s.log.Warn("clip: save", "feed", feed, "clip", name, "err", err)
@@ -134,11 +145,58 @@ func (s *Server) handleSave(w http.ResponseWriter, r *http.Request) {
 
 func savedURL(feed, name string) string { return "/api/v1/feeds/" + feed + "/clips/" + name }
 
+// fullError refuses a save that would delete a clip saved less than
+// KeepFor ago to make room; retry is in seconds.
+type fullError struct {
+	feed       string
+	max, retry int
+	age, keep  time.Duration
+}
+
+func (e *fullError) Error() string {
+	return fmt.Sprintf("clip: feed %s already keeps %d saved clips, and making room for this one would delete a clip saved only %s ago; "+
+		"a new clip never pushes out one saved within %s, so that a burst of saves cannot wipe an event: retry in %d s, delete clips, or raise clips_max_saved",
+		e.feed, e.max, e.age.Round(time.Second), e.keep, e.retry)
+}
+
+// room checks that saving one more clip in dir will not, once it is
+// complete and the oldest are pruned to MaxSaved, delete a clip younger
+// than KeepFor. Clips still being written (part files) count, as they
+// will be listed. Called with saveMu held.
+func (s *Server) room(dir, feed string) error {
+	if s.cfg.KeepFor < 0 {
+		return nil
+	}
+	names := savedNames(dir)
+	parts, _ := filepath.Glob(filepath.Join(dir, "*.mp4"+partExt))
+	over := len(names) + len(parts) + 1 - s.cfg.MaxSaved // clips the new one will push out
+	if over <= 0 {
+		return nil
+	}
+	if over > len(names) {
+		// Every listed clip would go, and more: the part files are all
+		// younger than KeepFor in practice.
+		return &fullError{feed: feed, max: s.cfg.MaxSaved, keep: s.cfg.KeepFor, retry: int(s.cfg.KeepFor / time.Second)}
+	}
+	st, err := os.Stat(filepath.Join(dir, names[over-1])) // the newest that would go
+	if err != nil {
+		return nil // deleted meanwhile
+	}
+	if age := time.Since(st.ModTime()); age < s.cfg.KeepFor {
+		retry := int((s.cfg.KeepFor - age + time.Second - 1) / time.Second)
+		return &fullError{feed: feed, max: s.cfg.MaxSaved, age: age, keep: s.cfg.KeepFor, retry: max(retry, 1)}
+	}
+	return nil
+}
+
 // create makes NAME.mp4.part for a clip starting at t, with a name that no
-// clip or part file has yet.
+// clip or part file has yet, if there is room (see room).
 func (s *Server) create(dir, feed string, t time.Time) (string, *os.File, error) {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
+	if err := s.room(dir, feed); err != nil {
+		return "", nil, err
+	}
 	base := feed + "-" + t.UTC().Format(nameTime)
 	for i := 1; i < 100; i++ {
 		name := base + ".mp4"
@@ -324,6 +382,9 @@ func (s *Server) handleGetSaved(w http.ResponseWriter, r *http.Request) {
 
 // handleDelete serves DELETE /api/v1/feeds/{feed}/clips/{name}.
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
+	if !s.orig.Allow(w, r) {
+		return
+	}
 	path, ok := s.savedPath(r)
 	if !ok {
 		http.NotFound(w, r)

@@ -54,7 +54,7 @@ func TestSavedClips(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "cam"), 0o755)
 	stale := filepath.Join(dir, "cam", "cam-20250101T000000.000Z.mp4.part")
 	os.WriteFile(stale, []byte("junk"), 0o644)
-	srv := New(Config{Dir: dir, MaxSaved: 2}, testfeed.Feeds{"cam": src.h}, nil)
+	srv := New(Config{Dir: dir, MaxSaved: 2, KeepFor: -1}, feeds{"cam": src.h}, nil)
 	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
 		t.Error("part file left by a crash was not removed")
 	}

@@ -54,6 +54,14 @@ type Config struct {
 	ClipsMaxSaved int           `yaml:"clips_max_saved"`
 	SnapshotCache time.Duration `yaml:"snapshot_cache"` // how long a snapshot.jpg is reused
 
+	// ClipLimits are the other clips_* keys (clips.go).
+	ClipLimits `yaml:",inline"`
+
+	// PublishTimeout drops a publisher (tcp-listen, RTSP ANNOUNCE) that
+	// sends no video for this long, so it cannot hold the feed's one
+	// publisher slot.
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
+
 	// Recording (internal/record), for feeds with record: true.
 	RecordDir      string        `yaml:"record_dir"`
 	RecordSegment  time.Duration `yaml:"record_segment"`
@@ -130,6 +138,8 @@ func Default() *Config {
 		StallTimeout:   5 * time.Second,
 		Limits:         limits.Default(),
 		ClipsMaxSaved:  100,
+		ClipLimits:     DefaultClipLimits(),
+		PublishTimeout: 5 * time.Second,
 		SnapshotCache:  time.Second,
 		RecordSegment:  time.Minute,
 		RecordMaxBytes: Size{Bytes: 1 << 30},
@@ -283,6 +293,10 @@ func (c *Config) Validate() error {
 		if f := c.Feeds[name]; f != nil && f.Record && c.RecordDir == "" {
 			bad("feeds.%s.record: needs record_dir, the directory to record to", name)
 		}
+	}
+	errs = append(errs, c.ClipLimits.validate(c.ClipsMaxSaved)...)
+	if c.PublishTimeout < 500*time.Millisecond || c.PublishTimeout > 5*time.Minute {
+		bad("publish_timeout: %s must be between 500ms and 5m", c.PublishTimeout)
 	}
 	if err := c.TLS.Validate(); err != nil {
 		errs = append(errs, err)

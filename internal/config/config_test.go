@@ -109,6 +109,10 @@ func TestErrors(t *testing.T) {
 		{"bad feed name", "feeds:\n  API:\n    source: test\n", nil, nil,
 			`invalid config: feeds.API: a feed name is 1-32 of a-z 0-9 _ -`},
 		{"stray argument", "", []string{"serve"}, nil, `unexpected argument "serve" (flags start with --)`},
+		{"no clip slots", "clips_max_per_user: 0\n", nil, nil, `invalid config: clips_max_per_user: 0 must be between 1 and 10000`},
+		{"min free as time", "clips_min_free: 30s\n", nil, nil, `invalid config: clips_min_free: 30s is not a number of bytes such as 256MiB`},
+		{"keep for negative", "clips_keep_for: -1s\n", nil, nil, `invalid config: clips_keep_for: -1s must be between 0 (off) and 24h`},
+		{"publish timeout", "publish_timeout: 10ms\n", nil, nil, `invalid config: publish_timeout: 10ms must be between 500ms and 5m`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

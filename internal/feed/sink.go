@@ -16,6 +16,7 @@ type sink struct {
 	emitFn func(*h264.AccessUnit)
 	flush  bool // Idle may end an access unit (see h264.Parser.Flush)
 	gotAU  atomic.Bool
+	units  atomic.Uint64 // published, for source.UnitCounter
 
 	mu   sync.Mutex
 	last h264.Stats
@@ -39,8 +40,13 @@ func (s *sink) WriteAU(nalus [][]byte) {
 	s.update()
 }
 
+// Units implements source.UnitCounter: a source that admits publishers
+// drops one whose bytes make no access unit.
+func (s *sink) Units() uint64 { return s.units.Load() }
+
 func (s *sink) emit(au *h264.AccessUnit) {
 	s.f.hub.Publish(au)
+	s.units.Add(1)
 	s.f.lastAU.Store(au.Received.UnixNano())
 	if !s.gotAU.Swap(true) {
 		s.f.setState(StateRunning)

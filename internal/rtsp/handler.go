@@ -12,6 +12,8 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 
 	"github.com/camfeed/camfeed/internal/door"
+
+	"github.com/camfeed/camfeed/internal/source"
 )
 
 // srtpOverhead is what SRTP (RTP/SAVP, used by RTSPS) adds to each
@@ -254,10 +256,18 @@ func (h *handler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.R
 		return status(base.StatusBadRequest, ""), err
 	}
 	f := s.feed(name)
+	remote := ctx.Conn.NetConn().RemoteAddr().String()
+	// The feed has one publisher slot: a session that announces and then
+	// sends no video (or stops) must not hold it for the session timeout.
+	ss := ctx.Session
+	pub.stopWatch = source.WatchPublisher(pub.units, s.cfg.PublishTimeout, func() {
+		s.log.Warn("rtsp: publisher dropped: no video", "feed", name, "remote", remote, "timeout", s.cfg.PublishTimeout)
+		ss.Close() // OnSessionClose releases the feed
+	})
 	s.mu.Lock()
 	s.sessions[ctx.Session] = &session{
 		ss: ctx.Session, feed: f, user: user, action: ActionPublish, pub: pub,
-		remote: ctx.Conn.NetConn().RemoteAddr().String(),
+		remote: remote,
 	}
 	s.mu.Unlock()
 	return ok(), nil

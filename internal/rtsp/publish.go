@@ -19,8 +19,9 @@ type publisher struct {
 	forma  *format.H264
 	depack *source.RTPH264
 
-	once    sync.Once
-	release func()
+	once      sync.Once
+	release   func()
+	stopWatch func() // ends the no-video watch (see OnAnnounce); may be nil
 }
 
 func newPublisher(sink source.Sink, release func(), media *description.Media, forma *format.H264) (*publisher, error) {
@@ -44,6 +45,9 @@ func (p *publisher) bytes() uint64 {
 // close releases the feed; the sink gets nothing more.
 func (p *publisher) close() {
 	p.once.Do(func() {
+		if p.stopWatch != nil {
+			p.stopWatch()
+		}
 		p.depack.Stop()
 		p.release()
 	})

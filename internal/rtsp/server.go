@@ -111,6 +111,10 @@ type Config struct {
 	// keyframe (whose SPS/PPS the description needs) before it answers
 	// 503. Default 2 s.
 	DescribeWait time.Duration
+	// PublishTimeout drops a publisher that sends no access unit for this
+	// long, from its ANNOUNCE or since its last one, freeing the feed for
+	// another. Default source.DefaultPublishTimeout (5 s).
+	PublishTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -140,6 +144,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DescribeWait <= 0 {
 		c.DescribeWait = DefaultDescribeWait
+	}
+	if c.PublishTimeout <= 0 {
+		c.PublishTimeout = source.DefaultPublishTimeout
 	}
 }
 

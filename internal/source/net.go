@@ -61,14 +61,33 @@ func (t *TCP) Run(ctx context.Context, sink Sink) error {
 
 // TCPListen accepts one publisher at a time on Addr; a second one is
 // refused while the first is connected.
+//
+// A bare TCP stream carries no credentials, so who may publish is decided
+// by address (Allow; the app applies tcp_allow, see
+// auth.AllowTCPPublish). And the one slot is not held by a connection
+// that sends no video: a publisher that delivers no access unit for
+// Timeout, from connecting or since its last one, is dropped.
 type TCPListen struct {
 	Addr string
 	Log  *slog.Logger
+	// Allow, when set, decides whether a publisher at this address may
+	// connect; a refused one gets a line saying so and is closed.
+	Allow func(remote net.Addr) bool
+	// Timeout is how long a publisher may send no video before it is
+	// dropped; default DefaultPublishTimeout.
+	Timeout time.Duration
 	// ready, if set, gets the bound address (tests listen on port 0).
 	ready func(net.Addr)
 }
 
 func (t *TCPListen) String() string { return "tcp-listen://" + t.Addr }
+
+func (t *TCPListen) timeout() time.Duration {
+	if t.Timeout > 0 {
+		return t.Timeout
+	}
+	return DefaultPublishTimeout
+}
 
 // Passive: the feed waits for a publisher to connect.
 func (t *TCPListen) Passive() bool { return true }
@@ -99,6 +118,11 @@ func (t *TCPListen) Run(ctx context.Context, sink Sink) error {
 			if err != nil {
 				return
 			}
+			if t.Allow != nil && !t.Allow(c.RemoteAddr()) {
+				io.WriteString(c, "camfeed: this address may not publish to this feed (tcp_allow)\n")
+				c.Close()
+				continue
+			}
 			if !busy.CompareAndSwap(false, true) {
 				t.Log.Warn("second publisher refused: one is already connected", "remote", c.RemoteAddr().String())
 				io.WriteString(c, "camfeed: a publisher is already connected\n")
@@ -113,15 +137,29 @@ func (t *TCPListen) Run(ctx context.Context, sink Sink) error {
 			}
 		}
 	})
+	psink, progress := progressOf(sink)
 	for conn := range conns {
 		t.Log.Info("publisher connected", "remote", conn.RemoteAddr().String())
 		stopConn := context.AfterFunc(ctx, func() { conn.Close() })
-		err := pump(ctx, conn, sink)
+		var dropped atomic.Bool
+		stopWatch := WatchPublisher(progress, t.Timeout, func() {
+			dropped.Store(true)
+			conn.Close()
+		})
+		err := pump(ctx, conn, psink)
+		stopWatch()
 		stopConn()
+		if dropped.Load() {
+			err = fmt.Errorf("no video for %s: dropped, so that the slot is free for a real publisher", t.timeout())
+		}
 		conn.Close()
 		busy.Store(false)
 		if ctx.Err() != nil {
 			break
+		}
+		if dropped.Load() {
+			t.Log.Warn("publisher dropped", "remote", conn.RemoteAddr().String(), "reason", err)
+			continue
 		}
 		t.Log.Info("publisher disconnected", "remote", conn.RemoteAddr().String(), "reason", err)
 	}
