@@ -6,6 +6,7 @@ import (
 
 	"github.com/camfeed/camfeed/internal/auth"
 	"github.com/camfeed/camfeed/internal/config"
+	"github.com/camfeed/camfeed/internal/limits"
 	"github.com/camfeed/camfeed/internal/source"
 )
 
@@ -55,6 +56,9 @@ func (a *App) Reload(cfg *config.Config) error {
 			restartNeeded = append(restartNeeded, k.key)
 		}
 	}
+	if serverLimits(old.Limits) != serverLimits(cfg.Limits) {
+		restartNeeded = append(restartNeeded, "limits other than max_auth_failures_per_ip, max_auth_failures and max_password_checks")
+	}
 	// Build every new source first: a failure changes nothing.
 	srcs := make(map[string]source.Source, len(changes))
 	for _, c := range changes {
@@ -75,4 +79,12 @@ func (a *App) Reload(cfg *config.Config) error {
 	a.cfg = cfg
 	a.log.Info("config reloaded", "changed_feeds", len(changes))
 	return nil
+}
+
+// serverLimits is the part of the limits fixed when the listeners and
+// outputs start; the password limits go with the authenticator, which a
+// reload replaces.
+func serverLimits(l limits.Config) limits.Config {
+	l.MaxAuthFailuresPerIP, l.MaxAuthFailures, l.MaxPasswordChecks = 0, 0, 0
+	return l
 }

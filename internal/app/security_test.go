@@ -26,6 +26,7 @@ func TestAuthOnEveryHTTPOutput(t *testing.T) {
 	ta := startApp(t, func(c *config.Config) {
 		c.Users = []auth.User{{Name: "alice", Password: hash, Permissions: []string{"read"}}}
 		c.AnonymousRead = &no
+		c.Limits.MaxAuthFailuresPerIP = 0 // more wrong passwords than the default allows; throttling: internal/hostile
 	})
 	ta.waitFrames(t, "cam", 5)
 	paths := []struct{ method, path string }{

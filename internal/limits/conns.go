@@ -111,5 +111,14 @@ func (c *limitedConn) Close() error {
 // that tunes TCP sockets can reach the *net.TCPConn.
 func (c *limitedConn) NetConn() net.Conn { return c.Conn }
 
+// CloseWrite half-closes, as net/http does before closing a connection
+// so the client reads the whole answer.
+func (c *limitedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // ReadFrom keeps sendfile for file responses (recordings, clips).
 func (c *limitedConn) ReadFrom(r io.Reader) (int64, error) { return io.Copy(c.Conn, r) }

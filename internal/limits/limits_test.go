@@ -149,6 +149,21 @@ func TestValidate(t *testing.T) {
 	if err := c.Validate(); err == nil || err.Error() != want {
 		t.Errorf("got\n%v\nwant\n%s", err, want)
 	}
+
+	c = Default()
+	c.MaxHeaderBytes = 4096 // net/http cannot enforce less than its 4 KiB of slop
+	c.MaxConnsPerIP = -1
+	c.MaxAuthFailuresPerIP = -2
+	c.MaxPasswordChecks = 0
+	c.MaxExport = 48 * time.Hour
+	want = "limits.max_header_bytes: 4096 must be between 8KiB and 1MiB\n" +
+		"limits.max_conns_per_ip: -1 is negative; 0 means no limit\n" +
+		"limits.max_auth_failures_per_ip: -2 is negative; 0 means no limit\n" +
+		"limits.max_password_checks: 0 must be between 1 and 64\n" +
+		"limits.max_export: 48h0m0s must be between 1s and 24h"
+	if err := c.Validate(); err == nil || err.Error() != want {
+		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
 }
 
 // serve starts c.Server(h) on a loopback port and returns its address.
