@@ -22,6 +22,7 @@ import (
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/limits"
 	"github.com/camfeed/camfeed/internal/metrics"
+	"github.com/camfeed/camfeed/internal/origin"
 	"github.com/camfeed/camfeed/internal/raw"
 	"github.com/camfeed/camfeed/internal/route"
 	"github.com/camfeed/camfeed/internal/systemd"
@@ -44,6 +45,7 @@ type App struct {
 	viewers *limits.Viewers
 	door    *door.Door // every viewer of every protocol comes in here
 	mux     *route.Mux // every HTTP route, each with its access class
+	origins *origin.Checker
 	metrics *metrics.Metrics
 
 	started time.Time
@@ -79,6 +81,7 @@ func New(cfg *config.Config, version string, log *slog.Logger) (*App, error) {
 		a.feeds[name] = f
 		a.names = append(a.names, name)
 	}
+	a.origins = origin.New(cfg.AllowedOrigins)
 	a.mux = route.New(a.guard)
 	if err := a.mount(a.mux); err != nil {
 		return nil, err

@@ -337,3 +337,30 @@ func TestDoorAccountsEveryProtocol(t *testing.T) {
 		t.Error("no viewer-left line")
 	}
 }
+
+// TestCrossOriginWritesRefused: a web page on another site cannot make a
+// household member's browser save a clip, whatever the output's own
+// checks; a script without an Origin (curl, Home Assistant) can.
+func TestCrossOriginWritesRefused(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, func(c *config.Config) { c.ClipsDir = t.TempDir() })
+	ta.waitFrames(t, "cam", 40)
+	post := func(hdr map[string]string) int {
+		req, _ := http.NewRequest("POST", ta.url("/api/v1/feeds/cam/clips?seconds=1"), nil)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := post(map[string]string{"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}); code != http.StatusForbidden {
+		t.Errorf("cross-site POST: %d, want 403", code)
+	}
+	if code := post(nil); code == http.StatusForbidden {
+		t.Errorf("POST without an Origin: %d", code)
+	}
+}
