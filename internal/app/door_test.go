@@ -174,7 +174,7 @@ func doorEndpoints() []endpoint {
 
 // startDoorApp runs camfeed with RTSP and raw TCP on, users alice (read
 // cam) and bob (read door), no anonymous reading, and caps.
-func startDoorApp(t *testing.T, caps limits.Caps) *testApp {
+func startDoorApp(t *testing.T, caps limits.Caps, mutate ...func(*config.Config)) *testApp {
 	hash, err := auth.HashPassword("s3cret")
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +194,9 @@ func startDoorApp(t *testing.T, caps limits.Caps) *testApp {
 		c.AnonymousRead = &no
 		c.Limits.MaxViewersPerFeed, c.Limits.MaxViewersPerIP, c.Limits.MaxViewers = caps.PerFeed, caps.PerIP, caps.Total
 		c.Limits.LimitLoopback = caps.LimitLoopback
+		for _, m := range mutate {
+			m(c)
+		}
 	})
 	ta.waitFrames(t, "cam", 5)
 	return ta
@@ -362,5 +365,22 @@ func TestCrossOriginWritesRefused(t *testing.T) {
 	}
 	if code := post(nil); code == http.StatusForbidden {
 		t.Errorf("POST without an Origin: %d", code)
+	}
+}
+
+// TestRTSPWrongPasswordsThrottled: wrong RTSP passwords count against the
+// client's address as HTTP ones do, so a guesser is refused without a
+// password hash being computed.
+func TestRTSPWrongPasswordsThrottled(t *testing.T) {
+	t.Parallel()
+	ta := startDoorApp(t, limits.Caps{}, func(c *config.Config) { c.Limits.MaxAuthFailuresPerIP = 2 })
+	for range 4 {
+		if code, done := rtspTry("/cam")(t, ta, "alice", "guess"); code != 401 {
+			done()
+			t.Fatalf("wrong RTSP password: %d, want 401", code)
+		}
+	}
+	if n := ta.authz.Load().Hashed(); n > 2 {
+		t.Errorf("4 wrong RTSP passwords from one address, with a budget of 2 a minute: %d hashed, want 2", n)
 	}
 }

@@ -3,7 +3,10 @@ package app
 import (
 	"errors"
 	"fmt"
+	"net"
 
+	"github.com/camfeed/camfeed/internal/auth"
+	"github.com/camfeed/camfeed/internal/limits"
 	"github.com/camfeed/camfeed/internal/rtsp"
 	"github.com/camfeed/camfeed/internal/source"
 )
@@ -29,8 +32,10 @@ func (a *App) Publish(feed string) (source.Sink, func(), error) {
 // rtspAuth adapts the authenticator (which a reload may swap) for RTSP.
 type rtspAuth struct{ a *App }
 
-func (r rtspAuth) Allow(feed, action, user, pass string) bool {
-	return r.a.authz.Load().Allow(feed, action, user, pass)
+func (r rtspAuth) Allow(feed, action, user, pass, remote string) bool {
+	c := auth.Credentials{User: user, Password: pass, From: limits.RemoteIP(remote)}
+	_, err := r.a.authz.Load().Check(feed, action, c)
+	return err == nil
 }
 
 func (r rtspAuth) Password(user string) (string, bool) { return r.a.authz.Load().Password(user) }
@@ -44,6 +49,7 @@ func (a *App) startRTSP() error {
 		Addr: a.cfg.RTSP, Transports: a.cfg.RTSPTransports, ServerCert: a.cfg.RTSPCert, ServerKey: a.cfg.RTSPKey,
 		UDPRTPAddr: a.cfg.RTSPUDPRTP, UDPRTCPAddr: a.cfg.RTSPUDPRTCP, DefaultFeed: a.defaultFeed(),
 		WriteTimeout: a.cfg.Limits.WriteTimeout, PublishTimeout: a.cfg.PublishTimeout,
+		Listener: func(ln net.Listener) net.Listener { return a.cfg.Limits.Listener(ln) },
 	}, a.door, a, rtspAuth{a}, a.log.With("output", "rtsp"))
 	if err := s.Start(); err != nil {
 		return fmt.Errorf("rtsp on %s: %w", a.cfg.RTSP, err)

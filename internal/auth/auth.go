@@ -320,6 +320,10 @@ func (a *Authenticator) Refused() (unauthenticated, forbidden uint64) {
 // *ThrottledError, their password unchecked.
 func (a *Authenticator) Throttled() uint64 { return a.throttled.Load() }
 
+// Hashed returns how many password hashes were computed: what the cache
+// and the throttle save.
+func (a *Authenticator) Hashed() uint64 { return a.hashed.Load() }
+
 // authenticate finds the user c names and checks the password: from the
 // verified cache when it can (every protocol passing a password, HTTP and
 // RTSP Basic, comes through here), else by hashing, which is throttled

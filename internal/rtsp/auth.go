@@ -55,7 +55,8 @@ func nonceOf(sc *gortsplib.ServerConn) string {
 //   - a Digest user without the right: 403 and a log line. (Basic cannot
 //     tell this from a wrong password: Auth.Allow checks both.)
 func (s *Server) authorize(sc *gortsplib.ServerConn, req *base.Request, feed, action string) (string, *base.Response, error) {
-	if s.auth == nil || s.auth.Allow(feed, action, "", "") {
+	remote := sc.NetConn().RemoteAddr().String()
+	if s.auth == nil || s.auth.Allow(feed, action, "", "", remote) {
 		return "", nil, nil
 	}
 	methods := s.methods()
@@ -65,13 +66,12 @@ func (s *Server) authorize(sc *gortsplib.ServerConn, req *base.Request, feed, ac
 		res.Header = base.Header{"WWW-Authenticate": auth.GenerateWWWAuthenticate(methods, realm, nonceOf(sc))}
 		return "", res, nil
 	}
-	remote := sc.NetConn().RemoteAddr().String()
 	refuse := func(reason string) (string, *base.Response, error) {
 		s.wrongLog.note("remote", remote, "feed", feed, "action", action, "user", a.Username, "reason", reason)
 		return a.Username, status(base.StatusUnauthorized, ""), liberrors.ErrServerAuth{}
 	}
 	if a.Method == headers.AuthMethodBasic {
-		if !s.auth.Allow(feed, action, a.Username, a.BasicPass) {
+		if !s.auth.Allow(feed, action, a.Username, a.BasicPass, remote) {
 			return refuse("wrong user or password, or no right to the feed (Basic)")
 		}
 		return a.Username, nil, nil
@@ -80,7 +80,7 @@ func (s *Server) authorize(sc *gortsplib.ServerConn, req *base.Request, feed, ac
 	if !known || auth.Verify(req, a.Username, pass, methods, realm, nonceOf(sc)) != nil {
 		return refuse("wrong user or password (Digest)")
 	}
-	if !s.auth.Allow(feed, action, a.Username, pass) {
+	if !s.auth.Allow(feed, action, a.Username, pass, remote) {
 		s.forbiddenLog.note("remote", remote, "feed", feed, "action", action, "user", a.Username)
 		return a.Username, status(base.StatusForbidden, "Forbidden: User May Not "+strings.ToUpper(action[:1])+action[1:]+" This Feed"), nil
 	}

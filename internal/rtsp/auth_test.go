@@ -34,7 +34,7 @@ type testAuth struct{ digest bool }
 
 var testUsers = map[string]string{"alice": "secret", "bob": "hunter2", "carol": "hashed"}
 
-func (testAuth) Allow(feed, action, user, pass string) bool {
+func (testAuth) Allow(feed, action, user, pass, _ string) bool {
 	switch {
 	case feed == "open" && action == ActionRead:
 		return true

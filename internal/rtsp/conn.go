@@ -160,7 +160,7 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	var raw syscall.RawConn
-	if tc, ok := c.(*net.TCPConn); ok {
+	if tc, ok := tcpConn(c); ok {
 		limitUnsent(tc, unsentLimit)
 		raw, _ = tc.SyscallConn()
 	}
@@ -168,6 +168,21 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 		c = tls.Server(c, l.tls)
 	}
 	return newTrackedConn(c, raw, l.onSent), nil
+}
+
+// tcpConn finds the TCP connection under c, through wrappers that expose
+// it as NetConn (the per-address connection limit).
+func tcpConn(c net.Conn) (*net.TCPConn, bool) {
+	for {
+		switch v := c.(type) {
+		case *net.TCPConn:
+			return v, true
+		case interface{ NetConn() net.Conn }:
+			c = v.NetConn()
+		default:
+			return nil, false
+		}
+	}
 }
 
 var errNoUDPPair = errors.New("rtsp: no free UDP port pair")

@@ -57,8 +57,9 @@ const (
 type Auth interface {
 	// Allow reports whether user (empty for anonymous) with password pass
 	// may do action (ActionRead or ActionPublish) on feed, checking the
-	// password. The server asks for anonymous access first.
-	Allow(feed, action, user, pass string) bool
+	// password. The server asks for anonymous access first. remote is the
+	// client's address, which wrong passwords are counted against.
+	Allow(feed, action, user, pass, remote string) bool
 	// Password returns user's plaintext password, or false for an unknown
 	// user or one whose password is stored hashed. Digest needs it.
 	Password(user string) (string, bool)
@@ -107,6 +108,9 @@ type Config struct {
 	// connection; a viewer whose socket takes no data for WriteTimeout is
 	// disconnected. Default 10 s each.
 	ReadTimeout, WriteTimeout time.Duration
+	// Listener, if set, wraps the RTSP listener (the per-address
+	// connection cap).
+	Listener func(net.Listener) net.Listener
 	// DescribeWait is how long a DESCRIBE waits for a feed's first
 	// keyframe (whose SPS/PPS the description needs) before it answers
 	// 503. Default 2 s.
@@ -208,6 +212,15 @@ func New(cfg Config, d *door.Door, pubs Publishers, auth Auth, log *slog.Logger)
 	}
 }
 
+// listen opens the RTSP listener, wrapped by Config.Listener.
+func (s *Server) listen(network, address string) (net.Listener, error) {
+	ln, err := net.Listen(network, address)
+	if err != nil || s.cfg.Listener == nil {
+		return ln, err
+	}
+	return s.cfg.Listener(ln), nil
+}
+
 // Start listens and serves. It returns an error naming the address when a
 // port is taken or the certificate cannot be loaded.
 func (s *Server) Start() error {
@@ -234,14 +247,14 @@ func (s *Server) Start() error {
 		// has to hold the largest access unit: 2048 packets is 2.9 MB.
 		WriteQueueSize: 2048,
 		Listen: func(network, address string) (net.Listener, error) {
-			ln, err := net.Listen(network, address)
+			ln, err := s.listen(network, address)
 			if err != nil {
 				return nil, err
 			}
 			return &trackedListener{Listener: ln, onSent: s.onSent}, nil
 		},
 		TLSListen: func(network, address string, conf *tls.Config) (net.Listener, error) {
-			ln, err := net.Listen(network, address)
+			ln, err := s.listen(network, address)
 			if err != nil {
 				return nil, err
 			}
