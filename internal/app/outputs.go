@@ -51,7 +51,7 @@ func (a *App) mount(mux *route.Mux) error {
 	m.WriteTimeout = cfg.Limits.WriteTimeout
 	m.AllowOrigins(cfg.AllowedOrigins)
 	m.Register(mux)
-	o.hls = hls.New(hls.Config{AllowedOrigins: cfg.AllowedOrigins}, a.door, a.log.With("output", "hls"))
+	o.hls = hls.New(hls.Config{AllowedOrigins: cfg.AllowedOrigins, WriteTimeout: cfg.Limits.WriteTimeout}, a.door, a.log.With("output", "hls"))
 	o.hls.Register(mux)
 	viewer.New(a, viewer.Options{AllowedOrigins: cfg.AllowedOrigins, Protocols: protocols, NonBrowser: rawHTTP.Default(), NonBrowserFeed: a.defaultFeed()}).Register(mux)
 
@@ -66,7 +66,7 @@ func (a *App) mount(mux *route.Mux) error {
 			continue
 		}
 		r := record.New(record.Config{
-			Dir: cfg.RecordDir, Segment: cfg.RecordSegment, MaxBytes: int64(cfg.RecordMaxBytes.Bytes),
+			Dir: cfg.RecordDir, WriteTimeout: cfg.Limits.WriteTimeout, Segment: cfg.RecordSegment, MaxBytes: int64(cfg.RecordMaxBytes.Bytes),
 			MaxAge: cfg.RecordMaxAge, MinFree: int64(cfg.RecordMinFree.Bytes), MaxExport: cfg.Limits.MaxExport,
 		}, name, a.feeds[name].Hub(), a.log.With("feed", name, "output", "record"))
 		r.Register(mux)

@@ -30,6 +30,7 @@ import (
 
 	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/limits"
 	"github.com/camfeed/camfeed/internal/route"
 )
 
@@ -50,6 +51,9 @@ type Config struct {
 	// AllowedOrigins may fetch playlists and media from other pages
 	// (CORS); "*" for any.
 	AllowedOrigins []string
+	// WriteTimeout bounds each write of a playlist or segment to a client
+	// (limits.write_timeout; 0: none).
+	WriteTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -216,6 +220,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, file string, index bool) {
+	w = limits.DeadlineWriter(w, s.cfg.WriteTimeout)
 	s.cors(w, r)
 	name := r.PathValue("feed")
 	h, ok := s.door.Feed(name)

@@ -192,3 +192,30 @@ func (v *Viewers) Admit(w http.ResponseWriter, r *http.Request, feed string) (re
 	}
 	return release, nil
 }
+
+// DeadlineWriter makes every Write of a response finish within timeout
+// (0: no deadline), for responses that are not streams but can be large
+// or slow to take (recordings, HLS segments): a client that stops
+// reading is cut off instead of holding its goroutine and buffers. The
+// deadline is armed at each write, so a response that waits before
+// writing (an LL-HLS blocking playlist reload) is not cut short.
+func DeadlineWriter(w http.ResponseWriter, timeout time.Duration) http.ResponseWriter {
+	if timeout <= 0 {
+		return w
+	}
+	return &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: timeout}
+}
+
+type deadlineWriter struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	_ = d.rc.SetWriteDeadline(time.Now().Add(d.timeout))
+	return d.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (d *deadlineWriter) Unwrap() http.ResponseWriter { return d.ResponseWriter }

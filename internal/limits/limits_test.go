@@ -568,3 +568,36 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestHostileNonReadingClient: a client that asks for a large response
+// (a recording) and never reads it is cut off by DeadlineWriter instead of
+// holding the handler forever.
+func TestHostileNonReadingClient(t *testing.T) {
+	done := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w = DeadlineWriter(w, 200*time.Millisecond)
+		chunk := make([]byte, 64<<10)
+		for range 1 << 12 { // 256 MiB: far more than the socket buffers hold
+			if _, err := w.Write(chunk); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}))
+	defer srv.Close()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n") // and never read
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("256 MiB were written to a client that reads nothing")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the handler still writes 30 s later")
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 
 	"github.com/camfeed/camfeed/internal/clip"
+	"github.com/camfeed/camfeed/internal/limits"
 	"github.com/camfeed/camfeed/internal/route"
 )
 
@@ -71,6 +72,7 @@ func (r *Recorder) handleList(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (r *Recorder) handleSegment(w http.ResponseWriter, req *http.Request) {
+	w = limits.DeadlineWriter(w, r.cfg.WriteTimeout)
 	name := req.PathValue("name")
 	if _, ok := parseSegment(name); !ok {
 		http.NotFound(w, req)
@@ -159,6 +161,7 @@ func spanError(maxSpan time.Duration) error {
 // the export ends before the first of them, and X-Camfeed-Export-Truncated
 // says so.
 func (r *Recorder) handleExport(w http.ResponseWriter, req *http.Request) {
+	w = limits.DeadlineWriter(w, r.cfg.WriteTimeout)
 	from, to, err := parseRange(req.URL.Query(), time.Now(), r.cfg.MaxExport)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)

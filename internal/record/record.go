@@ -55,6 +55,9 @@ const (
 type Config struct {
 	// Dir is the recordings directory; a feed records into Dir/FEED.
 	Dir string
+	// WriteTimeout bounds each write of a segment or export to a client
+	// (limits.write_timeout; 0: none).
+	WriteTimeout time.Duration
 	// Segment is the length of a segment; it is cut at the first keyframe
 	// after it (default 1 min).
 	Segment time.Duration
