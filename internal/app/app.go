@@ -64,13 +64,13 @@ type App struct {
 // New builds the feeds and outputs from cfg. Nothing runs until Run.
 func New(cfg *config.Config, version string, log *slog.Logger) (*App, error) {
 	a := &App{cfg: cfg, log: log, version: version, feeds: map[string]*feed.Feed{}}
-	az, err := auth.New(cfg.AuthConfig(log))
+	a.metrics = metrics.New(a, version)
+	az, err := auth.New(a.authConfig(cfg))
 	if err != nil {
 		return nil, err
 	}
 	a.authz.Store(az)
 	a.viewers = limits.NewViewers(cfg.Limits.Caps())
-	a.metrics = metrics.New(a, version)
 	a.door = door.New(a, a.viewers, a.metrics, a.log.With("component", "door"))
 	a.metrics.CollectSessions(a, a)
 	for _, name := range cfg.FeedNames() {
@@ -169,7 +169,7 @@ func (a *App) Run(ctx context.Context) error {
 			return fail(fmt.Errorf("http: %w", err))
 		}
 		addrs["http"] = ln.Addr()
-		ln = a.cfg.Limits.Listener(ln) // before TLS: no handshake for a connection over the cap
+		ln = a.connLimit(ln) // before TLS: no handshake for a connection over the cap
 		if a.cfg.TLS.Enabled() {
 			dir, _ := auth.StateDir()
 			tc, err := a.cfg.TLS.Load(dir)
@@ -196,7 +196,7 @@ func (a *App) Run(ctx context.Context) error {
 			return fail(fmt.Errorf("tcp: %w", err))
 		}
 		addrs["tcp"] = ln.Addr()
-		ln = a.cfg.Limits.Listener(ln)
+		ln = a.connLimit(ln)
 		l := &raw.Listener{Door: a.door, Feed: def, Log: a.log, Observe: a.observe, WriteTimeout: a.cfg.Limits.WriteTimeout,
 			Allow: func(r net.Addr) bool { return a.authz.Load().AllowTCP(r, def) }}
 		wg.Go(func() { _ = l.Serve(ctx, ln, "tcp") })
@@ -287,9 +287,25 @@ func (a *App) httpServer() *http.Server {
 // observe gives the metrics' per-viewer observer to the raw outputs.
 func (a *App) observe(feed, output string) raw.Observer { return a.metrics.Viewer(feed, output) }
 
+// connLimit caps a listener's connections per address, counted in the
+// metrics.
+func (a *App) connLimit(ln net.Listener) net.Listener {
+	cl := a.cfg.Limits.Listener(ln)
+	cl.OnRefuse = a.metrics.ConnRefused
+	return cl
+}
+
 func (a *App) defaultFeed() string {
 	if _, ok := a.feeds[config.DefaultFeed]; ok {
 		return config.DefaultFeed
 	}
 	return a.names[0]
+}
+
+// authConfig is cfg's auth part, with refusals counted in the metrics
+// (which outlive a reload's new authenticator).
+func (a *App) authConfig(cfg *config.Config) auth.Config {
+	ac := cfg.AuthConfig(a.log)
+	ac.OnRefuse = a.metrics.AuthRefused
+	return ac
 }

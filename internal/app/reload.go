@@ -18,7 +18,7 @@ import (
 // a feed's RAM budget or join policy) is logged as needing a restart. On
 // error nothing is changed.
 func (a *App) Reload(cfg *config.Config) error {
-	newAuth, err := auth.New(cfg.AuthConfig(a.log))
+	newAuth, err := auth.New(a.authConfig(cfg))
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}

@@ -3,7 +3,6 @@ package app
 import (
 	"errors"
 	"fmt"
-	"net"
 
 	"github.com/camfeed/camfeed/internal/auth"
 	"github.com/camfeed/camfeed/internal/limits"
@@ -49,7 +48,7 @@ func (a *App) startRTSP() error {
 		Addr: a.cfg.RTSP, Transports: a.cfg.RTSPTransports, ServerCert: a.cfg.RTSPCert, ServerKey: a.cfg.RTSPKey,
 		UDPRTPAddr: a.cfg.RTSPUDPRTP, UDPRTCPAddr: a.cfg.RTSPUDPRTCP, DefaultFeed: a.defaultFeed(),
 		WriteTimeout: a.cfg.Limits.WriteTimeout, PublishTimeout: a.cfg.PublishTimeout,
-		Listener: func(ln net.Listener) net.Listener { return a.cfg.Limits.Listener(ln) },
+		Listener: a.connLimit,
 	}, a.door, a, rtspAuth{a}, a.log.With("output", "rtsp"))
 	if err := s.Start(); err != nil {
 		return fmt.Errorf("rtsp on %s: %w", a.cfg.RTSP, err)

@@ -70,6 +70,10 @@ type Config struct {
 	// counted into the next line). nil: slog.Default().
 	Logger *slog.Logger `yaml:"-"`
 
+	// OnRefuse, if set, is told every refusal's reason: "unauthenticated",
+	// "forbidden" or "throttled" (metrics, which outlive a reload).
+	OnRefuse func(reason string) `yaml:"-"`
+
 	// FailuresPerIP and Failures are the wrong passwords allowed per
 	// minute from one address and from all together; past either,
 	// passwords are not checked and Check returns a *ThrottledError (HTTP
@@ -114,6 +118,7 @@ type Authenticator struct {
 	tcpAllow  []netip.Prefix
 	log       *slog.Logger
 	logs      limiter
+	onRefuse  func(reason string)
 	cache     verifiedCache
 	throttle  throttle
 	slots     hashSlots
@@ -128,10 +133,11 @@ type Authenticator struct {
 // and key at fault.
 func New(cfg Config) (*Authenticator, error) {
 	a := &Authenticator{
-		users:  map[string]*user{},
-		tokens: map[[sha256.Size]byte]*user{},
-		anon:   cfg.AnonymousRead,
-		log:    cfg.Logger,
+		users:    map[string]*user{},
+		tokens:   map[[sha256.Size]byte]*user{},
+		anon:     cfg.AnonymousRead,
+		log:      cfg.Logger,
+		onRefuse: cfg.OnRefuse,
 
 		throttle: throttle{perIP: cfg.FailuresPerIP, total: cfg.Failures},
 		slots:    make(hashSlots, cmp.Or(cfg.PasswordChecks, 2)),
@@ -451,13 +457,19 @@ func (l *limiter) allow(now time.Time) (ok bool, suppressed int) {
 }
 
 func (a *Authenticator) logRefusal(remote, name, feed, action string, err error) {
+	reason := "unauthenticated"
 	switch {
 	case errors.Is(err, ErrForbidden) || errors.Is(err, ErrNoAdmin) || errors.Is(err, errTCPNotAllowed):
 		a.forbidden.Add(1)
+		reason = "forbidden"
 	case errors.Is(err, ErrThrottled):
 		a.throttled.Add(1)
+		reason = "throttled"
 	default:
 		a.unauth.Add(1)
+	}
+	if a.onRefuse != nil {
+		a.onRefuse(reason)
 	}
 	ok, n := a.logs.allow(time.Now())
 	if !ok {

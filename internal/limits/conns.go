@@ -28,6 +28,9 @@ type ConnLimiter struct {
 	// Exempt decides which addresses are not counted; nil exempts
 	// loopback. Tests set it to count loopback too.
 	Exempt func(netip.Addr) bool
+	// OnRefuse, if set, is called for every connection closed for being
+	// over the cap (metrics).
+	OnRefuse func()
 
 	mu      sync.Mutex
 	max     int
@@ -51,6 +54,9 @@ func (l *ConnLimiter) Accept() (net.Conn, error) {
 		if l.max > 0 && l.open[ip] >= l.max {
 			l.mu.Unlock()
 			l.refused.Add(1)
+			if l.OnRefuse != nil {
+				l.OnRefuse()
+			}
 			c.Close()
 			continue
 		}

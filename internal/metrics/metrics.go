@@ -47,6 +47,7 @@ type Metrics struct {
 	latency *prometheus.HistogramVec
 	refused *prometheus.CounterVec
 	full    *prometheus.CounterVec
+	conns   prometheus.Counter
 }
 
 // Buckets, in seconds. Lag is how far behind live a viewer is when a unit
@@ -75,8 +76,12 @@ func New(feeds Feeds, version string) *Metrics {
 	}, []string{"feed", "protocol"})
 	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "camfeed_auth_refused_total",
-		Help: "Requests refused by authentication (unauthenticated) or authorization (forbidden).",
+		Help: "Requests refused by authentication (unauthenticated), authorization (forbidden), or the wrong-password throttle (throttled).",
 	}, []string{"reason"})
+	m.conns = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "camfeed_connections_refused_total",
+		Help: "TCP connections closed at once because their address had max_conns_per_ip open.",
+	})
 	m.full = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "camfeed_viewers_rejected_total",
 		Help: "Viewers turned away with 503 because a limit was reached.",
@@ -99,7 +104,7 @@ func New(feeds Feeds, version string) *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		build, m.lag, m.latency, m.refused, m.full,
+		build, m.lag, m.latency, m.refused, m.full, m.conns,
 	)
 	if feeds != nil {
 		m.reg.MustRegister(newFeedCollector(feeds))
@@ -162,10 +167,18 @@ func (m *Metrics) ForgetFeed(feed string) {
 	m.latency.DeletePartialMatch(prometheus.Labels{"feed": feed})
 }
 
-// AuthRefused counts a refusal; reason is "unauthenticated" or "forbidden".
+// AuthRefused counts a refusal; reason is "unauthenticated", "forbidden"
+// or "throttled".
 func (m *Metrics) AuthRefused(reason string) {
 	if m != nil {
 		m.refused.WithLabelValues(reason).Inc()
+	}
+}
+
+// ConnRefused counts a connection closed by the per-address cap.
+func (m *Metrics) ConnRefused() {
+	if m != nil {
+		m.conns.Inc()
 	}
 }
 
