@@ -199,30 +199,66 @@ func firstSlice(b []byte) (types []byte, ok bool) {
 	return types, false
 }
 
-// baseline counts goroutines once camfeed has served a first viewer
-// (which starts what stays running), and settled checks the count comes
-// back to it.
-func baseline(t *testing.T, c *camfeed) int {
+// baseline counts goroutines and live heap once camfeed has served a
+// first viewer (which starts what stays running), and settled checks both
+// come back to it. The tests of this package run one at a time, so the
+// heap is camfeed's (and the test's own clients').
+type base struct {
+	goroutines int
+	heap       uint64
+}
+
+func baseline(t *testing.T, c *camfeed) base {
 	t.Helper()
 	firstPicture(t, c, client(""), "", "")
 	waitFor(t, "the warm-up viewer to leave", func() bool { return c.viewers() == 0 })
-	time.Sleep(100 * time.Millisecond)
-	return runtime.NumGoroutine()
+	return measure()
 }
 
-// settled waits for the goroutines to come back to base (a few of slack
-// for timers and the runtime).
-func settled(t *testing.T, base int) {
+// measure takes a baseline after the caller's own warm-up.
+func measure() base {
+	time.Sleep(100 * time.Millisecond)
+	return base{goroutines: runtime.NumGoroutine(), heap: liveHeap()}
+}
+
+// liveHeap is the heap in use after a collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// heapSlack is how much more live heap than at the baseline is allowed
+// after an attack: buffers the runtime keeps, the feed's ring refilling.
+// An attack that holds memory (a 256 MiB WebSocket message, a thousand
+// stalled bodies) is far above it.
+const heapSlack = 48 << 20
+
+// settled waits for the goroutines to come back to b (a few of slack for
+// timers and the runtime), and for the live heap to come back near it.
+func settled(t *testing.T, b base) {
 	t.Helper()
 	const slack = 4
 	deadline := time.Now().Add(30 * time.Second)
-	for runtime.NumGoroutine() > base+slack {
+	for runtime.NumGoroutine() > b.goroutines+slack {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<20)
 			n := runtime.Stack(buf, true)
-			t.Fatalf("%d goroutines 30 s after the attack, %d before:\n%s", runtime.NumGoroutine(), base, buf[:n])
+			t.Fatalf("%d goroutines 30 s after the attack, %d before:\n%s", runtime.NumGoroutine(), b.goroutines, buf[:n])
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	for {
+		h := liveHeap()
+		if h <= b.heap+heapSlack {
+			t.Logf("live heap %d MiB after the attack, %d MiB before", h>>20, b.heap>>20)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("live heap %d MiB 30 s after the attack, %d MiB before", h>>20, b.heap>>20)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,7 +112,7 @@ func TestHostileConnsPerIP(t *testing.T) {
 		t.Skipf("cannot reach %s from 127.0.0.1: %v", ip, err)
 	}
 	waitFor(t, "the warm-up viewer to leave", func() bool { return c.viewers() == 0 })
-	base := runtimeGoroutines()
+	base := measure()
 
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
 	var held []net.Conn
@@ -293,7 +292,7 @@ func TestHostilePasswordFlood(t *testing.T) {
 	})
 	firstPicture(t, c, client(""), "alice", "alice-pw") // logged in before the flood
 	waitFor(t, "the warm-up viewer to leave", func() bool { return c.viewers() == 0 })
-	base := runtimeGoroutines()
+	base := measure()
 
 	var codes [600]atomic.Int64
 	var retryAfter atomic.Value
@@ -343,12 +342,6 @@ func TestHostilePasswordFlood(t *testing.T) {
 	}
 	firstPicture(t, c, client(""), "alice", "alice-pw") // cached: not throttled
 	settled(t, base)
-}
-
-// runtimeGoroutines is a baseline taken after the caller's own warm-up.
-func runtimeGoroutines() int {
-	time.Sleep(100 * time.Millisecond)
-	return runtime.NumGoroutine()
 }
 
 // TestHostileStalledViewer: a viewer that stops reading is dropped after
