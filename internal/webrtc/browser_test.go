@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/browsertest"
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
 	"github.com/camfeed/camfeed/internal/viewer"
@@ -22,7 +23,7 @@ func testServer(t *testing.T, cfg testsrc.Config, setup func(*Server)) (string, 
 	t.Helper()
 	feed := browsertest.StartFeed(t, cfg, hub.Config{})
 	feeds := browsertest.Feeds{"cam": feed.Hub}
-	s, err := New(Config{Addr: "127.0.0.1:0"}, feeds, testLog(t))
+	s, err := New(Config{Addr: "127.0.0.1:0"}, door.Unlimited(feeds), testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,7 @@ func TestBrowserSlowPeer(t *testing.T) {
 	// gets half the stream's bitrate on the wire.
 	shaper := &slowLink{rate: rate * 1.05 / 2, limit: 48 << 10}
 	feeds := browsertest.Feeds{"cam": feed.Hub}
-	s, err := New(Config{Addr: "127.0.0.1:0"}, feeds, testLog(t))
+	s, err := New(Config{Addr: "127.0.0.1:0"}, door.Unlimited(feeds), testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}

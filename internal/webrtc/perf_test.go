@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/browsertest"
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
 )
@@ -58,7 +59,7 @@ func TestPerfViewers(t *testing.T) {
 		}
 	}()
 	defer func() { cancel(); wg.Wait(); h.Close() }()
-	s, err := New(Config{Addr: "127.0.0.1:0"}, browsertest.Feeds{"cam": h}, nil)
+	s, err := New(Config{Addr: "127.0.0.1:0"}, door.Unlimited(browsertest.Feeds{"cam": h}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
