@@ -534,8 +534,9 @@ func (s *Server) newPeer(name string, h *hub.Hub, params hub.Params, offer, remo
 	}
 	p.b = b
 	b.add(p)
+	timeout := s.connectTimeout
 	s.mu.Unlock()
-	p.watchConnect(s.connectTimeout)
+	p.watchConnect(timeout)
 	go p.sendLoop()
 	go p.rtcpLoop(sender)
 	p.log.Debug("webrtc: offer answered")
