@@ -114,7 +114,8 @@ func (b *broadcaster) add(p *peer) {
 //   - next: nothing until the next keyframe.
 //
 // The frames given here are the join: they are sent however old they
-// are, since the policy asked for them.
+// are, since the policy asked for them. A peer left waiting for the next
+// keyframe asks the source for one.
 func (b *broadcaster) join(p *peer) {
 	cfg := b.h.Config()
 	b.mu.Lock()
@@ -138,6 +139,11 @@ func (b *broadcaster) join(p *peer) {
 		p.q <- fr // the queue holds more than maxGOP and is empty yet
 	}
 	p.live.Store(true)
+	if len(start) < len(b.gop) || len(b.gop) == 0 {
+		// The peer waits for the next keyframe: ask for one now rather
+		// than leave it a GOP without a (live) picture.
+		p.requestKeyframe()
+	}
 }
 
 // newestKey returns the cached GOP from its keyframe if the keyframe is

@@ -405,15 +405,13 @@ func (p *peer) rtcpLoop(sender *webrtc.RTPSender) {
 	}
 }
 
-// askRestart has sendLoop restart at a keyframe, and asks the source for
-// one, at most once every pliEvery: a browser repeats its PLI until a
-// keyframe comes.
+// askRestart has sendLoop restart at a keyframe (resume), at most once
+// every pliEvery: a browser repeats its PLI until a keyframe comes.
 func (p *peer) askRestart(now time.Time) {
 	if now.Sub(p.lastPLI) < pliEvery {
 		return
 	}
 	p.lastPLI = now
-	p.requestKeyframe()
 	p.restart.Store(true)
 	// Wake sendLoop when the queue is empty.
 	select {
