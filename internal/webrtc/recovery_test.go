@@ -93,7 +93,14 @@ func TestWebRTCStallRecovery(t *testing.T) {
 	if err := w.waitPicture(ctx); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second)
+	time.Sleep(2 * time.Second)
+	// Stall right after a keyframe: the cached one is then a second old
+	// (GOP 2 s, stall 3 s) when the network comes back, and resending
+	// it and its GOP would show.
+	st0, _, _ := w.stats()
+	if _, ok := waitFor(5*time.Second, func() bool { st, _, _ := w.stats(); return st.Keyframes > st0.Keyframes }); !ok {
+		t.Fatal("no keyframe in 5 s")
+	}
 	before := time.Now()
 	stall.blocked.Store(true)
 	time.Sleep(3 * time.Second)
@@ -102,7 +109,7 @@ func TestWebRTCStallRecovery(t *testing.T) {
 	time.Sleep(4 * time.Second)
 
 	st, frames, notes := w.stats()
-	steady := lags(frames, before.Add(-2*time.Second), before)
+	steady := lags(frames, before.Add(-1500*time.Millisecond), before)
 	after := lags(frames, back, back.Add(3*time.Second))
 	var live time.Duration = -1
 	var worst time.Duration
