@@ -256,8 +256,9 @@ func (ps *peerSender) skipToKey() {
 }
 
 // resume drops what is queued and continues at the newest keyframe: the
-// cached one when it is fresh and not sent yet, else the next one, which
-// the source is asked to make now. Frames already queued are older than
+// cached one when it is fresh (in full mode, a quarter of the lag budget)
+// and not sent yet, else the next one, which the source is asked to make
+// now. Frames already queued are older than
 // the live edge by the time the browser could show them; sending them in
 // a burst would also teach its jitter buffer a delay it then keeps.
 func (ps *peerSender) resume(fr *frame) bool {
@@ -276,8 +277,16 @@ func (ps *peerSender) resume(fr *frame) bool {
 		}
 	}
 	ps.skipToKey()
-	gop := p.b.newestKey(ps.lastN, p.fresh)
-	if gop == nil {
+	// In keyframe mode the link admits a keyframe up to keyAge old (its
+	// transfer is paced), and a new one may be seconds away.
+	// Its own keyframes come as the bucket allows: asking the source for
+	// more would raise every viewer's bitrate and give this one nothing.
+	fresh, ask := p.fresh, true
+	if mode, _, _ := p.cc.state(); mode == modeKeyframes {
+		fresh, ask = p.keyAge, false
+	}
+	gop := p.b.newestKey(ps.lastN, fresh)
+	if gop == nil && ask {
 		p.requestKeyframe()
 	}
 	for _, fr := range gop {
