@@ -131,7 +131,7 @@ func (p *peer) sendLoop() {
 	if w == nil {
 		return
 	}
-	p.log.Info("webrtc: viewer connected", "after", time.Since(p.started).Round(time.Millisecond).String())
+	p.log.Debug("webrtc: viewer connected", "after", time.Since(p.started).Round(time.Millisecond).String())
 	ps := &peerSender{p: p, w: w, hdr: hdr, seq: uint16(time.Now().UnixNano()), timer: time.NewTimer(time.Hour), needKey: true}
 	defer ps.timer.Stop()
 	p.b.join(p)
@@ -449,8 +449,10 @@ func (p *peer) close(reason string) {
 		go func() {
 			_ = p.pc.Close()
 			p.s.removePeer(p)
+			// The door writes the rate-limited "viewer left" line with the
+			// reason and counters; this adds the link's story, for debugging.
 			_, _, switches := p.cc.state()
-			p.log.Info("webrtc: viewer left", "reason", reason, "frames", p.sent.Load(), "skipped", p.skipped.Load(),
+			p.log.Debug("webrtc: peer closed", "reason", reason, "frames", p.sent.Load(), "skipped", p.skipped.Load(),
 				"keyframe_mode_switches", switches, "duration", time.Since(p.started).Round(time.Second))
 		}()
 	})

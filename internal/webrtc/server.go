@@ -9,6 +9,13 @@
 // paced, so a slow viewer still sees fresh decodable pictures and costs
 // the others nothing.
 //
+// Every viewer comes in through the door (internal/door) at its POST,
+// before the peer connection is built: the viewer limits apply, the
+// session is accounted like any other protocol's, and it leaves when the
+// peer closes, hangs up, or never connects (connectTimeout). The feed's
+// join policy and lag budget (its hub config) decide where a peer starts
+// and how old a frame may be when its turn comes.
+//
 // ICE runs on one UDP port (a UDP mux) with ICE-TCP on the same port
 // number, so a firewall needs two rules and no port range. No STUN server
 // is used unless configured: on a LAN the host candidates are enough, and
