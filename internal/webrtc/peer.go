@@ -62,6 +62,7 @@ type peer struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 	closeOnce sync.Once
+	closed    chan struct{} // the peer connection is closed and forgotten
 
 	sent     atomic.Uint64 // frames
 	skipped  atomic.Uint64 // frames not sent: congestion, age, overflow
@@ -79,7 +80,7 @@ func newPeer(id, feed string, s *Server, pc *webrtc.PeerConnection, tr *track, s
 		log:   s.log.With("feed", feed, "viewer", id[:8], "remote", remote),
 		stale: lag, fresh: lag / 4, keyAge: 2 * lag, maxKeyAge: 4 * lag,
 		q: make(chan *frame, peerQueue), nacks: make(chan []uint16, 16), started: time.Now(),
-		connected: make(chan struct{}),
+		connected: make(chan struct{}), closed: make(chan struct{}),
 	}
 	p.cc = newCongestion(p.started, p.keyAge)
 	p.ctx, p.cancel = contextWithCancel()
@@ -442,11 +443,9 @@ func (t *track) ssrcValue() uint32 {
 func (p *peer) close(reason string) {
 	p.closeOnce.Do(func() {
 		p.cancel()
-		if p.connTimer != nil {
-			p.connTimer.Stop()
-		}
 		p.sess.Leave(reason)
 		go func() {
+			defer close(p.closed)
 			_ = p.pc.Close()
 			p.s.removePeer(p)
 			// The door writes the rate-limited "viewer left" line with the

@@ -260,9 +260,10 @@ func (s *Server) Close() {
 	}
 	s.mu.Unlock()
 	for _, p := range peers {
-		p.cancel()
-		_ = p.pc.Close()
-		s.removePeer(p)
+		p.close("server shutting down")
+	}
+	for _, p := range peers {
+		<-p.closed
 	}
 	s.mu.Lock()
 	bcs := make([]*broadcaster, 0, len(s.feedsBc))
@@ -516,14 +517,6 @@ func (s *Server) newPeer(name string, h *hub.Hub, params hub.Params, offer, remo
 	_, _ = rand.Read(idb[:])
 	id := hex.EncodeToString(idb[:])
 	p := newPeer(id, name, s, pc, tr, sess, h.Config().LagBudget, remote)
-	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		switch st {
-		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-			p.close("connection " + st.String())
-		case webrtc.PeerConnectionStateConnected:
-			p.connOnce.Do(func() { close(p.connected) })
-		}
-	})
 
 	s.mu.Lock()
 	if s.closed {
@@ -544,6 +537,16 @@ func (s *Server) newPeer(name string, h *hub.Hub, params hub.Params, offer, remo
 	timeout := s.connectTimeout
 	s.mu.Unlock()
 	p.watchConnect(timeout)
+	// The client cannot connect before it has the answer, so the peer is
+	// in place before any state change can close it.
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			p.close("connection " + st.String())
+		case webrtc.PeerConnectionStateConnected:
+			p.connOnce.Do(func() { close(p.connected) })
+		}
+	})
 	go p.sendLoop()
 	go p.rtcpLoop(sender)
 	p.log.Debug("webrtc: offer answered")
