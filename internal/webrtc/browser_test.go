@@ -233,16 +233,16 @@ type pictureCount struct {
 // TestBrowserStallRecovery blocks Chromium's network for 3 s, both ways,
 // then lets it recover (issue 9: it stayed ~600 ms behind the live edge
 // for the rest of the session). The display latency must be back under
-// 200 ms within a second or so: the assertion is on the median over the
-// 2nd to 5th second after the recovery, the time to the first picture
-// under 200 ms is logged.
+// 200 ms within a second (doubled under -race), in the same session, and
+// stay there: the median over the 2nd to 5th second after the recovery.
 func TestBrowserStallRecovery(t *testing.T) {
 	b := browsertest.Launch(t)
 	feed := browsertest.StartFeed(t, testsrc.Config{}, hub.Config{})
 	feeds := browsertest.Feeds{"cam": feed.Hub}
 	stall := &stallLink{}
 	keys := &keyframes{gen: feed.Gen}
-	s, err := New(Config{Addr: "127.0.0.1:0", Keyframes: keys}, door.Unlimited(feeds), testLog(t))
+	d := door.Unlimited(feeds)
+	s, err := New(Config{Addr: "127.0.0.1:0", Keyframes: keys}, d, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,12 @@ func TestBrowserStallRecovery(t *testing.T) {
 	if p50 := browsertest.Percentile(after, 50); p50 >= 200 {
 		t.Errorf("display latency p50 %.0f ms 2–5 s after the recovery, want < 200", p50)
 	}
-	if live < 0 {
-		t.Errorf("never back under 200 ms")
+	// Before the fix the page was back only after 2.6 s, having given up
+	// on the session and connected again.
+	if budget := 1000.0 * raceSlowdown; live < 0 || live > budget {
+		t.Errorf("back under 200 ms %.0f ms after the recovery, want ≤ %.0f", live, budget)
+	}
+	if n := d.Totals("cam")[door.WebRTC].Sessions; n != 1 {
+		t.Errorf("%d WebRTC sessions: the page had to connect again", n)
 	}
 }
