@@ -66,6 +66,7 @@ type peer struct {
 
 	sent     atomic.Uint64 // frames
 	skipped  atomic.Uint64 // frames not sent: congestion, age, overflow
+	lastAsk  time.Time     // sendLoop's: the last keyframe request
 	lastPLI  time.Time     // rtcpLoop's
 	lastRTCP time.Time     // rtcpLoop's
 	started  time.Time
@@ -110,11 +111,15 @@ func (p *peer) offer(fr *frame) {
 	}
 }
 
-// requestKeyframe asks the feed's source for a keyframe, when it can.
+// requestKeyframe asks the feed's source for a keyframe, when it can, at
+// most once every pliEvery. Only sendLoop calls it.
 func (p *peer) requestKeyframe() {
-	if kr := p.s.cfg.Keyframes; kr != nil {
-		kr.RequestKeyframe(p.feed)
+	kr := p.s.cfg.Keyframes
+	if kr == nil || time.Since(p.lastAsk) < pliEvery {
+		return
 	}
+	p.lastAsk = time.Now()
+	kr.RequestKeyframe(p.feed)
 }
 
 // sendLoop writes the peer's frames. It is the only writer of the
