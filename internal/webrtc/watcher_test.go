@@ -23,14 +23,22 @@ import (
 )
 
 // watcher is a pion WHEP viewer that decodes the way a browser does, as
-// far as the reference chain goes: it NACKs lost packets and sends
-// receiver reports (pion's interceptors), assembles access units from RTP
-// in sequence order, gives up on a missing packet after a while, and then
-// decodes nothing but a keyframe, sending a PLI until one comes. Like a
-// browser, it cannot see frames the server skipped: RTP sequence numbers
-// are per peer and contiguous. So it checks what the browser would
-// decode with frame_num (H.264 7.4.3): a picture decoded after a skipped
-// reference is a corrupt picture.
+// far as the reference chain goes. It NACKs lost packets and sends
+// receiver reports (pion's interceptors). Like a browser's packet buffer
+// it assembles each frame on its own, as soon as all its packets are in:
+// from the packet after the previous frame's marker to its own marker
+// (RFC 6184 gives no other sign of a frame's start). A keyframe is
+// decoded at once; any other frame only right after the frame before it
+// in sequence number order was decoded, which is all a browser knows of
+// H.264 references (Chromium's sequence-number reference finder). When
+// frames wait for a missing one it sends a PLI, as a browser does.
+//
+// A browser cannot see frames the server skipped: RTP sequence numbers
+// are per peer and contiguous. So the watcher checks what the browser
+// would decode with frame_num (H.264 7.4.3): a picture decoded after a
+// skipped reference is a corrupt picture. And a frame that comes after
+// another in sequence order but is older (RTP timestamp) is one a
+// browser drops, decoding the next ones without their reference.
 type watcher struct {
 	pc       *webrtc.PeerConnection
 	resource string
@@ -40,13 +48,13 @@ type watcher struct {
 	info    h264.Info
 	pkts    map[int64]*rtpPacket
 	maxSeq  int64
-	cursor  int64
 	started bool
-	gapAt   time.Time // when the packet at cursor was first seen missing
-	broken  bool      // the chain is broken: decode only a keyframe
-	fresh   bool      // the next frame follows a gap: its start may be lost
-	prevFN  uint32
-	prevTS  uint32
+	done    map[int64]bool       // packets of frames assembled
+	ends    map[int64]frameEnd   // frames assembled, by the sequence number of their marker
+	waiting map[int64]*waitFrame // assembled, waiting for the frame before, by first sequence number
+	last    int64                // end of the newest frame decoded; 0 before the first
+	lastTS  uint32
+	stuck   time.Time // since when complete frames wait for a missing one
 	lastPLI time.Time
 	ssrc    uint32
 	frames  []decoded
@@ -64,6 +72,21 @@ type rtpPacket struct {
 	ts      uint32
 }
 
+// frameEnd is what the watcher keeps of an assembled frame.
+type frameEnd struct {
+	decoded bool
+	fn      uint32
+}
+
+// waitFrame is an assembled P frame waiting for the frame before it.
+type waitFrame struct {
+	first, end int64
+	ts         uint32
+	fn         uint32
+	captured   time.Time
+	at         time.Time
+}
+
 // decoded is one picture the viewer decoded.
 type decoded struct {
 	at, captured time.Time
@@ -77,15 +100,16 @@ type watchStats struct {
 	Decoded    int // pictures decodable with their references
 	Keyframes  int
 	Corrupt    int // a decoder would show a picture without its reference
-	Malformed  int // an access unit whose packets do not fit (no loss seen)
-	Incomplete int // cut by the link's loss: not decodable, never shown
-	Waiting    int // complete, but after a break: not decoded until a keyframe
-	GaveUp     int // missing packets given up on
+	Malformed  int // all packets of an access unit in, but they do not make one
+	Incomplete int // lost its first packets: not decodable, never shown
+	Dropped    int // assembled, but never decodable: the frame before was lost
+	Late       int // completed after a newer frame was decoded (a retransmission)
 }
 
-// giveUp is how long a missing packet is waited for (NACKs are sent every
-// 100 ms), and maxGap the gap that is given up at once, as a browser
-// asks for a keyframe rather than thousands of packets.
+// giveUp is how long complete frames wait for a missing one before the
+// watcher asks for a keyframe (NACKs are sent every 100 ms), and maxGap
+// the gap that asks at once, as a browser asks for a keyframe rather than
+// for hundreds of packets.
 const (
 	giveUp = 300 * time.Millisecond
 	maxGap = 300
@@ -126,7 +150,8 @@ func watch(ctx context.Context, url string, o watchOptions) (*watcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	wt := &watcher{pc: pc, pkts: map[int64]*rtpPacket{}, gotPicture: make(chan struct{}), client: httpClientFrom(o.local)}
+	wt := &watcher{pc: pc, pkts: map[int64]*rtpPacket{}, done: map[int64]bool{}, ends: map[int64]frameEnd{}, waiting: map[int64]*waitFrame{},
+		gotPicture: make(chan struct{}), client: httpClientFrom(o.local)}
 	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		pc.Close()
 		return nil, err
@@ -230,75 +255,90 @@ func (wt *watcher) packet(p *rtp.Packet, now time.Time) {
 	defer wt.mu.Unlock()
 	s := wt.unwrap(p.SequenceNumber)
 	if !wt.started {
-		wt.started, wt.cursor, wt.maxSeq, wt.fresh = true, s, s, true
-		wt.broken = true
+		wt.started, wt.maxSeq = true, s
 	}
-	if s < wt.cursor {
-		return // given up on, or a duplicate
+	if _, dup := wt.pkts[s]; dup || wt.done[s] {
+		return // a retransmission that came too late, or twice
 	}
 	wt.maxSeq = max(wt.maxSeq, s)
 	wt.pkts[s] = &rtpPacket{payload: append([]byte(nil), p.Payload...), marker: p.Marker, ts: p.Timestamp}
-	wt.advance(now)
-}
-
-// advance assembles every frame it can from cursor on, in order.
-func (wt *watcher) advance(now time.Time) {
-	for {
-		s := wt.cursor
-		for ; ; s++ {
-			p := wt.pkts[s]
-			if p == nil {
-				break
-			}
-			if p.marker {
-				break
+	wt.tryFrame(s, now)
+	if n := wt.pkts[s+1]; n != nil && n.ts != p.Timestamp {
+		wt.tryFrame(s+1, now) // s certifies the start of the next frame
+	}
+	wt.checkStuck(now)
+	// Forget what is far behind.
+	if len(wt.pkts)+len(wt.done) > 8000 {
+		for k := range wt.pkts {
+			if k < wt.maxSeq-3000 {
+				delete(wt.pkts, k)
 			}
 		}
-		if p := wt.pkts[s]; p != nil {
-			var frame []*rtpPacket
-			for i := wt.cursor; i <= s; i++ {
-				frame = append(frame, wt.pkts[i])
-				delete(wt.pkts, i)
+		for k := range wt.done {
+			if k < wt.maxSeq-3000 {
+				delete(wt.done, k)
 			}
-			wt.cursor, wt.gapAt = s+1, time.Time{}
-			wt.frame(frame, now)
-			continue
-		}
-		if s > wt.maxSeq {
-			return // the frame is not all here yet, and nothing is missing
-		}
-		if wt.gapAt.IsZero() {
-			wt.gapAt = now
-		}
-		if now.Sub(wt.gapAt) < giveUp && wt.maxSeq-s < maxGap {
-			return
-		}
-		// Give up on the missing packet: drop the frame it belongs to and
-		// continue at the next packet with another timestamp.
-		wt.st.GaveUp++
-		var partTS uint32
-		known := false
-		for i := wt.cursor; i < s; i++ {
-			partTS, known = wt.pkts[i].ts, true
-			delete(wt.pkts, i)
-		}
-		next := s + 1
-		for ; next <= wt.maxSeq; next++ {
-			if p := wt.pkts[next]; p != nil && (!known || p.ts != partTS) {
-				break
-			}
-			delete(wt.pkts, next)
-		}
-		wt.cursor, wt.gapAt, wt.fresh = next, time.Time{}, true
-		wt.breakChain(now)
-		if next > wt.maxSeq {
-			return
 		}
 	}
 }
 
-func (wt *watcher) breakChain(now time.Time) {
-	wt.broken = true
+// tryFrame assembles the frame that packet s belongs to if all of it is in.
+func (wt *watcher) tryFrame(s int64, now time.Time) {
+	p := wt.pkts[s]
+	if p == nil {
+		return
+	}
+	first := s
+	for {
+		q := wt.pkts[first-1]
+		if q == nil || q.ts != p.ts {
+			break
+		}
+		first--
+	}
+	end := s
+	for !wt.pkts[end].marker {
+		q := wt.pkts[end+1]
+		if q == nil || q.ts != p.ts {
+			return // the rest is not in yet (or lost)
+		}
+		end++
+	}
+	// The start is certain after a marker or a packet of another frame;
+	// after a lost packet it is assumed, as a browser does, and a frame
+	// that lost its start then fails to assemble.
+	_, afterFrame := wt.ends[first-1]
+	certain := afterFrame || wt.pkts[first-1] != nil || wt.done[first-1]
+	frame := make([]*rtpPacket, 0, end-first+1)
+	for i := first; i <= end; i++ {
+		frame = append(frame, wt.pkts[i])
+		delete(wt.pkts, i)
+		wt.done[i] = true
+	}
+	wt.frame(first, end, certain, frame, now)
+	for k := range wt.ends {
+		if k < end-5000 {
+			delete(wt.ends, k)
+		}
+	}
+}
+
+// checkStuck asks for a keyframe when complete frames have waited too
+// long for a missing one, or the gap is too large to NACK.
+func (wt *watcher) checkStuck(now time.Time) {
+	if len(wt.waiting) == 0 {
+		wt.stuck = time.Time{}
+		return
+	}
+	if wt.stuck.IsZero() {
+		wt.stuck = now
+	}
+	if now.Sub(wt.stuck) >= giveUp || wt.maxSeq-wt.last > maxGap {
+		wt.askKeyframe(now)
+	}
+}
+
+func (wt *watcher) askKeyframe(now time.Time) {
 	if now.Sub(wt.lastPLI) >= 300*time.Millisecond && wt.ssrc != 0 {
 		wt.lastPLI = now
 		wt.plis.Add(1)
@@ -348,27 +388,19 @@ func depacketizeRTP(frame []*rtpPacket) ([][]byte, error) {
 	return nals, nil
 }
 
-// frame decodes one assembled frame, as far as the reference chain goes.
-func (wt *watcher) frame(frame []*rtpPacket, now time.Time) {
-	afterGap := wt.fresh
-	wt.fresh = false
+// frame handles an assembled frame [first, end]: a keyframe is decoded
+// at once, another frame when the frame before it was decoded.
+func (wt *watcher) frame(first, end int64, certain bool, frame []*rtpPacket, now time.Time) {
+	wt.ends[end] = frameEnd{}
 	ts := frame[0].ts
-	for _, p := range frame {
-		if p.ts != ts {
-			wt.st.Malformed++
-			wt.note("packets of two timestamps in one frame")
-			return
-		}
-	}
 	nals, err := depacketizeRTP(frame)
 	if err != nil || len(nals) == 0 {
-		if afterGap {
-			wt.st.Incomplete++
-		} else {
+		if certain {
 			wt.st.Malformed++
 			wt.note(fmt.Sprintf("malformed access unit: %v", err))
+		} else {
+			wt.st.Incomplete++
 		}
-		wt.breakChain(now)
 		return
 	}
 	var (
@@ -394,43 +426,84 @@ func (wt *watcher) frame(frame []*rtpPacket, now time.Time) {
 		}
 	}
 	if !haveFN {
-		if afterGap {
-			wt.st.Incomplete++
-		} else {
+		if certain {
 			wt.st.Malformed++
 			wt.note("an access unit without a slice")
+		} else {
+			wt.st.Incomplete++
 		}
-		wt.breakChain(now)
 		return
 	}
-	if !key && wt.broken {
-		wt.st.Waiting++
-		wt.breakChain(now)
+	f := &waitFrame{first: first, end: end, ts: ts, fn: fn, captured: captured, at: now}
+	if wt.last != 0 && end < wt.last {
+		wt.st.Late++ // a newer frame was decoded meanwhile: a browser drops this one
 		return
 	}
-	if wt.st.Decoded > 0 && int32(ts-wt.prevTS) <= 0 {
-		// A browser drops a frame older than one it decoded, and then
-		// decodes the next ones without their reference.
+	if wt.last != 0 && int32(ts-wt.lastTS) <= 0 {
+		// Later in sequence, older in time: the server sent a frame older
+		// than one it sent before. A browser drops it, and then decodes
+		// the frames after it without their reference.
 		wt.st.Corrupt++
-		wt.note(fmt.Sprintf("RTP timestamp went back from %d to %d (keyframe %v)", wt.prevTS, ts, key))
-		wt.breakChain(now)
+		wt.note(fmt.Sprintf("RTP timestamp went back from %d to %d (keyframe %v)", wt.lastTS, ts, key))
 		return
 	}
-	if !key {
-		if want := (wt.prevFN + 1) % (1 << wt.info.Log2MaxFrameNum); fn != want {
-			wt.st.Corrupt++
-			wt.note(fmt.Sprintf("corrupt picture: frame_num %d after %d, no loss seen", fn, wt.prevFN))
-			wt.breakChain(now)
+	if key {
+		// Frames waiting before the keyframe are never decoded now.
+		for k, w := range wt.waiting {
+			if w.end < first {
+				wt.st.Dropped++
+				delete(wt.waiting, k)
+			}
+		}
+		wt.decode(f, true)
+		return
+	}
+	wt.waiting[first] = f
+	wt.release()
+}
+
+// release decodes waiting frames whose predecessor was decoded.
+func (wt *watcher) release() {
+	for {
+		f := wt.waiting[wt.last+1]
+		if f == nil || wt.last == 0 {
 			return
 		}
+		delete(wt.waiting, f.first)
+		prev := wt.ends[wt.last]
+		if want := (prev.fn + 1) % (1 << wt.info.Log2MaxFrameNum); f.fn != want {
+			wt.st.Corrupt++
+			wt.note(fmt.Sprintf("corrupt picture: frame_num %d after %d, no loss seen", f.fn, prev.fn))
+			continue
+		}
+		if int32(f.ts-wt.lastTS) <= 0 {
+			wt.st.Corrupt++
+			wt.note(fmt.Sprintf("RTP timestamp went back from %d to %d", wt.lastTS, f.ts))
+			continue
+		}
+		wt.decode(f, false)
 	}
-	wt.broken, wt.prevFN, wt.prevTS = false, fn, ts
+}
+
+func (wt *watcher) decode(f *waitFrame, key bool) {
+	wt.ends[f.end] = frameEnd{decoded: true, fn: f.fn}
+	wt.last, wt.lastTS = f.end, f.ts
 	wt.st.Decoded++
 	if key {
 		wt.st.Keyframes++
 	}
-	wt.frames = append(wt.frames, decoded{at: now, captured: captured, key: key})
+	wt.frames = append(wt.frames, decoded{at: f.at, captured: f.captured, key: key})
 	wt.pictured.Do(func() { close(wt.gotPicture) })
+	for k, w := range wt.waiting {
+		if w.end < f.first {
+			wt.st.Dropped++
+			delete(wt.waiting, k)
+		}
+	}
+	if !key {
+		return
+	}
+	wt.release()
 }
 
 func (wt *watcher) note(s string) {
