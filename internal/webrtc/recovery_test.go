@@ -238,3 +238,59 @@ func TestWebRTCKeyframeRequest(t *testing.T) {
 		t.Errorf("after the keyframe: %+v", st)
 	}
 }
+
+// TestWHEPJoinPolicy joins a feed 1.5 s into a 3 s GOP with each join
+// policy of the feed's config: instant shows the old keyframe at once and
+// then the next (asked for), keyframe replays the GOP, next waits for a
+// new keyframe (asked for).
+func TestWHEPJoinPolicy(t *testing.T) {
+	for _, policy := range []hub.JoinPolicy{hub.JoinInstant, hub.JoinKeyframe, hub.JoinNext} {
+		t.Run(policy.String(), func(t *testing.T) {
+			r := newRig(t, testsrc.Config{Width: 320, Height: 240, Intra: 90}, hub.Config{Join: policy}, limits.Caps{}, nil)
+			time.Sleep(1500 * time.Millisecond)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			w, err := watch(ctx, r.base+"/cam/whep", watchOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.close()
+			if err := w.waitPicture(ctx); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Second)
+			st, frames, notes := w.stats()
+			for _, n := range notes {
+				t.Log(n)
+			}
+			first := frames[0]
+			burst := 0
+			for _, f := range frames {
+				if f.at.Sub(first.at) < 200*time.Millisecond {
+					burst++
+				}
+			}
+			t.Logf("first picture %v old (keyframe %v), %d pictures within 200 ms of it; keyframe requests %d; %+v",
+				first.lag().Round(time.Millisecond), first.key, burst, r.keys.n.Load(), st)
+			if !first.key || st.Corrupt > 0 {
+				t.Fatalf("first picture keyframe %v, %d corrupt", first.key, st.Corrupt)
+			}
+			switch policy {
+			case hub.JoinInstant:
+				if first.lag() < time.Second || len(frames) < 2 || !frames[1].key || frames[1].lag() > 500*time.Millisecond || r.keys.n.Load() == 0 {
+					t.Errorf("instant: want the old keyframe, then a fresh one asked for")
+				}
+			case hub.JoinKeyframe:
+				// 45 frames: a few of the burst may be lost on a busy
+				// loopback, and the watcher then asks for a keyframe.
+				if first.lag() < time.Second || burst < 10 {
+					t.Errorf("keyframe: want the cached GOP, 1.5 s of it, at once")
+				}
+			case hub.JoinNext:
+				if first.lag() > 500*time.Millisecond || r.keys.n.Load() == 0 {
+					t.Errorf("next: want a fresh keyframe, asked for")
+				}
+			}
+		})
+	}
+}
