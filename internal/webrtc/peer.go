@@ -20,10 +20,10 @@ const (
 	// join puts up to a whole GOP in it at once.
 	peerQueue = maxGOP + 64
 	pliEvery  = 500 * time.Millisecond
-	// stallGap: a browser sends RTCP at least every 1.5 s (RFC 3550 §6.2
-	// with the 5 s minimum scaled down, as browsers do); this much silence
-	// means the path was down both ways, and the loss it reports next is
-	// the stall's, not the link's capacity.
+	// stallGap: a browser sends a receiver report about once a second
+	// (RFC 3550 §6.3.5 randomises the interval by 0.5–1.5); this much
+	// silence means the path was down both ways, and the loss it reports
+	// next is the stall's, not the link's capacity.
 	stallGap = 2 * time.Second
 )
 
@@ -264,9 +264,9 @@ func (ps *peerSender) skipToKey() {
 // resume drops what is queued and continues at the newest keyframe: the
 // cached one when it is fresh (in full mode, a quarter of the lag budget)
 // and not sent yet, else the next one, which the source is asked to make
-// now. Frames already queued are older than
-// the live edge by the time the browser could show them; sending them in
-// a burst would also teach its jitter buffer a delay it then keeps.
+// now. Frames already queued are behind the live edge by the time the
+// browser could show them; sending them in a burst would also teach its
+// jitter buffer a delay it then keeps.
 func (ps *peerSender) resume(fr *frame) bool {
 	p := ps.p
 	if fr != nil && fr.n > ps.lastN {
@@ -284,9 +284,9 @@ func (ps *peerSender) resume(fr *frame) bool {
 	}
 	ps.skipToKey()
 	// In keyframe mode the link admits a keyframe up to keyAge old (its
-	// transfer is paced), and a new one may be seconds away.
-	// Its own keyframes come as the bucket allows: asking the source for
-	// more would raise every viewer's bitrate and give this one nothing.
+	// transfer is paced), and the peer's keyframes come as its bucket
+	// allows: asking the source for more would raise every viewer's
+	// bitrate and give this one nothing.
 	fresh, ask := p.fresh, true
 	if mode, _, _ := p.cc.state(); mode == modeKeyframes {
 		fresh, ask = p.keyAge, false
