@@ -15,6 +15,7 @@ import (
 	"github.com/camfeed/camfeed/internal/route"
 	"github.com/camfeed/camfeed/internal/rtsp"
 	"github.com/camfeed/camfeed/internal/snapshot"
+	"github.com/camfeed/camfeed/internal/source"
 	"github.com/camfeed/camfeed/internal/viewer"
 	"github.com/camfeed/camfeed/internal/webrtc"
 )
@@ -38,7 +39,7 @@ func (a *App) mount(mux *route.Mux) error {
 
 	protocols := []string{viewer.MSE, viewer.HLS}
 	if cfg.WebRTC != "off" {
-		w, err := webrtc.New(webrtc.Config{Addr: cfg.WebRTC, HostIPs: cfg.WebRTCHosts, STUN: cfg.STUN}, a, a.log.With("output", "webrtc"))
+		w, err := webrtc.New(webrtc.Config{Addr: cfg.WebRTC, HostIPs: cfg.WebRTCHosts, STUN: cfg.STUN, Keyframes: a}, a.door, a.log.With("output", "webrtc"))
 		if err != nil {
 			return fmt.Errorf("webrtc: %w", err)
 		}
@@ -86,6 +87,16 @@ func clipConfig(cfg *config.Config) clip.Config {
 		MaxPerFeed: cfg.ClipsMaxPerFeed, MaxPerUser: cfg.ClipsMaxPerUser, MaxSaving: cfg.ClipsMaxSaving,
 		KeepFor: keep, MaxAfter: cfg.ClipsMaxAfter, MinFree: int64(cfg.ClipsMinFree.Bytes),
 		AllowedOrigins: cfg.AllowedOrigins,
+	}
+}
+
+// RequestKeyframe implements webrtc.KeyframeRequester: a viewer's picture
+// loss reaches the feed's source when it can make a keyframe on demand.
+func (a *App) RequestKeyframe(feed string) {
+	if f, ok := a.feeds[feed]; ok {
+		if kr, ok := f.Source().(source.KeyframeRequester); ok {
+			kr.RequestKeyframe()
+		}
 	}
 }
 

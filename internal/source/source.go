@@ -33,6 +33,16 @@ type Source interface {
 	String() string
 }
 
+// KeyframeRequester is a source that can make a keyframe on demand: a
+// viewer that lost a picture (a WebRTC PLI or FIR) is live again within a
+// frame instead of a GOP. The test pattern can; rpicam-vid cannot be
+// asked while it runs, so a camera feed's viewers wait for its next
+// keyframe. RequestKeyframe must be cheap and safe from any goroutine;
+// the source rate-limits it, since every viewer of the feed may ask.
+type KeyframeRequester interface {
+	RequestKeyframe()
+}
+
 // ErrEnded is returned by a source whose input ended normally (a file
 // without loop, a publisher that hung up). The feed restarts it as usual.
 var ErrEnded = errors.New("source: input ended")

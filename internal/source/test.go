@@ -3,15 +3,23 @@ package source
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/camfeed/camfeed/internal/testsrc"
 )
 
+// keyframeEvery bounds forced keyframes per feed: an IDR costs several P
+// frames of bitrate, and every viewer's picture loss may ask for one.
+const keyframeEvery = 500 * time.Millisecond
+
 // Test is the built-in test pattern: a real H.264 stream made in pure Go,
 // with a moving clock, a capture-time SEI and a pixel time code.
 type Test struct {
 	Config testsrc.Config
+
+	gen     atomic.Pointer[testsrc.Generator] // the running attempt's
+	lastKey atomic.Int64                      // Unix ns of the last forced keyframe
 }
 
 func (t *Test) String() string {
@@ -33,8 +41,25 @@ func (t *Test) Run(ctx context.Context, sink Sink) error {
 	if err != nil {
 		return fmt.Errorf("test pattern: %w", err)
 	}
+	t.gen.Store(g)
+	defer t.gen.CompareAndSwap(g, nil)
 	return g.Run(ctx, 0, func(nalus [][]byte, _ bool, _ time.Time) error {
 		sink.WriteAU(nalus)
 		return nil
 	})
+}
+
+// RequestKeyframe implements KeyframeRequester: the next frame is an IDR,
+// at most one forced every keyframeEvery.
+func (t *Test) RequestKeyframe() {
+	g := t.gen.Load()
+	if g == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := t.lastKey.Load()
+	if now-last < int64(keyframeEvery) || !t.lastKey.CompareAndSwap(last, now) {
+		return
+	}
+	g.RequestKeyframe()
 }

@@ -26,7 +26,7 @@ func TestFanoutAllocs(t *testing.T) {
 	defer cancel()
 	senders := make([]*peerSender, 10)
 	for i := range senders {
-		p := &peer{cc: newCongestion(time.Now()), ctx: ctx, cancel: cancel}
+		p := &peer{cc: newCongestion(time.Now(), time.Second), ctx: ctx, cancel: cancel, stale: time.Second, maxKeyAge: 2 * time.Second}
 		senders[i] = &peerSender{p: p, w: &discardWriter{}, hdr: rtp.Header{Version: 2, PayloadType: 102, SSRC: uint32(i)}}
 	}
 	au := syntheticAU(benchP, false, nil, nil, time.Now())
@@ -36,7 +36,7 @@ func TestFanoutAllocs(t *testing.T) {
 		n++
 		fr.n = n
 		for _, ps := range senders {
-			ps.send(fr, false)
+			ps.send(fr)
 		}
 	}
 	for range 100 { // warm up: the NACK histories fill

@@ -84,7 +84,7 @@ func BenchmarkFanout(b *testing.B) {
 			defer cancel()
 			senders := make([]*peerSender, peers)
 			for i := range senders {
-				p := &peer{cc: newCongestion(time.Now()), ctx: ctx, cancel: cancel}
+				p := &peer{cc: newCongestion(time.Now(), time.Second), ctx: ctx, cancel: cancel, stale: time.Second, maxKeyAge: 2 * time.Second}
 				senders[i] = &peerSender{p: p, w: &discardWriter{}, hdr: rtp.Header{Version: 2, PayloadType: 102, SSRC: uint32(i)}}
 			}
 			au := syntheticAU(benchP, false, nil, nil, time.Now())
@@ -96,7 +96,7 @@ func BenchmarkFanout(b *testing.B) {
 				n++
 				fr.n = n
 				for _, ps := range senders {
-					ps.send(fr, false)
+					ps.send(fr)
 				}
 			}
 		})

@@ -70,11 +70,28 @@ type congestion struct {
 	probe         time.Duration
 	probing       bool // back in full mode after keyframes, not yet proven
 
+	keyAge     time.Duration
+	quietUntil time.Time // loss reports before this describe a stall
+
 	switches int // to modeKeyframes, for stats
 }
 
-func newCongestion(now time.Time) *congestion {
-	return &congestion{winStart: now, probe: firstProbe, fullSince: now}
+// newCongestion starts a link judged able to carry the stream. keyAge is
+// how old a keyframe may be when its last packet leaves in keyframe mode.
+func newCongestion(now time.Time, keyAge time.Duration) *congestion {
+	return &congestion{winStart: now, probe: firstProbe, fullSince: now, keyAge: keyAge}
+}
+
+// recovered tells the estimate that the path was down (no RTCP for
+// stallGap) and is back. The NACKs and the receiver report that follow
+// describe the stall, when every packet was lost whatever the link's
+// rate, so they are not counted for a window.
+func (c *congestion) recovered(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.winStart, c.sentPkts, c.sentBytes, c.lostPkts, c.rrLoss = now, 0, 0, 0, 0
+	c.quietUntil = now.Add(ccWindow)
+	c.rrPrevAt = time.Time{} // the next report starts a new delivery measure
 }
 
 // sent records a frame written to the link.
@@ -95,6 +112,9 @@ func (c *congestion) sent(pkts, bytes int) {
 // nacked records packets the browser reported missing.
 func (c *congestion) nacked(n int) {
 	c.mu.Lock()
+	if time.Now().Before(c.quietUntil) {
+		n = 0
+	}
 	c.lostPkts += n
 	c.mu.Unlock()
 }
@@ -105,6 +125,9 @@ func (c *congestion) receiverReport(fractionLost uint8, totalLost, highestSeq ui
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rrLoss, c.rrAt = float64(fractionLost)/256, now
+	if now.Before(c.quietUntil) {
+		c.rrLoss = 0
+	}
 	if !c.rrPrevAt.IsZero() {
 		dt := now.Sub(c.rrPrevAt).Seconds()
 		got := int64(highestSeq-c.rrSeq) - int64(totalLost-c.rrLost)
@@ -133,7 +156,7 @@ type decision struct {
 // admit updates the state at now and decides about a frame of size
 // bytes, age old. In full mode everything goes; in keyframe mode, a
 // keyframe goes when the bucket holds enough for it and it would still be
-// fresh (under maxAge) when its last packet leaves at the link's rate.
+// fresh (under keyAge) when its last packet leaves at the link's rate.
 func (c *congestion) admit(now time.Time, keyframe bool, size int, age time.Duration) decision {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -157,7 +180,7 @@ func (c *congestion) admit(now time.Time, keyframe bool, size int, age time.Dura
 		transfer := time.Duration(bits / c.rate * float64(time.Second))
 		starved := now.Sub(c.lastKey) > 3*time.Second // the link is too slow for any keyframe to be fresh: send one anyway
 		c.afterKey = false
-		if c.tokens >= 0 && (age+transfer <= maxAge || starved) {
+		if c.tokens >= 0 && (age+transfer <= c.keyAge || starved) {
 			c.lastKey, c.afterKey = now, true
 			// The bucket may go negative by one keyframe: it is paced out
 			// at the link rate, and the debt delays the next one.

@@ -9,7 +9,7 @@ import (
 // reported, keyframes only at the delivered rate, then a probe back.
 func TestCongestion(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	c := newCongestion(t0)
+	c := newCongestion(t0, time.Second)
 	now := t0
 	step := func(d time.Duration) { now = now.Add(d) }
 	// One second of a 1 Mbit/s stream: 30 frames of 4166 bytes, 4 packets each.

@@ -27,7 +27,7 @@ func TestBrowserNoCreep(t *testing.T) {
 	b := browsertest.Launch(t)
 	feed := testfeed.Start(t, testsrc.Config{}, hub.Config{})
 	feeds := testfeed.Feeds{"cam": feed.Hub}
-	s, err := New(Config{Addr: "127.0.0.1:0"}, feeds, nil)
+	s, err := New(Config{Addr: "127.0.0.1:0"}, door.Unlimited(feeds), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

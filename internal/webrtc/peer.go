@@ -10,18 +10,25 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/camfeed/camfeed/internal/door"
+	"github.com/camfeed/camfeed/internal/hub"
 )
 
 const (
-	peerQueue = 256 // frames; a peer this far behind restarts at a keyframe
-	// maxAge: a frame older than this when its turn comes is not worth
-	// sending; the peer skips to a keyframe instead ("within 1 s of live").
-	maxAge    = time.Second
-	maxKeyAge = 2 * time.Second
+	// peerQueue holds frames between the broadcaster and the sender; a
+	// join puts up to a whole GOP in it at once.
+	peerQueue = maxGOP + 64
 	pliEvery  = 500 * time.Millisecond
+	// stallGap: a browser sends a receiver report about once a second
+	// (RFC 3550 §6.3.5 randomises the interval by 0.5–1.5); this much
+	// silence means the path was down both ways, and the loss it reports
+	// next is the stall's, not the link's capacity.
+	stallGap = 2 * time.Second
 )
 
-// peer is one WHEP viewer.
+// peer is one WHEP viewer. It is in the door from the POST (sess) and
+// gets frames once connected (live).
 type peer struct {
 	id   string
 	feed string
@@ -30,29 +37,72 @@ type peer struct {
 	pc   *webrtc.PeerConnection
 	tr   *track
 	log  *slog.Logger
+	sess *door.Session
 
-	q     chan *frame // nil asks for a restart at the next keyframe
-	lost  atomic.Bool // q overflowed
-	nacks chan []uint16
-	// resend asks sendLoop to resend the cached GOP (after a PLI).
-	resend    atomic.Bool
+	// Ages from the feed's lag budget. A frame older than stale when its
+	// turn comes means the peer is behind: what is queued is dropped and
+	// it resumes at a keyframe no older than fresh (asking the source
+	// for one). In keyframe mode a keyframe may take up to keyAge to
+	// arrive, paced; older than maxKeyAge it is never sent.
+	stale, fresh, keyAge, maxKeyAge time.Duration
+
+	q         chan *frame
+	live      atomic.Bool   // joined the broadcaster: offer queues
+	joinUntil atomic.Uint64 // frames up to this one are the join: sent however old
+	lost      atomic.Bool   // q overflowed
+	nacks     chan []uint16
+	// restart asks sendLoop to drop what is queued and resume at a
+	// keyframe: a PLI or FIR, or RTCP again after a stall.
+	restart   atomic.Bool
 	connected chan struct{}
 	connOnce  sync.Once
+	connTimer *time.Timer
 	cc        *congestion
 
 	ctx       context.Context
 	cancel    context.CancelFunc
 	closeOnce sync.Once
+	closed    chan struct{} // the peer connection is closed and forgotten
 
-	seq     uint16
-	sent    atomic.Uint64 // frames
-	skipped atomic.Uint64 // frames not sent: congestion, age, overflow
-	bytes   atomic.Uint64
-	lastPLI time.Time
-	started time.Time
+	sent     atomic.Uint64 // frames
+	skipped  atomic.Uint64 // frames not sent: congestion, age, overflow
+	lastAsk  time.Time     // sendLoop's: the last keyframe request
+	lastPLI  time.Time     // rtcpLoop's
+	lastRTCP time.Time     // rtcpLoop's
+	started  time.Time
+}
+
+func newPeer(id, feed string, s *Server, pc *webrtc.PeerConnection, tr *track, sess *door.Session, lag time.Duration, remote string) *peer {
+	if lag <= 0 {
+		lag = hub.DefaultLagBudget
+	}
+	p := &peer{
+		id: id, feed: feed, s: s, pc: pc, tr: tr, sess: sess,
+		log:   s.log.With("feed", feed, "viewer", id[:8], "remote", remote),
+		stale: lag, fresh: lag / 4, keyAge: 2 * lag, maxKeyAge: 4 * lag,
+		q: make(chan *frame, peerQueue), nacks: make(chan []uint16, 16), started: time.Now(),
+		connected: make(chan struct{}), closed: make(chan struct{}),
+	}
+	p.cc = newCongestion(p.started, p.keyAge)
+	p.ctx, p.cancel = contextWithCancel()
+	return p
+}
+
+// watchConnect closes the peer if its client has not connected within d.
+func (p *peer) watchConnect(d time.Duration) {
+	p.connTimer = time.AfterFunc(d, func() {
+		select {
+		case <-p.connected:
+		default:
+			p.close("never connected")
+		}
+	})
 }
 
 func (p *peer) offer(fr *frame) {
+	if !p.live.Load() {
+		return
+	}
 	select {
 	case p.q <- fr:
 	default:
@@ -61,22 +111,36 @@ func (p *peer) offer(fr *frame) {
 	}
 }
 
+// requestKeyframe asks the feed's source for a keyframe, when it can, at
+// most once every pliEvery. Only sendLoop calls it.
+func (p *peer) requestKeyframe() {
+	kr := p.s.cfg.Keyframes
+	if kr == nil || time.Since(p.lastAsk) < pliEvery {
+		return
+	}
+	p.lastAsk = time.Now()
+	kr.RequestKeyframe(p.feed)
+}
+
 // sendLoop writes the peer's frames. It is the only writer of the
 // track, so sequence numbers need no lock.
 func (p *peer) sendLoop() {
 	// Packets written before DTLS completes are lost, and with them the
-	// first keyframe: wait for the connection, then send the GOP so far.
+	// first keyframe: wait for the connection, then join the feed.
 	select {
 	case <-p.connected:
 	case <-p.ctx.Done():
 		return
 	}
+	p.connTimer.Stop()
 	w, hdr := p.tr.writer()
 	if w == nil {
 		return
 	}
-	ps := &peerSender{p: p, w: w, hdr: hdr, seq: uint16(time.Now().UnixNano()), timer: time.NewTimer(time.Hour)}
+	p.log.Debug("webrtc: viewer connected", "after", time.Since(p.started).Round(time.Millisecond).String())
+	ps := &peerSender{p: p, w: w, hdr: hdr, seq: uint16(time.Now().UnixNano()), timer: time.NewTimer(time.Hour), needKey: true}
 	defer ps.timer.Stop()
+	p.b.join(p)
 	for {
 		var fr *frame
 		select {
@@ -90,24 +154,15 @@ func (p *peer) sendLoop() {
 			return
 		}
 		if p.lost.Swap(false) {
-			ps.needKey = true
+			ps.skipToKey()
 		}
-		if p.resend.Swap(false) {
-			// The browser lost a picture (PLI/FIR). Sources cannot always
-			// make a keyframe at once, so resend the cached GOP: the
-			// browser decodes it in a burst and is live again, instead of
-			// frozen until the next keyframe.
-			ps.needKey = true
-			for _, g := range p.b.gopSnapshot() {
-				if !ps.send(g, true) {
-					return
-				}
+		if p.restart.Swap(false) {
+			if !ps.resume(fr) {
+				return
 			}
-		}
-		if fr == nil {
 			continue
 		}
-		if !ps.send(fr, false) {
+		if fr != nil && !ps.send(fr) {
 			return
 		}
 	}
@@ -115,14 +170,20 @@ func (p *peer) sendLoop() {
 
 // peerSender is sendLoop's state.
 type peerSender struct {
-	p       *peer
-	w       webrtc.TrackLocalWriter
-	hdr     rtp.Header
-	seq     uint16 // RFC 3550 §5.1: random start
+	p   *peer
+	w   webrtc.TrackLocalWriter
+	hdr rtp.Header
+	seq uint16 // RFC 3550 §5.1: random start
+	// needKey: the browser's reference chain is broken (a frame was not
+	// sent, or it lost one); only a keyframe may go next.
 	needKey bool
-	lastN   uint64 // feed sequence number of the newest frame sent
-	timer   *time.Timer
-	hist    [histSize]sentPacket
+	// lastN is the feed sequence number of the newest frame sent. Frames
+	// go out in increasing order only, so RTP timestamps never go back:
+	// a browser drops a frame older than one it decoded, and would then
+	// decode the frames after it without their reference.
+	lastN uint64
+	timer *time.Timer
+	hist  [histSize]sentPacket
 
 	rtxWindow time.Time
 	rtxBytes  int
@@ -191,18 +252,75 @@ func (ps *peerSender) retransmit(seqs []uint16) bool {
 	return true
 }
 
-// send writes fr unless the peer's state says to skip it; it returns
-// false when the peer is gone. A resent frame may repeat one sent before.
-func (ps *peerSender) send(fr *frame, resend bool) bool {
+// skipToKey breaks the chain: nothing but a keyframe goes next. The
+// door counts one skip for each such move, as the hub does for a Sub.
+func (ps *peerSender) skipToKey() {
+	if !ps.needKey {
+		ps.needKey = true
+		ps.p.sess.Skipped(1)
+	}
+}
+
+// resume drops what is queued and continues at the newest keyframe: the
+// cached one when it is fresh (in full mode, a quarter of the lag budget)
+// and not sent yet, else the next one, which the source is asked to make
+// now. Frames already queued are behind the live edge by the time the
+// browser could show them; sending them in a burst would also teach its
+// jitter buffer a delay it then keeps.
+func (ps *peerSender) resume(fr *frame) bool {
 	p := ps.p
-	if fr.n <= ps.lastN && !resend && ps.lastN != 0 {
-		return true // already sent in a resent GOP
+	if fr != nil && fr.n > ps.lastN {
+		p.skipped.Add(1)
+	}
+	for drained := false; !drained; {
+		select {
+		case fr := <-p.q:
+			if fr != nil && fr.n > ps.lastN {
+				p.skipped.Add(1)
+			}
+		default:
+			drained = true
+		}
+	}
+	ps.skipToKey()
+	// In keyframe mode the link admits a keyframe up to keyAge old (its
+	// transfer is paced), and the peer's keyframes come as its bucket
+	// allows: asking the source for more would raise every viewer's
+	// bitrate and give this one nothing.
+	fresh, ask := p.fresh, true
+	if mode, _, _ := p.cc.state(); mode == modeKeyframes {
+		fresh, ask = p.keyAge, false
+	}
+	gop := p.b.newestKey(ps.lastN, fresh)
+	if gop == nil && ask {
+		p.requestKeyframe()
+	}
+	for _, fr := range gop {
+		if !ps.send(fr) {
+			return false
+		}
+	}
+	return true
+}
+
+// send writes fr unless the peer's state says to skip it; it returns
+// false when the peer is gone. A picture goes out whole or not at all:
+// skipping is by frame, and a skipped frame breaks the chain until the
+// next keyframe, so the browser never decodes a picture whose reference
+// it did not get.
+func (ps *peerSender) send(fr *frame) bool {
+	p := ps.p
+	if fr.n <= ps.lastN {
+		return true // sent already (a join or resume overlaps the queue)
 	}
 	now := time.Now()
 	age := now.Sub(fr.received)
-	if (!fr.keyframe && age > maxAge) || age > maxKeyAge {
-		ps.needKey = true
+	join := fr.n <= p.joinUntil.Load()
+	mode, _, _ := p.cc.state()
+	if !join && (age > p.maxKeyAge || mode == modeFull && age > p.stale) {
+		// Behind the live edge: the queue holds only older frames.
 		p.skipped.Add(1)
+		p.restart.Store(true)
 		return true
 	}
 	d := p.cc.admit(now, fr.keyframe, fr.size, age)
@@ -211,15 +329,13 @@ func (ps *peerSender) send(fr *frame, resend bool) bool {
 		p.log.Info("webrtc: viewer link", "mode", mode, "rate_kbps", int(rate/1000))
 	}
 	if d.needKey {
-		ps.needKey = true
+		ps.skipToKey()
 	}
-	if !fr.keyframe && !resend && ps.lastN != 0 && fr.n != ps.lastN+1 {
-		ps.needKey = true // a picture in between was not sent: the chain is broken
+	if !fr.keyframe && ps.lastN != 0 && fr.n != ps.lastN+1 {
+		ps.skipToKey() // a picture in between was not sent: the chain is broken
 	}
 	if !d.send || (ps.needKey && !fr.keyframe) {
-		if fr.keyframe {
-			ps.needKey = true
-		}
+		ps.skipToKey()
 		p.skipped.Add(1)
 		return true
 	}
@@ -250,11 +366,11 @@ func (ps *peerSender) send(fr *frame, resend bool) bool {
 			}
 		}
 	}
-	ps.lastN = max(ps.lastN, fr.n)
+	ps.lastN = fr.n
 	ps.winBytes += fr.size
 	p.cc.sent(len(fr.pkts), fr.size)
 	p.sent.Add(1)
-	p.bytes.Add(uint64(fr.size))
+	p.sess.Sent(fr.size)
 	return true
 }
 
@@ -268,17 +384,19 @@ func (p *peer) rtcpLoop(sender *webrtc.RTPSender) {
 			return
 		}
 		now := time.Now()
+		if !p.lastRTCP.IsZero() && now.Sub(p.lastRTCP) > stallGap {
+			// The path was down and is back. What the browser reports
+			// now is the stall's loss: not a reason to think the link
+			// slow. Restart at a fresh keyframe.
+			p.cc.recovered(now)
+			p.log.Info("webrtc: viewer back after a stall", "silent", now.Sub(p.lastRTCP).Round(time.Millisecond).String())
+			p.askRestart(now)
+		}
+		p.lastRTCP = now
 		for _, pkt := range pkts {
 			switch pkt := pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				if now.Sub(p.lastPLI) >= pliEvery {
-					p.lastPLI = now
-					p.resend.Store(true)
-					p.offer(nil)
-					if kr, ok := p.s.feeds.(KeyframeRequester); ok {
-						kr.RequestKeyframe(p.feed)
-					}
-				}
+				p.askRestart(now)
 			case *rtcp.TransportLayerNack:
 				var seqs []uint16
 				for _, pair := range pkt.Nacks {
@@ -302,6 +420,21 @@ func (p *peer) rtcpLoop(sender *webrtc.RTPSender) {
 	}
 }
 
+// askRestart has sendLoop restart at a keyframe (resume), at most once
+// every pliEvery: a browser repeats its PLI until a keyframe comes.
+func (p *peer) askRestart(now time.Time) {
+	if now.Sub(p.lastPLI) < pliEvery {
+		return
+	}
+	p.lastPLI = now
+	p.restart.Store(true)
+	// Wake sendLoop when the queue is empty.
+	select {
+	case p.q <- nil:
+	default:
+	}
+}
+
 func (t *track) ssrcValue() uint32 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -309,14 +442,21 @@ func (t *track) ssrcValue() uint32 {
 }
 
 // close ends the peer; safe to call more than once, from anywhere.
+//
+// The viewer's slot is free when close returns; the peer connection
+// closes in the background.
 func (p *peer) close(reason string) {
 	p.closeOnce.Do(func() {
 		p.cancel()
+		p.sess.Leave(reason)
 		go func() {
+			defer close(p.closed)
 			_ = p.pc.Close()
 			p.s.removePeer(p)
+			// The door writes the rate-limited "viewer left" line with the
+			// reason and counters; this adds the link's story, for debugging.
 			_, _, switches := p.cc.state()
-			p.log.Info("webrtc: viewer left", "reason", reason, "frames", p.sent.Load(), "skipped", p.skipped.Load(),
+			p.log.Debug("webrtc: peer closed", "reason", reason, "frames", p.sent.Load(), "skipped", p.skipped.Load(),
 				"keyframe_mode_switches", switches, "duration", time.Since(p.started).Round(time.Second))
 		}()
 	})

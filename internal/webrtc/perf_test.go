@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
 	"github.com/camfeed/camfeed/internal/testsupport"
@@ -59,7 +60,7 @@ func TestPerfViewers(t *testing.T) {
 		}
 	}()
 	defer func() { cancel(); wg.Wait(); h.Close() }()
-	s, err := New(Config{Addr: "127.0.0.1:0"}, testfeed.Feeds{"cam": h}, nil)
+	s, err := New(Config{Addr: "127.0.0.1:0"}, door.Unlimited(testfeed.Feeds{"cam": h}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,13 @@
 // paced, so a slow viewer still sees fresh decodable pictures and costs
 // the others nothing.
 //
+// Every viewer comes in through the door (internal/door) at its POST,
+// before the peer connection is built: the viewer limits apply, the
+// session is accounted like any other protocol's, and it leaves when the
+// peer closes, hangs up, or never connects (connectTimeout). The feed's
+// join policy and lag budget (its hub config) decide where a peer starts
+// and how old a frame may be when its turn comes.
+//
 // ICE runs on one UDP port (a UDP mux) with ICE-TCP on the same port
 // number, so a firewall needs two rules and no port range. No STUN server
 // is used unless configured: on a LAN the host candidates are enough, and
@@ -32,21 +39,17 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/route"
 )
 
-// Feeds finds a feed's hub by name.
-type Feeds interface {
-	Hub(name string) (*hub.Hub, bool)
-	Names() []string
-}
-
-// KeyframeRequester is implemented by a Feeds whose sources can make a
-// keyframe on demand (a camera process, the test pattern). The server
-// calls it, at most twice a second per viewer, when a browser sends a PLI
-// or FIR. Without it a viewer that lost a picture waits for the next
-// keyframe of the stream.
+// KeyframeRequester makes a feed's source send a keyframe soon, when it
+// can (the test pattern can; rpicam-vid cannot be asked while it runs).
+// The server calls it when a browser reports a lost picture (PLI or FIR)
+// and when a peer resumes after a stall, at most twice a second per
+// viewer; the implementation rate-limits per feed. Without it a viewer
+// that lost a picture waits for the stream's next keyframe.
 type KeyframeRequester interface {
 	RequestKeyframe(feed string)
 }
@@ -54,8 +57,24 @@ type KeyframeRequester interface {
 // DefaultAddr is where ICE listens by default, UDP and TCP.
 const DefaultAddr = ":8189"
 
-// MaxPeers bounds concurrent WebRTC viewers per server.
+// MaxPeers bounds concurrent WebRTC peers per server, connected or not,
+// whatever the viewer limits say: each costs goroutines and sockets.
 const MaxPeers = 512
+
+// connectTimeout releases a peer whose client never completes ICE and
+// DTLS: its slot and its goroutines are back well within 5 s, so a flood
+// of offers cannot hold slots that real viewers need. A browser on a LAN
+// or behind a 1:1 NAT connects within a few round trips.
+const connectTimeout = 4 * time.Second
+
+// maxBuilding bounds peer connections being built at once. Building one
+// (DTLS keys, ICE gathering, up to 3 s with STUN) is the expensive part
+// of an offer; a flood waits here instead of growing goroutines and
+// memory, and a refused offer costs a few microseconds.
+const maxBuilding = 4
+
+// buildWait is how long an offer waits for a building slot before 503.
+const buildWait = 5 * time.Second
 
 // Config configures the WebRTC output.
 type Config struct {
@@ -68,9 +87,9 @@ type Config struct {
 	HostIPs []string
 	// STUN servers, as host:port or stun:host:port. None by default.
 	STUN []string
-	// LagBudget is how far behind the live edge the feed's broadcaster
-	// may fall before the hub skips it to a keyframe; 0 is the hub's.
-	LagBudget time.Duration
+	// Keyframes, when set, is asked for a keyframe when a viewer lost its
+	// picture or resumes after a stall.
+	Keyframes KeyframeRequester
 }
 
 // Errors from New and Start that callers may branch on.
@@ -81,9 +100,9 @@ var (
 
 // Server is the WHEP endpoint and its ICE sockets.
 type Server struct {
-	cfg   Config
-	feeds Feeds
-	log   *slog.Logger
+	cfg  Config
+	door *door.Door
+	log  *slog.Logger
 
 	udp    net.PacketConn
 	tcp    net.Listener
@@ -94,17 +113,24 @@ type Server struct {
 	// linkHook, when set (tests only), adds interceptors next to the
 	// network for every peer: a throttled link.
 	linkHook func(*interceptor.Registry)
+	// maxPeers and connectTimeout are MaxPeers and connectTimeout, set
+	// lower or higher by tests.
+	maxPeers       int
+	connectTimeout time.Duration
+	building       chan struct{} // semaphore: peers being built
 
-	mu      sync.Mutex
-	started bool
-	closed  bool
-	peers   map[string]*peer
-	feedsBc map[string]*broadcaster
-	origins []string
+	mu       sync.Mutex
+	started  bool
+	closed   bool
+	reserved int // peers being built plus peers in peers: ≤ maxPeers
+	peers    map[string]*peer
+	feedsBc  map[string]*broadcaster
+	origins  []string
 }
 
-// New checks cfg and returns a server; Start opens its sockets.
-func New(cfg Config, feeds Feeds, log *slog.Logger) (*Server, error) {
+// New checks cfg and returns a server; Start opens its sockets. Viewers
+// come in through d, which finds the feeds and holds the limits.
+func New(cfg Config, d *door.Door, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -121,7 +147,11 @@ func New(cfg Config, feeds Feeds, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("webrtc: address %q: %w", cfg.Addr, err)
 		}
 	}
-	return &Server{cfg: cfg, feeds: feeds, log: log, peers: map[string]*peer{}, feedsBc: map[string]*broadcaster{}}, nil
+	return &Server{
+		cfg: cfg, door: d, log: log, maxPeers: MaxPeers, connectTimeout: connectTimeout,
+		building: make(chan struct{}, maxBuilding),
+		peers:    map[string]*peer{}, feedsBc: map[string]*broadcaster{},
+	}, nil
 }
 
 // AllowOrigins sets which other origins may POST offers (CORS; "*" for
@@ -230,9 +260,10 @@ func (s *Server) Close() {
 	}
 	s.mu.Unlock()
 	for _, p := range peers {
-		p.cancel()
-		_ = p.pc.Close()
-		s.removePeer(p)
+		p.close("server shutting down")
+	}
+	for _, p := range peers {
+		<-p.closed
 	}
 	s.mu.Lock()
 	bcs := make([]*broadcaster, 0, len(s.feedsBc))
@@ -284,18 +315,15 @@ func (s *Server) servePreflight(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// lagBudget is the broadcaster's lag budget with the hub default.
-func (s *Server) lagBudget() time.Duration {
-	if s.cfg.LagBudget > 0 {
-		return s.cfg.LagBudget
-	}
-	return hub.DefaultLagBudget
-}
-
+// serveOffer admits the viewer at the door before anything costly: the
+// door's limits (per feed, per address, overall) and the server's own
+// MaxPeers are taken first, then a building slot, and only then is the
+// peer connection built. The session counts from the POST, so an offer
+// whose client never connects holds a viewer slot until connectTimeout.
 func (s *Server) serveOffer(w http.ResponseWriter, r *http.Request) {
 	s.cors(w, r)
 	name := r.PathValue("feed")
-	h, ok := s.feeds.Hub(name)
+	h, ok := s.door.Feed(name)
 	if !ok {
 		http.Error(w, "no such feed", http.StatusNotFound)
 		return
@@ -311,14 +339,29 @@ func (s *Server) serveOffer(w http.ResponseWriter, r *http.Request) {
 	}
 	params := h.Params()
 	if params.Gen == 0 {
+		w.Header().Set("Retry-After", "1")
 		http.Error(w, "the feed has no picture yet", http.StatusServiceUnavailable)
 		return
 	}
-	p, answer, err := s.newPeer(name, h, params, string(offer), r.RemoteAddr)
+	sess, err := s.door.Admit(door.WhoHTTP(r, name, door.WebRTC))
 	if err != nil {
+		door.Refuse(w, err)
+		return
+	}
+	if err := s.reserve(); err != nil {
+		sess.Leave("refused: " + err.Error())
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	p, answer, err := s.build(r, name, h, params, string(offer), sess)
+	if err != nil {
+		s.unreserve()
+		sess.Leave("offer failed: " + err.Error())
 		code := http.StatusBadRequest
 		if errors.Is(err, errFull) || errors.Is(err, ErrDisabled) {
 			code = http.StatusServiceUnavailable
+			w.Header().Set("Retry-After", "5")
 		}
 		http.Error(w, err.Error(), code)
 		return
@@ -330,6 +373,43 @@ func (s *Server) serveOffer(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, answer)
 }
 
+// reserve takes one of maxPeers under the lock, so that concurrent offers
+// cannot pass the check together and all be built.
+func (s *Server) reserve() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case !s.started || s.closed:
+		return ErrDisabled
+	case s.reserved >= s.maxPeers:
+		return errFull
+	}
+	s.reserved++
+	return nil
+}
+
+func (s *Server) unreserve() {
+	s.mu.Lock()
+	s.reserved--
+	s.mu.Unlock()
+}
+
+// build waits for a building slot, then builds the peer.
+func (s *Server) build(r *http.Request, name string, h *hub.Hub, params hub.Params, offer string, sess *door.Session) (*peer, string, error) {
+	t := time.NewTimer(buildWait)
+	defer t.Stop()
+	select {
+	case s.building <- struct{}{}:
+	case <-t.C:
+		return nil, "", fmt.Errorf("%w: busy answering other offers", errFull)
+	case <-r.Context().Done():
+		return nil, "", r.Context().Err()
+	}
+	defer func() { <-s.building }()
+	return s.newPeer(name, h, params, offer, r.RemoteAddr, sess)
+}
+
+// serveDelete ends a session: its viewer slot is free when this returns.
 func (s *Server) serveDelete(w http.ResponseWriter, r *http.Request) {
 	s.cors(w, r)
 	s.mu.Lock()
@@ -388,17 +468,9 @@ func (s *Server) api(params hub.Params) (*webrtc.API, error) {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(s.se), webrtc.WithInterceptorRegistry(ir)), nil
 }
 
-func (s *Server) newPeer(name string, h *hub.Hub, params hub.Params, offer, remote string) (*peer, string, error) {
-	s.mu.Lock()
-	switch {
-	case !s.started || s.closed:
-		s.mu.Unlock()
-		return nil, "", ErrDisabled
-	case len(s.peers) >= MaxPeers:
-		s.mu.Unlock()
-		return nil, "", errFull
-	}
-	s.mu.Unlock()
+// newPeer builds the peer connection for a reserved slot and answers
+// the offer. The peer joins its feed's broadcaster once connected.
+func (s *Server) newPeer(name string, h *hub.Hub, params hub.Params, offer, remote string, sess *door.Session) (*peer, string, error) {
 	api, err := s.api(params)
 	if err != nil {
 		return nil, "", fmt.Errorf("webrtc: %w", err)
@@ -444,21 +516,7 @@ func (s *Server) newPeer(name string, h *hub.Hub, params hub.Params, offer, remo
 	var idb [12]byte
 	_, _ = rand.Read(idb[:])
 	id := hex.EncodeToString(idb[:])
-	p := &peer{
-		id: id, feed: name, s: s, pc: pc, tr: tr,
-		log: s.log.With("feed", name, "viewer", id[:8], "remote", remote),
-		q:   make(chan *frame, peerQueue), nacks: make(chan []uint16, 16), cc: newCongestion(time.Now()), started: time.Now(),
-		connected: make(chan struct{}),
-	}
-	p.ctx, p.cancel = contextWithCancel()
-	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		switch st {
-		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-			p.close("connection " + st.String())
-		case webrtc.PeerConnectionStateConnected:
-			p.connOnce.Do(func() { close(p.connected) })
-		}
-	})
+	p := newPeer(id, name, s, pc, tr, sess, h.Config().LagBudget, remote)
 
 	s.mu.Lock()
 	if s.closed {
@@ -471,18 +529,27 @@ func (s *Server) newPeer(name string, h *hub.Hub, params hub.Params, offer, remo
 		b = nil // the feed was closed or replaced; its old broadcaster ends its peers
 	}
 	if b == nil {
-		b = &broadcaster{s: s, name: name, h: h, done: make(chan struct{})}
-		ctx, cancel := contextWithCancel()
-		b.stop = cancel
+		b = newBroadcaster(s, name, h)
 		s.feedsBc[name] = b
-		go b.run(ctx)
 	}
 	p.b = b
 	b.add(p)
+	timeout := s.connectTimeout
 	s.mu.Unlock()
+	p.watchConnect(timeout)
+	// The client cannot connect before it has the answer, so the peer is
+	// in place before any state change can close it.
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			p.close("connection " + st.String())
+		case webrtc.PeerConnectionStateConnected:
+			p.connOnce.Do(func() { close(p.connected) })
+		}
+	})
 	go p.sendLoop()
 	go p.rtcpLoop(sender)
-	p.log.Info("webrtc: viewer joined")
+	p.log.Debug("webrtc: offer answered")
 	return p, pc.LocalDescription().SDP, nil
 }
 
@@ -490,7 +557,10 @@ func (s *Server) newPeer(name string, h *hub.Hub, params hub.Params, offer, remo
 // when it was the last.
 func (s *Server) removePeer(p *peer) {
 	s.mu.Lock()
-	delete(s.peers, p.id)
+	if _, ok := s.peers[p.id]; ok {
+		delete(s.peers, p.id)
+		s.reserved--
+	}
 	var stop *broadcaster
 	if p.b != nil && p.b.remove(p) && s.feedsBc[p.feed] == p.b {
 		delete(s.feedsBc, p.feed)

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
 	"github.com/camfeed/camfeed/internal/testsupport"
@@ -115,7 +116,7 @@ func (c *client) hangUp() error {
 func TestWHEP(t *testing.T) {
 	feed := testfeed.Start(t, testsrc.Config{Width: 320, Height: 240}, hub.Config{})
 	feeds := testfeed.Feeds{"cam": feed.Hub}
-	s, err := New(Config{Addr: "127.0.0.1:0"}, feeds, nil)
+	s, err := New(Config{Addr: "127.0.0.1:0"}, door.Unlimited(feeds), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +197,7 @@ func must[T any](v T, err error) T {
 // TestStartSamePort checks that ICE gets the same port number on UDP and
 // TCP, and that a bad host IP is refused.
 func TestStartSamePort(t *testing.T) {
-	s, err := New(Config{Addr: "127.0.0.1:0"}, testfeed.Feeds{}, nil)
+	s, err := New(Config{Addr: "127.0.0.1:0"}, door.Unlimited(testfeed.Feeds{}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,10 +208,10 @@ func TestStartSamePort(t *testing.T) {
 	if u, tc := s.udp.LocalAddr().String(), s.tcp.Addr().String(); u != tc {
 		t.Errorf("UDP on %s, TCP on %s", u, tc)
 	}
-	if _, err := New(Config{HostIPs: []string{"camera.local"}}, testfeed.Feeds{}, nil); err == nil {
+	if _, err := New(Config{HostIPs: []string{"camera.local"}}, door.Unlimited(testfeed.Feeds{}), nil); err == nil {
 		t.Error("a host name was taken as a host IP")
 	}
-	off, _ := New(Config{Addr: "off"}, testfeed.Feeds{}, nil)
+	off, _ := New(Config{Addr: "off"}, door.Unlimited(testfeed.Feeds{}), nil)
 	if err := off.Start(); err != ErrDisabled {
 		t.Errorf("Start with off: %v", err)
 	}

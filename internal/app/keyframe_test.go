@@ -1,0 +1,51 @@
+package app
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/camfeed/camfeed/internal/config"
+	"github.com/camfeed/camfeed/internal/hub"
+)
+
+// TestRequestKeyframe: a WebRTC viewer's keyframe request reaches the
+// test pattern, which makes a keyframe long before its GOP would.
+func TestRequestKeyframe(t *testing.T) {
+	a := startApp(t, func(c *config.Config) { c.Feeds[config.DefaultFeed].Intra = 600 })
+	h, _ := a.Hub(config.DefaultFeed)
+	join := hub.JoinNext
+	sub := h.Subscribe(hub.SubOptions{Output: "test", Join: &join})
+	defer sub.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a.RequestKeyframe(config.DefaultFeed) // the first keyframe, at once
+	f, err := sub.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := f.Received
+	for time.Since(first) < 1200*time.Millisecond { // longer than the per-feed rate limit
+		f, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Keyframe {
+			t.Fatalf("a keyframe %v after the first without a request: the GOP is not 600 frames", f.Received.Sub(first))
+		}
+	}
+	a.RequestKeyframe(config.DefaultFeed)
+	a.RequestKeyframe("no such feed")
+	for {
+		f, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("no keyframe after the request: %v", err)
+		}
+		if f.Keyframe {
+			if d := f.Received.Sub(first); d > 5*time.Second {
+				t.Errorf("keyframe %v after the first, with a GOP of 600 frames", d)
+			}
+			return
+		}
+	}
+}
