@@ -17,6 +17,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 	"github.com/gorilla/websocket"
+	pionwebrtc "github.com/pion/webrtc/v4"
 
 	"github.com/camfeed/camfeed/internal/auth"
 	"github.com/camfeed/camfeed/internal/config"
@@ -133,6 +134,58 @@ func rtspTry(path string) func(t *testing.T, ta *testApp, user, pass string) (in
 	}
 }
 
+// whepTry posts a WHEP offer from a pion peer; 201 counts as 200. Done
+// hangs up with DELETE, as a browser leaving the page does.
+func whepTry(path string) func(t *testing.T, ta *testApp, user, pass string) (int, func()) {
+	return func(t *testing.T, ta *testApp, user, pass string) (int, func()) {
+		pc, err := pionwebrtc.NewPeerConnection(pionwebrtc.Configuration{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pc.AddTransceiverFromKind(pionwebrtc.RTPCodecTypeVideo, pionwebrtc.RTPTransceiverInit{Direction: pionwebrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+		offer, err := pc.CreateOffer(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gathered := pionwebrtc.GatheringCompletePromise(pc)
+		if err := pc.SetLocalDescription(offer); err != nil {
+			t.Fatal(err)
+		}
+		<-gathered
+		req, _ := http.NewRequest("POST", ta.url(path), strings.NewReader(pc.LocalDescription().SDP))
+		req.Header.Set("Content-Type", "application/sdp")
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			pc.Close()
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusCreated {
+			pc.Close()
+			return res.StatusCode, func() {}
+		}
+		// Connect, so that video flows and the session counts bytes.
+		if err := pc.SetRemoteDescription(pionwebrtc.SessionDescription{Type: pionwebrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
+			t.Fatal(err)
+		}
+		loc := res.Header.Get("Location")
+		return 200, func() {
+			req, _ := http.NewRequest("DELETE", ta.url("/cam/"+loc), nil)
+			req.SetBasicAuth(user, pass)
+			if res, err := http.DefaultClient.Do(req); err == nil {
+				res.Body.Close()
+			}
+			pc.Close()
+		}
+	}
+}
+
 // tcpTry connects to the raw TCP output, which has no credentials (an
 // address allow-list): it answers with video, or with the door's refusal
 // in words before it closes.
@@ -168,6 +221,7 @@ func doorEndpoints() []endpoint {
 		{name: "GET /cam/snapshot.jpg", try: httpTry("GET", "/cam/snapshot.jpg?keyframe=1")},
 		{name: "GET /cam/clip.mp4", try: httpTry("GET", "/cam/clip.mp4?seconds=1")},
 		{name: "RTSP /cam", want: rtspWant, try: rtspTry("/cam")},
+		{name: "POST /cam/whep (WebRTC)", try: whepTry("/cam/whep")},
 		{name: "raw TCP", want: tcpWant, try: tcpTry},
 	}
 }
@@ -183,6 +237,7 @@ func startDoorApp(t *testing.T, caps limits.Caps, mutate ...func(*config.Config)
 	ta := startApp(t, func(c *config.Config) {
 		c.RTSP, c.RTSPUDPRTP, c.RTSPUDPRTCP = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 		c.RTSPTransports = []string{"tcp"}
+		c.WebRTC = "127.0.0.1:0"
 		c.TCP = "127.0.0.1:0"
 		c.TCPAllow = []string{"127.0.0.1/32"}
 		door := *c.Feeds[config.DefaultFeed]
@@ -320,7 +375,15 @@ func TestDoorAccountsEveryProtocol(t *testing.T) {
 	}
 	waitFor(t, "every session to be counted", func() bool {
 		c := ta.door.Count("cam")
-		return c[door.HTTP] == 3 && c[door.MSE] == 1 && c[door.RTSP] == 1 && c[door.TCP] == 1
+		return c[door.HTTP] == 3 && c[door.MSE] == 1 && c[door.RTSP] == 1 && c[door.TCP] == 1 && c[door.WebRTC] == 1
+	})
+	waitFor(t, "every session to be sent video", func() bool {
+		for _, in := range ta.door.Sessions("cam") {
+			if in.Bytes == 0 {
+				return false
+			}
+		}
+		return true
 	})
 	for _, in := range ta.door.Sessions("cam") {
 		if in.Protocol != door.TCP && in.User != "alice" {
