@@ -348,7 +348,7 @@ func TestStatusAndHealth(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("healthz %d: %s", resp.StatusCode, body)
 	}
-	viewer, _ := httpGet(t, ta.url("/stream.h264"), 5*time.Second)
+	viewer, _ := httpGet(t, ta.url("/stream.h264"), testsupport.Patience)
 	var rec recorder
 	readFor(viewer.Body, 300*time.Millisecond, &rec)
 	resp, err = http.Get(ta.url("/api/v1/status"))

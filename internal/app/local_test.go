@@ -39,7 +39,7 @@ func TestLocalOutputs(t *testing.T) {
 	}
 
 	for round := range 2 {
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(testsupport.Patience)
 		for {
 			if fi, err := os.Stat(fifo); err == nil && fi.Mode()&os.ModeNamedPipe != 0 {
 				break

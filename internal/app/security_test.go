@@ -139,7 +139,7 @@ func TestMetricsScrape(t *testing.T) {
 	t.Parallel()
 	ta := startApp(t, nil)
 	ta.waitFrames(t, "cam", 40)
-	v, _ := httpGet(t, ta.url("/stream.h264"), 5*time.Second)
+	v, _ := httpGet(t, ta.url("/stream.h264"), testsupport.Patience)
 	var rec recorder
 	readFor(v.Body, 500*time.Millisecond, &rec)
 	resp, err := http.Get(ta.url("/metrics"))

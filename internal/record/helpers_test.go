@@ -11,6 +11,7 @@ import (
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // feed is the test pattern going into a hub.
@@ -88,7 +89,7 @@ func start(t testing.TB, cfg Config, f *feed, setup ...func(*Recorder)) *running
 	rr := &running{r, cancel, make(chan error, 1)}
 	go func() { rr.done <- r.Run(ctx) }()
 	t.Cleanup(func() { rr.stop() })
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testsupport.Patience)
 	for f.h.Stats().Viewers["record"] == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("recorder did not start")
