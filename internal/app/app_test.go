@@ -181,7 +181,7 @@ func TestStalledViewer(t *testing.T) {
 	// The stalled viewer reads again: it must be at a keyframe, near live.
 	stalledRec.edge = ta.liveEdge("cam")
 	readFor(stalled, 2*time.Second, &stalledRec)
-	checkGaps(t, "stalled viewer", stalledRec.units())
+	testfeed.CheckStream(t, "stalled viewer", stalledRec.units())
 	if h.Stats().Skips == 0 {
 		t.Error("stalled viewer was not skipped ahead")
 	}
@@ -189,45 +189,6 @@ func TestStalledViewer(t *testing.T) {
 	if n := len(tail); n < 10 || percentile(tail[n-10:], 0.5) > 2*time.Second {
 		t.Errorf("stalled viewer not back at the live edge: %v", tail)
 	}
-}
-
-// checkGaps asserts that every gap in what a viewer received lands on a
-// keyframe, so no picture is ever decoded without its reference. A gap is
-// a frame_num that does not follow on from the previous picture's (every
-// picture is a reference picture in these streams).
-func checkGaps(t *testing.T, who string, units []*h264.AccessUnit) int {
-	t.Helper()
-	if len(units) == 0 {
-		t.Fatalf("%s: nothing received", who)
-	}
-	if !units[0].Keyframe {
-		t.Fatalf("%s: first unit not a keyframe", who)
-	}
-	var info h264.Info
-	var prev uint32
-	gaps := 0
-	for i, au := range units {
-		for _, n := range au.NALUs {
-			if h264.TypeOf(n) == h264.NALUTypeSPS {
-				info, _ = h264.ParseSPS(n)
-			}
-		}
-		var fn uint32
-		for _, n := range au.NALUs {
-			if v, ok := h264.FrameNum(n, info); ok {
-				fn = v
-				break
-			}
-		}
-		if i > 0 && !au.Keyframe && fn != (prev+1)%(1<<info.Log2MaxFrameNum) {
-			t.Fatalf("%s: unit %d has frame_num %d after %d and is not a keyframe: a reference is missing", who, i, fn, prev)
-		}
-		if i > 0 && au.Keyframe && units[i-1].Captured.Sub(au.Captured).Abs() > 50*time.Millisecond {
-			gaps++
-		}
-		prev = fn
-	}
-	return gaps
 }
 
 // TestHalfRateViewer: a viewer whose link carries half the stream's
@@ -269,7 +230,7 @@ func TestHalfRateViewer(t *testing.T) {
 		rec.add(buf[:n], time.Now())
 	}
 	units := rec.units()
-	gaps := checkGaps(t, "half-rate viewer", units)
+	gaps := testfeed.CheckStream(t, "half-rate viewer", units)
 	lags := rec.lags()
 	worst := percentile(lags, 1)
 	// The product's bound is lag budget + one GOP (30 frames at 30 fps).

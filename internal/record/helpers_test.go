@@ -12,6 +12,7 @@ import (
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
 	"github.com/camfeed/camfeed/internal/testsupport"
+	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
 )
 
 // feed is the test pattern going into a hub.
@@ -57,18 +58,11 @@ func (f *feed) publish(secs float64) {
 
 // live publishes in real time until the test ends.
 func (f *feed) live(t testing.TB) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		_ = f.g.Run(ctx, 0, func(nalus [][]byte, _ bool, _ time.Time) error {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			f.p.WriteAU(nalus, time.Now(), f.h.Publish)
-			return nil
-		})
-	}()
+	testfeed.Live(t, f.g, func(nalus [][]byte, now time.Time) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.p.WriteAU(nalus, now, f.h.Publish)
+	})
 }
 
 // running is a recorder started by start.
