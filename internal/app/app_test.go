@@ -46,9 +46,16 @@ func TestRawStreamsDecode(t *testing.T) {
 	}
 	defer conn.Close()
 	done := make(chan struct{})
-	go func() { readFor(conn, 3*time.Second, &viaTCP); close(done) }()
-	readFor(resp.Body, 3*time.Second, &viaHTTP)
+	var tcpErr error
+	go func() {
+		tcpErr = readUntil(conn, &viaTCP, func() bool { return len(viaTCP.units()) > 45 })
+		close(done)
+	}()
+	readUnits(t, resp.Body, 45, &viaHTTP)
 	<-done
+	if tcpErr != nil {
+		t.Fatalf("tcp: after %d units: %v", len(viaTCP.units()), tcpErr)
+	}
 	recs := map[string]*recorder{"http": &viaHTTP, "tcp": &viaTCP}
 	for name, rec := range recs {
 		units := rec.units()
@@ -113,7 +120,7 @@ func TestJoinMidStream(t *testing.T) {
 			rec.add(buf[:n], time.Now())
 		}
 		first = time.Since(start)
-		readFor(resp.Body, 1500*time.Millisecond, &rec)
+		readUnits(t, resp.Body, 45, &rec)
 		cancel()
 		units := rec.units()
 		if len(units) < 2 || !units[0].Keyframe {
@@ -266,7 +273,7 @@ func TestPixelTimeCodeMatchesSEI(t *testing.T) {
 	ta.waitFrames(t, "cam", 5)
 	resp, _ := httpGet(t, ta.url("/stream.h264"), 10*time.Second)
 	var rec recorder
-	readFor(resp.Body, time.Second, &rec)
+	readUnits(t, resp.Body, 30, &rec)
 	units := rec.units()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -29,7 +29,7 @@ func TestLocalOutputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	var viaUnix recorder
-	readFor(conn, time.Second, &viaUnix)
+	readUnits(t, conn, 10, &viaUnix)
 	conn.Close()
 	if units := viaUnix.units(); len(units) < 2 || !units[0].Keyframe {
 		t.Fatalf("unix socket: %d units", len(units))
@@ -54,7 +54,7 @@ func TestLocalOutputs(t *testing.T) {
 			t.Fatal(err)
 		}
 		var viaFIFO recorder
-		readFor(f, time.Second, &viaFIFO)
+		readUnits(t, f, 10, &viaFIFO)
 		f.Close()
 		if units := viaFIFO.units(); len(units) < 2 || !units[0].Keyframe {
 			t.Fatalf("fifo round %d: %d units", round, len(units))

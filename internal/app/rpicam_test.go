@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/camfeed/camfeed/internal/config"
 	"github.com/camfeed/camfeed/internal/testsupport"
@@ -78,7 +77,7 @@ func TestFakeRPiCam(t *testing.T) {
 	// The stream it gives is served.
 	viewer, _ := httpGet(t, ta.url("/stream.h264"), testsupport.Patience)
 	var rec recorder
-	readFor(viewer.Body, 300*time.Millisecond, &rec)
+	readUnits(t, viewer.Body, 1, &rec)
 	if units := rec.units(); len(units) == 0 || !units[0].Keyframe {
 		t.Errorf("viewer got %d units", len(units))
 	}

@@ -180,16 +180,17 @@ func TestReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rec recorder
-	readFor(viewer.Body, 2500*time.Millisecond, &rec)
-	units := rec.units()
 	sizes := map[string]bool{}
-	for _, au := range units {
-		for _, n := range au.NALUs {
-			if info, err := parseSPS(n); err == nil {
-				sizes[info] = true
+	_ = readUntil(viewer.Body, &rec, func() bool {
+		for _, au := range rec.units() {
+			for _, n := range au.NALUs {
+				if info, err := parseSPS(n); err == nil {
+					sizes[info] = true
+				}
 			}
 		}
-	}
+		return sizes["176x144"]
+	})
 	if !sizes["176x144"] {
 		t.Errorf("viewer did not get the new source's picture: sizes %v", sizes)
 	}

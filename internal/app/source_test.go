@@ -138,7 +138,7 @@ func TestGarbageDoesNotStopTheStream(t *testing.T) {
 	viewer, _ := httpGet(t, ta.url("/stream.h264"), 20*time.Second)
 	ta.waitFrames(t, "cam", 100)
 	var rec recorder
-	readFor(viewer.Body, 2*time.Second, &rec)
+	readUnits(t, viewer.Body, 10, &rec)
 	units := rec.units()
 	if len(units) < 10 || !units[0].Keyframe {
 		t.Fatalf("viewer got %d units", len(units))

@@ -144,7 +144,8 @@ func TestListener(t *testing.T) {
 	readUnits(t, b, 2)
 	b.Close()
 	testsupport.Eventually(t, "the viewer that hung up is let go", func() bool { return released.Load() == 1 })
-	admitted.Add(1) // hold the second place: the next one is over the limit
+	// Admit counts admissions, not viewers: two so far, so the next
+	// viewer is over the limit.
 
 	over := dial()
 	msg, _ := io.ReadAll(over)
