@@ -30,7 +30,8 @@ stop_hog() {
 		hog_pid=
 	fi
 }
-trap stop_hog EXIT INT TERM
+trap stop_hog EXIT
+trap 'stop_hog; exit 130' INT TERM
 
 if command -v stress-ng >/dev/null 2>&1; then
 	stress-ng --cpu "$workers" --timeout 0 --quiet &

@@ -144,7 +144,10 @@ func TestJoinMidStream(t *testing.T) {
 }
 
 // TestStalledViewer: a viewer that stops reading delays nobody, and when
-// it reads again it has been skipped ahead to a keyframe.
+// it reads again it has been skipped ahead to a keyframe. The stall and
+// the readings are measured in units of the stream, not wall-clock time,
+// so a machine too busy to make the test pattern at 30 fps changes
+// nothing.
 func TestStalledViewer(t *testing.T) {
 	t.Parallel()
 	ta := startApp(t, func(c *config.Config) {
@@ -152,49 +155,57 @@ func TestStalledViewer(t *testing.T) {
 		c.Feeds["cam"].Width, c.Feeds["cam"].Height = 1280, 720
 	})
 	ta.waitFrames(t, "cam", 5)
+	h, _ := ta.Hub("cam")
 	stalled, err := net.Dial("tcp", ta.addrs["tcp"].String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stalled.Close()
-	var stalledRec recorder
-	readFor(stalled, 300*time.Millisecond, &stalledRec) // it starts fine, then stops reading
+	stalledRec := recorder{edge: ta.liveEdge("cam")}
+	readUnits(t, stalled, 5, &stalledRec) // it starts fine, then stops reading
 
 	healthy, err := net.Dial("tcp", ta.addrs["tcp"].String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer healthy.Close()
-	h, _ := ta.Hub("cam")
 	rec := recorder{edge: ta.liveEdge("cam")}
+	readUnits(t, healthy, 1, &rec)
+	// The healthy viewer reads while the feed makes 5 s of video, and the
+	// stalled one reads nothing: its socket buffers fill long before.
 	before := h.Stats().Units
-	readFor(healthy, 3*time.Second, &rec)
+	if err := readUntil(healthy, &rec, func() bool { return h.Stats().Units >= before+150 }); err != nil {
+		t.Fatalf("healthy viewer, %d units in, %d of 150 published: %v", len(rec.stamps), h.Stats().Units-before, err)
+	}
 	published := h.Stats().Units - before
+	got := uint64(len(rec.stamps))
 	lat := rec.latencies()[1:] // the first is the cached keyframe: old by design
 	lags := rec.lags()[1:]
-	p50, p99, worst := percentile(lat, 0.5), percentile(lat, 0.99), percentile(lat, 1)
-	t.Logf("healthy viewer beside a stalled one: %d frames of %d published, latency p50 %v p99 %v max %v; lag behind the edge p50 %v max %v",
-		len(lat), published, p50, p99, worst, percentile(lags, 0.5), percentile(lags, 1))
+	t.Logf("healthy viewer beside a stalled one: %d frames (%d published while it read), latency p50 %v p99 %v max %v; lag behind the edge p50 %v max %v",
+		got, published, percentile(lat, 0.5), percentile(lat, 0.99), percentile(lat, 1), percentile(lags, 0.5), percentile(lags, 1))
 	// A viewer held up behind a stalled one would get nothing for seconds
 	// (the write timeout), and neither would the feed. Checked on the
-	// stream's own clock and counts, not wall-clock figures: the loopback
-	// latency (p50 ~0.5 ms, docs/PERFORMANCE.md) is a benchmark's claim.
-	if published < 30 || uint64(len(lat)+1) < published*3/4 {
-		t.Errorf("healthy viewer delayed: %d frames of %d published in 3 s", len(lat)+1, published)
+	// stream's own clock and counts: the loopback latency (p50 ~0.5 ms,
+	// docs/PERFORMANCE.md) is a benchmark's claim. The join may skip to
+	// the next keyframe: up to a GOP (30) is not received.
+	if got+31 < published {
+		t.Errorf("healthy viewer delayed: %d frames while %d were published", got, published)
 	}
 	if p := percentile(lags, 0.5); p > time.Second {
 		t.Errorf("healthy viewer %v behind the live edge (median)", p)
 	}
 	// The stalled viewer reads again: it must be at a keyframe, near live.
-	stalledRec.edge = ta.liveEdge("cam")
-	readFor(stalled, 2*time.Second, &stalledRec)
+	mark := len(stalledRec.stamps)
+	if err := readUntil(stalled, &stalledRec, func() bool { return len(stalledRec.stamps) >= mark+60 }); err != nil {
+		t.Fatalf("stalled viewer after resuming: %v", err)
+	}
 	testfeed.CheckStream(t, "stalled viewer", stalledRec.units())
 	if h.Stats().Skips == 0 {
 		t.Error("stalled viewer was not skipped ahead")
 	}
 	tail := stalledRec.lags()
-	if n := len(tail); n < 10 || percentile(tail[n-10:], 0.5) > 2*time.Second {
-		t.Errorf("stalled viewer not back at the live edge: %v", tail)
+	if n := len(tail); percentile(tail[n-10:], 0.5) > 2*time.Second {
+		t.Errorf("stalled viewer not back at the live edge: %v", tail[n-10:])
 	}
 }
 
