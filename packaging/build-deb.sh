@@ -8,7 +8,9 @@
 # included. amd64: for testing on a PC with a USB camera.
 #
 # Environment: ARCHES (default "arm64 armhf amd64"), DIST (default dist),
-# CAMFEED_PKG (the main package, default ./cmd/camfeed).
+# CAMFEED_PKG (the main package, default ./cmd/camfeed), BINDIR (packages
+# the binaries BINDIR/camfeed-ARCH already built, as .ci/run does, instead
+# of building them; build them with build_flags below).
 set -euo pipefail
 
 version=${1:?usage: packaging/build-deb.sh VERSION (e.g. 0.3.0)}
@@ -41,8 +43,13 @@ for arch in $arches; do
 	install -d "$root/DEBIAN" "$root/usr/bin" "$root/etc/camfeed" \
 		"$root/usr/lib/systemd/system" "$root/usr/share/doc/camfeed"
 
-	env CGO_ENABLED=0 GOOS=linux "${goenv[@]}" \
-		go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$root/usr/bin/camfeed" "$pkg"
+	if [ -n "${BINDIR:-}" ]; then
+		[ -x "$BINDIR/camfeed-$arch" ] || { echo "build-deb: no $BINDIR/camfeed-$arch" >&2; exit 1; }
+		install -m 0755 "$BINDIR/camfeed-$arch" "$root/usr/bin/camfeed"
+	else
+		env CGO_ENABLED=0 GOOS=linux "${goenv[@]}" \
+			go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$root/usr/bin/camfeed" "$pkg"
+	fi
 	install -m 0644 camfeed.yaml "$root/etc/camfeed/camfeed.yaml"
 	install -m 0644 "$work/camfeed.service" "$root/usr/lib/systemd/system/camfeed.service"
 	install -m 0644 docs/OPERATIONS.md "$root/usr/share/doc/camfeed/OPERATIONS.md"

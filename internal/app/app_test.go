@@ -46,9 +46,16 @@ func TestRawStreamsDecode(t *testing.T) {
 	}
 	defer conn.Close()
 	done := make(chan struct{})
-	go func() { readFor(conn, 3*time.Second, &viaTCP); close(done) }()
-	readFor(resp.Body, 3*time.Second, &viaHTTP)
+	var tcpErr error
+	go func() {
+		tcpErr = readUntil(conn, &viaTCP, func() bool { return len(viaTCP.units()) > 45 })
+		close(done)
+	}()
+	readUnits(t, resp.Body, 45, &viaHTTP)
 	<-done
+	if tcpErr != nil {
+		t.Fatalf("tcp: after %d units: %v", len(viaTCP.units()), tcpErr)
+	}
 	recs := map[string]*recorder{"http": &viaHTTP, "tcp": &viaTCP}
 	for name, rec := range recs {
 		units := rec.units()
@@ -113,7 +120,7 @@ func TestJoinMidStream(t *testing.T) {
 			rec.add(buf[:n], time.Now())
 		}
 		first = time.Since(start)
-		readFor(resp.Body, 1500*time.Millisecond, &rec)
+		readUnits(t, resp.Body, 45, &rec)
 		cancel()
 		units := rec.units()
 		if len(units) < 2 || !units[0].Keyframe {
@@ -137,7 +144,10 @@ func TestJoinMidStream(t *testing.T) {
 }
 
 // TestStalledViewer: a viewer that stops reading delays nobody, and when
-// it reads again it has been skipped ahead to a keyframe.
+// it reads again it has been skipped ahead to a keyframe. The stall and
+// the readings are measured in units of the stream, not wall-clock time,
+// so a machine too busy to make the test pattern at 30 fps changes
+// nothing.
 func TestStalledViewer(t *testing.T) {
 	t.Parallel()
 	ta := startApp(t, func(c *config.Config) {
@@ -145,89 +155,58 @@ func TestStalledViewer(t *testing.T) {
 		c.Feeds["cam"].Width, c.Feeds["cam"].Height = 1280, 720
 	})
 	ta.waitFrames(t, "cam", 5)
+	h, _ := ta.Hub("cam")
 	stalled, err := net.Dial("tcp", ta.addrs["tcp"].String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stalled.Close()
-	var stalledRec recorder
-	readFor(stalled, 300*time.Millisecond, &stalledRec) // it starts fine, then stops reading
+	stalledRec := recorder{edge: ta.liveEdge("cam")}
+	readUnits(t, stalled, 5, &stalledRec) // it starts fine, then stops reading
 
 	healthy, err := net.Dial("tcp", ta.addrs["tcp"].String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer healthy.Close()
-	h, _ := ta.Hub("cam")
 	rec := recorder{edge: ta.liveEdge("cam")}
+	readUnits(t, healthy, 1, &rec)
+	// The healthy viewer reads while the feed makes 5 s of video, and the
+	// stalled one reads nothing: its socket buffers fill long before.
 	before := h.Stats().Units
-	readFor(healthy, 3*time.Second, &rec)
+	if err := readUntil(healthy, &rec, func() bool { return h.Stats().Units >= before+150 }); err != nil {
+		t.Fatalf("healthy viewer, %d units in, %d of 150 published: %v", len(rec.stamps), h.Stats().Units-before, err)
+	}
 	published := h.Stats().Units - before
+	got := uint64(len(rec.stamps))
 	lat := rec.latencies()[1:] // the first is the cached keyframe: old by design
 	lags := rec.lags()[1:]
-	p50, p99, worst := percentile(lat, 0.5), percentile(lat, 0.99), percentile(lat, 1)
-	t.Logf("healthy viewer beside a stalled one: %d frames of %d published, latency p50 %v p99 %v max %v; lag behind the edge p50 %v max %v",
-		len(lat), published, p50, p99, worst, percentile(lags, 0.5), percentile(lags, 1))
+	t.Logf("healthy viewer beside a stalled one: %d frames (%d published while it read), latency p50 %v p99 %v max %v; lag behind the edge p50 %v max %v",
+		got, published, percentile(lat, 0.5), percentile(lat, 0.99), percentile(lat, 1), percentile(lags, 0.5), percentile(lags, 1))
 	// A viewer held up behind a stalled one would get nothing for seconds
 	// (the write timeout), and neither would the feed. Checked on the
-	// stream's own clock and counts, not wall-clock figures: the loopback
-	// latency (p50 ~0.5 ms, docs/PERFORMANCE.md) is a benchmark's claim.
-	if published < 30 || uint64(len(lat)+1) < published*3/4 {
-		t.Errorf("healthy viewer delayed: %d frames of %d published in 3 s", len(lat)+1, published)
+	// stream's own clock and counts: the loopback latency (p50 ~0.5 ms,
+	// docs/PERFORMANCE.md) is a benchmark's claim. The join may skip to
+	// the next keyframe: up to a GOP (30) is not received.
+	if got+31 < published {
+		t.Errorf("healthy viewer delayed: %d frames while %d were published", got, published)
 	}
 	if p := percentile(lags, 0.5); p > time.Second {
 		t.Errorf("healthy viewer %v behind the live edge (median)", p)
 	}
 	// The stalled viewer reads again: it must be at a keyframe, near live.
-	stalledRec.edge = ta.liveEdge("cam")
-	readFor(stalled, 2*time.Second, &stalledRec)
-	checkGaps(t, "stalled viewer", stalledRec.units())
+	mark := len(stalledRec.stamps)
+	if err := readUntil(stalled, &stalledRec, func() bool { return len(stalledRec.stamps) >= mark+60 }); err != nil {
+		t.Fatalf("stalled viewer after resuming: %v", err)
+	}
+	testfeed.CheckStream(t, "stalled viewer", stalledRec.units())
 	if h.Stats().Skips == 0 {
 		t.Error("stalled viewer was not skipped ahead")
 	}
 	tail := stalledRec.lags()
-	if n := len(tail); n < 10 || percentile(tail[n-10:], 0.5) > 2*time.Second {
-		t.Errorf("stalled viewer not back at the live edge: %v", tail)
+	if n := len(tail); percentile(tail[n-10:], 0.5) > 2*time.Second {
+		t.Errorf("stalled viewer not back at the live edge: %v", tail[n-10:])
 	}
-}
-
-// checkGaps asserts that every gap in what a viewer received lands on a
-// keyframe, so no picture is ever decoded without its reference. A gap is
-// a frame_num that does not follow on from the previous picture's (every
-// picture is a reference picture in these streams).
-func checkGaps(t *testing.T, who string, units []*h264.AccessUnit) int {
-	t.Helper()
-	if len(units) == 0 {
-		t.Fatalf("%s: nothing received", who)
-	}
-	if !units[0].Keyframe {
-		t.Fatalf("%s: first unit not a keyframe", who)
-	}
-	var info h264.Info
-	var prev uint32
-	gaps := 0
-	for i, au := range units {
-		for _, n := range au.NALUs {
-			if h264.TypeOf(n) == h264.NALUTypeSPS {
-				info, _ = h264.ParseSPS(n)
-			}
-		}
-		var fn uint32
-		for _, n := range au.NALUs {
-			if v, ok := h264.FrameNum(n, info); ok {
-				fn = v
-				break
-			}
-		}
-		if i > 0 && !au.Keyframe && fn != (prev+1)%(1<<info.Log2MaxFrameNum) {
-			t.Fatalf("%s: unit %d has frame_num %d after %d and is not a keyframe: a reference is missing", who, i, fn, prev)
-		}
-		if i > 0 && au.Keyframe && units[i-1].Captured.Sub(au.Captured).Abs() > 50*time.Millisecond {
-			gaps++
-		}
-		prev = fn
-	}
-	return gaps
 }
 
 // TestHalfRateViewer: a viewer whose link carries half the stream's
@@ -269,7 +248,7 @@ func TestHalfRateViewer(t *testing.T) {
 		rec.add(buf[:n], time.Now())
 	}
 	units := rec.units()
-	gaps := checkGaps(t, "half-rate viewer", units)
+	gaps := testfeed.CheckStream(t, "half-rate viewer", units)
 	lags := rec.lags()
 	worst := percentile(lags, 1)
 	// The product's bound is lag budget + one GOP (30 frames at 30 fps).
@@ -305,7 +284,7 @@ func TestPixelTimeCodeMatchesSEI(t *testing.T) {
 	ta.waitFrames(t, "cam", 5)
 	resp, _ := httpGet(t, ta.url("/stream.h264"), 10*time.Second)
 	var rec recorder
-	readFor(resp.Body, time.Second, &rec)
+	readUnits(t, resp.Body, 30, &rec)
 	units := rec.units()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -348,7 +327,7 @@ func TestStatusAndHealth(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("healthz %d: %s", resp.StatusCode, body)
 	}
-	viewer, _ := httpGet(t, ta.url("/stream.h264"), 5*time.Second)
+	viewer, _ := httpGet(t, ta.url("/stream.h264"), testsupport.Patience)
 	var rec recorder
 	readFor(viewer.Body, 300*time.Millisecond, &rec)
 	resp, err = http.Get(ta.url("/api/v1/status"))

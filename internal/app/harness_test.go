@@ -254,6 +254,36 @@ func readFor(r io.Reader, d time.Duration, rec *recorder) {
 	}
 }
 
+// readUnits reads r until n whole access units have arrived, failing the
+// test after a generous timeout: unlike readFor, what it gets does not
+// depend on how busy the machine is.
+func readUnits(t testing.TB, r io.Reader, n int, rec *recorder) {
+	t.Helper()
+	if err := readUntil(r, rec, func() bool { return len(rec.units()) > n }); err != nil { // the last unit may be cut off
+		t.Fatalf("after %d units: %v", len(rec.units()), err)
+	}
+}
+
+// readUntil reads r, recording what arrives, until done holds, for up to
+// a generous timeout. It does not touch the test, so a goroutine may run it.
+func readUntil(r io.Reader, rec *recorder, done func() bool) error {
+	type deadliner interface{ SetReadDeadline(time.Time) error }
+	if dl, ok := r.(deadliner); ok {
+		dl.SetReadDeadline(time.Now().Add(3 * testsupport.Patience))
+	}
+	buf := make([]byte, 32<<10)
+	for !done() {
+		k, err := r.Read(buf)
+		if k > 0 {
+			rec.add(buf[:k], time.Now())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // httpGet opens a raw stream; the body is closed at the end of the test.
 func httpGet(t testing.TB, url string, timeout time.Duration) (*http.Response, context.CancelFunc) {
 	t.Helper()

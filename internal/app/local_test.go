@@ -29,7 +29,7 @@ func TestLocalOutputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	var viaUnix recorder
-	readFor(conn, time.Second, &viaUnix)
+	readUnits(t, conn, 10, &viaUnix)
 	conn.Close()
 	if units := viaUnix.units(); len(units) < 2 || !units[0].Keyframe {
 		t.Fatalf("unix socket: %d units", len(units))
@@ -39,7 +39,7 @@ func TestLocalOutputs(t *testing.T) {
 	}
 
 	for round := range 2 {
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(testsupport.Patience)
 		for {
 			if fi, err := os.Stat(fifo); err == nil && fi.Mode()&os.ModeNamedPipe != 0 {
 				break
@@ -54,7 +54,7 @@ func TestLocalOutputs(t *testing.T) {
 			t.Fatal(err)
 		}
 		var viaFIFO recorder
-		readFor(f, time.Second, &viaFIFO)
+		readUnits(t, f, 10, &viaFIFO)
 		f.Close()
 		if units := viaFIFO.units(); len(units) < 2 || !units[0].Keyframe {
 			t.Fatalf("fifo round %d: %d units", round, len(units))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/camfeed/camfeed/internal/config"
 	"github.com/camfeed/camfeed/internal/systemd"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // TestSystemdNotify runs camfeed against a real unix datagram socket in
@@ -58,7 +60,22 @@ func TestSystemdNotify(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	time.Sleep(3 * time.Second)
+	// Wait for the wedge to be noticed (however long a busy machine takes
+	// to start), then a second more for the watchdog to stay quiet.
+	wedged := regexp.MustCompile(`no video for ([2-9]|[1-9][0-9]+)s`)
+	testsupport.Eventually(t, "STATUS saying, after READY, that the feed has had no video for 2 s", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		ready := false
+		for _, m := range msgs {
+			ready = ready || strings.Contains(m.text, "READY=1")
+			if ready && wedged.MatchString(m.text) {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(1500 * time.Millisecond)
 	cancel()
 	<-done
 	time.Sleep(100 * time.Millisecond)
@@ -99,13 +116,13 @@ func TestSystemdNotify(t *testing.T) {
 	if end.Sub(lastWatchdog) < 500*time.Millisecond {
 		t.Errorf("WATCHDOG=1 went on while the feed was wedged: last %v before stop", end.Sub(lastWatchdog))
 	}
-	var wedged bool
+	var said bool
 	for _, m := range msgs {
 		if strings.Contains(m.text, "no video for") {
-			wedged = true
+			said = true
 		}
 	}
-	if !wedged {
+	if !said {
 		t.Errorf("STATUS never said the feed had no video: %v", msgs)
 	}
 }

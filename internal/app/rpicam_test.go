@@ -5,9 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/camfeed/camfeed/internal/config"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // fakeRPiCam is a stand-in for rpicam-vid: it records its arguments,
@@ -75,9 +75,9 @@ func TestFakeRPiCam(t *testing.T) {
 		t.Error("the camera's stderr was not logged")
 	}
 	// The stream it gives is served.
-	viewer, _ := httpGet(t, ta.url("/stream.h264"), 5*time.Second)
+	viewer, _ := httpGet(t, ta.url("/stream.h264"), testsupport.Patience)
 	var rec recorder
-	readFor(viewer.Body, 300*time.Millisecond, &rec)
+	readUnits(t, viewer.Body, 1, &rec)
 	if units := rec.units(); len(units) == 0 || !units[0].Keyframe {
 		t.Errorf("viewer got %d units", len(units))
 	}

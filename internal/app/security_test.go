@@ -140,7 +140,7 @@ func TestMetricsScrape(t *testing.T) {
 	t.Parallel()
 	ta := startApp(t, nil)
 	ta.waitFrames(t, "cam", 40)
-	v, _ := httpGet(t, ta.url("/stream.h264"), 5*time.Second)
+	v, _ := httpGet(t, ta.url("/stream.h264"), testsupport.Patience)
 	var rec recorder
 	readFor(v.Body, 500*time.Millisecond, &rec)
 	resp, err := http.Get(ta.url("/metrics"))
@@ -181,16 +181,17 @@ func TestReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rec recorder
-	readFor(viewer.Body, 2500*time.Millisecond, &rec)
-	units := rec.units()
 	sizes := map[string]bool{}
-	for _, au := range units {
-		for _, n := range au.NALUs {
-			if info, err := parseSPS(n); err == nil {
-				sizes[info] = true
+	_ = readUntil(viewer.Body, &rec, func() bool {
+		for _, au := range rec.units() {
+			for _, n := range au.NALUs {
+				if info, err := parseSPS(n); err == nil {
+					sizes[info] = true
+				}
 			}
 		}
-	}
+		return sizes["176x144"]
+	})
 	if !sizes["176x144"] {
 		t.Errorf("viewer did not get the new source's picture: sizes %v", sizes)
 	}

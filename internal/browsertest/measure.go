@@ -149,3 +149,22 @@ func Shot(t testing.TB, p *Page, name string) {
 	}
 	t.Logf("screenshot: %s", path)
 }
+
+// Join opens a second page on a running stream and waits for its first
+// picture. How soon it came is logged: it is a measured figure
+// (docs/PERFORMANCE.md), not a check on a shared machine.
+func Join(t testing.TB, b *Browser, url string) Playback {
+	t.Helper()
+	p := b.NewPage(t, url, 640, 480)
+	if err := p.WaitFor(`window.camfeedPlayer && camfeedPlayer.gotFrame`, 3*testsupport.Patience); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*testsupport.Patience)
+	defer cancel()
+	pb, err := p.Playback(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("joining page: first picture %.0f ms after the player asked, %.0f ms after navigation", pb.JoinMs, pb.FirstFrame)
+	return pb
+}

@@ -229,5 +229,16 @@ func TestClipAfterEveryFrameKey(t *testing.T) {
 	ts := testsupport.Serve(t, New(Config{}, testfeed.Feeds{"cam": src.h}, nil).Register)
 	time.Sleep(500 * time.Millisecond)
 	resp, body := get(t, ts+"/cam/clip.mp4?seconds=0.1&after=0.5")
+	if resp.Header.Get("X-Camfeed-Clip-Truncated") == "true" {
+		// On a loaded machine the clip's reader can fall behind the hub's
+		// lag budget and be skipped ahead; the clip then ends early and
+		// says so. It must still not double a frame, and must decode.
+		p := testsupport.FFprobe(t, writeTemp(t, body))
+		t.Logf("clip cut short on a busy machine: %d frames, %.3f s", p.Frames, p.Duration)
+		if p.Frames > 19 || !p.FirstKey {
+			t.Errorf("%d frames (want at most 18 ± 1), first keyframe %v", p.Frames, p.FirstKey)
+		}
+		return
+	}
 	checkClip(t, resp, body, 600*time.Millisecond, 30)
 }

@@ -61,18 +61,11 @@ func (s *source) publish(capt time.Time) {
 // run publishes live until the test ends, each unit received at the
 // moment it is published: for measuring delivery to viewers.
 func (s *source) run(t testing.TB) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		_ = s.g.Run(ctx, 0, func(nalus [][]byte, _ bool, capt time.Time) error {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			s.p.WriteAU(nalus, time.Now(), s.h.Publish)
-			return nil
-		})
-	}()
+	testfeed.Live(t, s.g, func(nalus [][]byte, now time.Time) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.p.WriteAU(nalus, now, s.h.Publish)
+	})
 }
 
 // runSteady publishes live until the test ends, with Received times on

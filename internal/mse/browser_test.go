@@ -1,8 +1,6 @@
 package mse_test
 
 import (
-	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/camfeed/camfeed/internal/browsertest"
@@ -33,19 +31,9 @@ func TestBrowserMSE(t *testing.T) {
 		t.Errorf("video is %dx%d, want 640x480", pl.After.Width, pl.After.Height)
 	}
 	browsertest.Shot(t, page, "viewer-mse.png")
-	ctx, cancel := context.WithTimeout(context.Background(), 6*testsupport.Patience)
-	defer cancel()
 
 	// A second page joins the running stream and shows a picture.
-	join := b.NewPage(t, base+"/cam/?proto=mse", 640, 480)
-	if err := join.WaitFor(`window.camfeedPlayer && camfeedPlayer.gotFrame`, 3*testsupport.Patience); err != nil {
-		t.Fatal(err)
-	}
-	pj, err := join.Playback(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("joining page: first picture %.0f ms after the player asked, %.0f ms after navigation", pj.JoinMs, pj.FirstFrame)
+	browsertest.Join(t, b, base+"/cam/?proto=mse")
 
 	// The feed list shows a live tile per feed; and the feed page fits a
 	// phone, its controls showing.
@@ -53,14 +41,10 @@ func TestBrowserMSE(t *testing.T) {
 	if err := index.WaitFor(`(() => { const v = document.querySelector(".tile video"); return v && v.videoWidth === 640 && v.currentTime > 0.5 })()`, 3*testsupport.Patience); err != nil {
 		t.Fatal(err)
 	}
-	if err := index.Screenshot(ctx, filepath.Join(browsertest.ArtifactDir(), "index.png")); err != nil {
-		t.Error(err)
-	}
+	browsertest.Shot(t, index, "index.png")
 	phone := b.NewPage(t, base+"/cam/?proto=mse", 390, 844)
 	if err := phone.WaitFor(`window.camfeedPlayer && camfeedPlayer.stats.fps > 0`, 3*testsupport.Patience); err != nil {
 		t.Fatal(err)
 	}
-	if err := phone.Screenshot(ctx, filepath.Join(browsertest.ArtifactDir(), "viewer-phone.png")); err != nil {
-		t.Error(err)
-	}
+	browsertest.Shot(t, phone, "viewer-phone.png")
 }

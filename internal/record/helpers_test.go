@@ -11,6 +11,8 @@ import (
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
+	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
 )
 
 // feed is the test pattern going into a hub.
@@ -56,18 +58,11 @@ func (f *feed) publish(secs float64) {
 
 // live publishes in real time until the test ends.
 func (f *feed) live(t testing.TB) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		_ = f.g.Run(ctx, 0, func(nalus [][]byte, _ bool, _ time.Time) error {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			f.p.WriteAU(nalus, time.Now(), f.h.Publish)
-			return nil
-		})
-	}()
+	testfeed.Live(t, f.g, func(nalus [][]byte, now time.Time) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.p.WriteAU(nalus, now, f.h.Publish)
+	})
 }
 
 // running is a recorder started by start.
@@ -88,7 +83,7 @@ func start(t testing.TB, cfg Config, f *feed, setup ...func(*Recorder)) *running
 	rr := &running{r, cancel, make(chan error, 1)}
 	go func() { rr.done <- r.Run(ctx) }()
 	t.Cleanup(func() { rr.stop() })
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testsupport.Patience)
 	for f.h.Stats().Viewers["record"] == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("recorder did not start")

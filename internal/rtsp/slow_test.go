@@ -175,9 +175,11 @@ func TestStalledReader(t *testing.T) {
 // GOP. Behind Linux's default receive buffer (128 KB, 0.7 s at this rate)
 // it must stay under that plus the queue's drain time, and must not
 // creep: the median lag of the last third of the run may not be worse
-// than the first two's. Lag is on the stream's own clock (the newest
-// frame's capture time minus this one's), with 2 s of slack for a busy
-// machine that runs the reader late; the wall-clock ages are logged.
+// than the first two's by more than 3 s. Lag is on the stream's own clock
+// (the newest frame's capture time minus this one's), with 5 s of slack
+// for a machine so busy that the test's reader, not the link, is the
+// bottleneck; the wall-clock ages are logged. A reader left to drift is
+// 14 s behind after 30 s.
 func TestThrottledReader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("30 s soak")
@@ -218,7 +220,7 @@ func throttled(t *testing.T, rcvbuf int) {
 	r.mu.Lock()
 	lost := r.lost
 	r.mu.Unlock()
-	const slack = 2 * time.Second
+	const slack = 5 * time.Second
 	bound := lagBudget + gop + slack
 	t.Logf("%.2f Mbit/s read at half through a %d KB queue (%v of it): %d units in 30 s, %d gaps, lag behind the edge median %v p99 %v max %v (frame age median %v max %v), %d packets lost",
 		bitrate/1e6, queue>>10, time.Duration(float64(queue)/rate*float64(time.Second)).Round(time.Millisecond),
@@ -241,7 +243,7 @@ func throttled(t *testing.T, rcvbuf int) {
 	third := len(units) / 3
 	m1, m2, m3 := median(a[:third]), median(a[third:2*third]), median(a[2*third:])
 	t.Logf("median lag by thirds of the run: %v, %v, %v", m1, m2, m3)
-	if m3 > max(m1, m2)+time.Second {
+	if m3 > max(m1, m2)+3*time.Second {
 		t.Errorf("lag crept up: median %v, %v, then %v", m1, m2, m3)
 	}
 }

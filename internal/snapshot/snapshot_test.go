@@ -55,18 +55,11 @@ func (s *source) fill(secs float64) {
 }
 
 func (s *source) run(t testing.TB) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		_ = s.g.Run(ctx, 0, func(nalus [][]byte, _ bool, _ time.Time) error {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			s.p.WriteAU(nalus, time.Now(), s.h.Publish)
-			return nil
-		})
-	}()
+	testfeed.Live(t, s.g, func(nalus [][]byte, now time.Time) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.p.WriteAU(nalus, now, s.h.Publish)
+	})
 }
 
 func get(t testing.TB, url string, hdr ...string) (*http.Response, []byte) {

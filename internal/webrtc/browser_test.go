@@ -47,21 +47,8 @@ func TestBrowserWebRTC(t *testing.T) {
 		t.Errorf("video is %dx%d, want 640x480", pl.After.Width, pl.After.Height)
 	}
 	browsertest.Shot(t, page, "viewer-webrtc.png")
-	ctx, cancel := context.WithTimeout(context.Background(), 6*testsupport.Patience)
-	defer cancel()
-
-	// A second page joins the running stream and shows a picture. How
-	// soon is camfeed's business and a measured figure (docs/PERFORMANCE.md);
-	// here it is logged.
-	join := b.NewPage(t, base+"/cam/?proto=webrtc", 640, 480)
-	if err := join.WaitFor(`window.camfeedPlayer && camfeedPlayer.gotFrame`, 3*testsupport.Patience); err != nil {
-		t.Fatal(err)
-	}
-	pj, err := join.Playback(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("joining page: first picture %.0f ms after the player asked, %.0f ms after navigation", pj.JoinMs, pj.FirstFrame)
+	// A second page joins the running stream and shows a picture.
+	browsertest.Join(t, b, base+"/cam/?proto=webrtc")
 }
 
 // TestBrowserSlowPeer gives one browser a link with half the stream's

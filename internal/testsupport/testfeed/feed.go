@@ -91,3 +91,19 @@ func (f *Feed) Close() {
 	f.wg.Wait()
 	f.Hub.Close()
 }
+
+// Live runs the generator in real time until the test ends, handing each
+// frame to publish with the moment it was made (as a camera's ingest
+// stamp): for tests that feed their own hub and parser.
+func Live(t testing.TB, g *testsrc.Generator, publish func(nalus [][]byte, now time.Time)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		_ = g.Run(ctx, 0, func(nalus [][]byte, _ bool, _ time.Time) error {
+			publish(nalus, time.Now())
+			return nil
+		})
+	}()
+}
