@@ -105,7 +105,9 @@ func rtspTry(path string) func(t *testing.T, ta *testApp, user, pass string) (in
 			t.Fatal(err)
 		}
 		proto := gortsplib.ProtocolTCP
-		c := &gortsplib.Client{Scheme: pu.Scheme, Host: pu.Host, Protocol: &proto}
+		// A wrong password costs a bcrypt hash, slow under -race on a
+		// busy machine: a generous functional timeout.
+		c := &gortsplib.Client{Scheme: pu.Scheme, Host: pu.Host, Protocol: &proto, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}

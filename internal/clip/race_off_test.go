@@ -1,5 +1,0 @@
-//go:build !race
-
-package clip
-
-const raceEnabled = false
