@@ -108,7 +108,8 @@ feeds:
     source: "file:%s"
 `, s.http, s.tcp, s.rtsp, ports[3], fifo)
 	if o.profileDir != "" {
-		conf = "debug: true\n" + conf
+		// The profiler is for admins; viewers stay anonymous.
+		conf = "debug: true\nanonymous_read: true\nusers:\n  - name: bench\n    password: plain:bench\n    permissions: [read, admin]\n" + conf
 	}
 	path := filepath.Join(dir, "camfeed.yaml")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
@@ -203,7 +204,7 @@ func (s *server) profile(dir, name string, d time.Duration) error {
 	}
 	get := func(path, file string, timeout time.Duration) error {
 		c := http.Client{Timeout: timeout}
-		res, err := c.Get("http://" + s.http + path)
+		res, err := c.Get("http://bench:bench@" + s.http + path)
 		if err != nil {
 			return err
 		}
