@@ -31,14 +31,23 @@ type Observer interface {
 
 // writeTimeout bounds one write. A viewer that takes longer than this to
 // accept a frame's bytes has stopped reading; it is dropped, which costs
-// the camera and other viewers nothing in the meantime.
-const writeTimeout = 15 * time.Second
+// the camera and other viewers nothing in the meantime. The deadline is
+// re-armed only once rearmAfter of it has passed, not before every write:
+// arming it is a timer update in the runtime, and at 30 frames a second
+// for every viewer that showed in profiles. A stalled write therefore
+// fails after between writeTimeout-rearmAfter and writeTimeout.
+const (
+	writeTimeout = 15 * time.Second
+	rearmAfter   = 5 * time.Second
+)
 
 // Serve copies the viewer's access units to w until ctx ends, the hub
 // closes or a write fails. Every write is a whole access unit, shared with
-// every other viewer (no copy). flush, if set, runs after each one;
-// deadline, if set, arms a write deadline before each write.
+// every other viewer (no copy): on a bare connection that is one system
+// call per picture, the least a raw viewer can cost. flush, if set, runs
+// after each one; deadline, if set, keeps a write deadline armed.
 func Serve(ctx context.Context, sub *hub.Sub, w io.Writer, flush func() error, deadline func(time.Time) error, obs Observer) error {
+	var armed time.Time // the write deadline in force
 	for {
 		f, err := sub.Next(ctx)
 		if err != nil {
@@ -51,8 +60,9 @@ func Serve(ctx context.Context, sub *hub.Sub, w io.Writer, flush func() error, d
 		if obs != nil {
 			obs.ObserveLag(now.Sub(f.Received))
 		}
-		if deadline != nil {
-			_ = deadline(now.Add(writeTimeout))
+		if deadline != nil && armed.Sub(now) < writeTimeout-rearmAfter {
+			armed = now.Add(writeTimeout)
+			_ = deadline(armed)
 		}
 		if _, err := w.Write(f.Data); err != nil {
 			return err

@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"net"
 	"strconv"
@@ -49,6 +50,13 @@ type trackedConn struct {
 	waiting  atomic.Bool
 	wake     chan struct{}
 
+	// The interleaved channel and SSRC of the first RTP frame gortsplib
+	// wrote, for a viewer that then writes its own frames (writeRTP).
+	rtpSeen    bool
+	rtpChannel byte
+	rtpSSRC    uint32
+	tls        bool // TLS under the tracking: writev would make a record per buffer
+
 	onSent  func(received, sentAt time.Time) // measurements only; nil in service
 	marksMu sync.Mutex
 	marks   []mark // ends of access units, for onSent
@@ -84,6 +92,9 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 	defer c.wmu.Unlock()
 	if len(p) >= 4+12 && p[0] == '$' {
 		if pt := p[5] & 0x7f; pt < 64 || pt > 95 {
+			if !c.rtpSeen {
+				c.rtpSeen, c.rtpChannel, c.rtpSSRC = true, p[1], binary.BigEndian.Uint32(p[4+8:])
+			}
 			c.buf = append(c.buf, p...)
 			c.bufRTP += uint64(len(p))
 			if p[5]&0x80 != 0 || len(c.buf) >= coalesceLimit {
@@ -124,6 +135,45 @@ func (c *trackedConn) flushLocked() error {
 	}
 	c.bufRTP = 0
 	return err
+}
+
+// learned returns the interleaved channel and SSRC of the first RTP frame
+// written, if one was.
+func (c *trackedConn) learned() (channel byte, ssrc uint32, ok bool) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.rtpChannel, c.rtpSSRC, c.rtpSeen
+}
+
+// writeRTP writes n bytes of whole interleaved RTP frames, given as
+// buffers, with one system call (writev) on a TCP connection, after
+// anything held back. deadline bounds the write.
+func (c *trackedConn) writeRTP(bufs *net.Buffers, n int, deadline time.Time) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.flushLocked(); err != nil {
+		return err
+	}
+	_ = c.Conn.SetWriteDeadline(deadline)
+	if c.tls {
+		c.buf = c.buf[:0]
+		for _, b := range *bufs {
+			c.buf = append(c.buf, b...)
+		}
+		*bufs = nil
+		_, err := c.Conn.Write(c.buf)
+		c.buf = c.buf[:0]
+		if err != nil {
+			return err
+		}
+	} else if _, err := bufs.WriteTo(c.Conn); err != nil {
+		return err
+	}
+	total := c.rtpBytes.Add(uint64(n))
+	if c.onSent != nil {
+		c.sent(total)
+	}
+	return nil
 }
 
 // addMark records that the access unit received at received ends at byte
@@ -167,7 +217,9 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 	if l.tls != nil {
 		c = tls.Server(c, l.tls)
 	}
-	return newTrackedConn(c, raw, l.onSent), nil
+	tc := newTrackedConn(c, raw, l.onSent)
+	tc.tls = l.tls != nil
+	return tc, nil
 }
 
 var errNoUDPPair = errors.New("rtsp: no free UDP port pair")
