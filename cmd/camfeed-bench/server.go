@@ -197,7 +197,8 @@ func (s *server) status() (feedStatus, error) {
 	return body.Feeds[0], nil
 }
 
-// profile saves a CPU profile over d and then a heap profile.
+// profile saves a CPU profile over d and then a heap profile, also as text
+// with the runtime's memory statistics.
 func (s *server) profile(dir, name string, d time.Duration) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -225,7 +226,10 @@ func (s *server) profile(dir, name string, d time.Duration) error {
 	if err := get("/debug/pprof/profile?seconds="+strconv.Itoa(secs), name+".cpu.pprof", d+30*time.Second); err != nil {
 		return err
 	}
-	return get("/debug/pprof/heap", name+".heap.pprof", 30*time.Second)
+	if err := get("/debug/pprof/heap", name+".heap.pprof", 30*time.Second); err != nil {
+		return err
+	}
+	return get("/debug/pprof/heap?debug=1", name+".heap.txt", 30*time.Second) // with runtime.MemStats
 }
 
 // cpuTicks returns the process's utime+stime in clock ticks (1/100 s).

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/pion/rtp"
+	"golang.org/x/net/ipv4"
 
 	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
@@ -61,6 +62,13 @@ type viewer struct {
 	iov     net.Buffers // headers and shared payloads, for one writev
 	nb      net.Buffers
 
+	// A unicast UDP viewer likewise sends its own packets, with
+	// sendmmsg, once gortsplib has sent its first ones to dest.
+	udp  *rtpSocket
+	dest *net.UDPAddr
+	keys []uint64 // the packets gortsplib sent whose destination rtpSocket noted
+	msgs []ipv4.Message
+
 	lag       time.Duration // the lag budget
 	overhead  int           // bytes SRTP adds to each packet (RTP/SAVP)
 	queued    uint64        // RTP bytes handed to w, interleaved framing included
@@ -82,6 +90,9 @@ type viewer struct {
 func (s *Server) startViewer(f *feed, ds *door.Session, w rtpWriter, media *description.Media, conn *trackedConn, overhead int, label string) *viewer {
 	v := newViewer(s, f, ds, w, media, conn, label)
 	v.overhead = overhead
+	if conn == nil && ds != nil && overhead == 0 && s.udp != nil {
+		v.udp = s.udp.rtpSocket() // unicast UDP: see sendUDP
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	v.cancel = cancel
 	go v.run(ctx)
@@ -119,6 +130,7 @@ func (v *viewer) stop() {
 func (v *viewer) run(ctx context.Context) {
 	defer close(v.done)
 	defer v.sub.Close()
+	defer v.forgetKeys()
 	for {
 		if err := v.drain(ctx); err != nil {
 			return
@@ -249,6 +261,16 @@ func (v *viewer) send(f hub.Frame, now time.Time) {
 		v.writeDirect(u, ts, ref, f.Received, now)
 		return
 	}
+	if v.udp != nil && v.dest == nil && len(v.keys) > 0 {
+		v.dest = v.udp.destination(v.keys[0])
+		if v.dest != nil {
+			v.forgetKeys()
+		}
+	}
+	if v.dest != nil {
+		v.sendUDP(u, ts)
+		return
+	}
 	var n uint64
 	last := u.packets() - 1
 	for i := range u.packets() {
@@ -267,6 +289,9 @@ func (v *viewer) send(f hub.Frame, now time.Time) {
 		n += uint64(4 + 12 + len(v.pkt.Payload) + v.overhead)
 	}
 	v.pkt.Payload = nil
+	if v.udp != nil && n > 0 && len(v.keys) < 64 {
+		v.keys = append(v.keys, packetKey(ts, v.seq-1))
+	}
 	v.queued += n
 	v.bytes.Add(n)
 	v.ds.Sent(int(n))
@@ -341,6 +366,48 @@ func (v *viewer) writeDirect(u *rtpUnit, ts uint32, ref, received, now time.Time
 		v.cancel()
 		return
 	}
+	v.bytes.Add(uint64(n))
+	v.ds.Sent(n)
+}
+
+// forgetKeys drops what rtpSocket noted for this viewer.
+func (v *viewer) forgetKeys() {
+	for _, k := range v.keys {
+		v.udp.forget(k)
+	}
+	v.keys = v.keys[:0]
+}
+
+// sendUDP sends unit u to a unicast UDP viewer with one sendmmsg(2):
+// per packet, the viewer's RTP header and the feed's shared payload.
+// UDP has no backlog to watch: what the client cannot take, its kernel
+// drops, and the picture resumes at the next keyframe on its side.
+func (v *viewer) sendUDP(u *rtpUnit, ts uint32) {
+	np := u.packets()
+	v.hdrs = slices.Grow(v.hdrs[:0], np*12)[:np*12]
+	v.iov = slices.Grow(v.iov[:0], np*2)[:np*2]
+	v.msgs = slices.Grow(v.msgs[:0], np)[:np]
+	n := 0
+	for i := range np {
+		p := u.payload(i)
+		h := v.hdrs[i*12 : i*12+12 : i*12+12]
+		h[0] = 0x80 // version 2
+		h[1] = payloadType
+		if i == np-1 {
+			h[1] |= 0x80 // marker: the access unit's last packet (RFC 6184 5.1)
+		}
+		binary.BigEndian.PutUint16(h[2:], v.seq)
+		binary.BigEndian.PutUint32(h[4:], ts)
+		binary.BigEndian.PutUint32(h[8:], v.pkt.SSRC)
+		v.seq++
+		v.iov[2*i], v.iov[2*i+1] = h, p
+		v.msgs[i] = ipv4.Message{Buffers: v.iov[2*i : 2*i+2 : 2*i+2], Addr: v.dest}
+		n += 4 + 12 + len(p)
+	}
+	if err := v.udp.send(v.msgs); err != nil {
+		v.s.log.Debug("rtsp: UDP send failed", "feed", v.feed.name, "viewer", v.label, "err", err)
+	}
+	v.queued += uint64(n)
 	v.bytes.Add(uint64(n))
 	v.ds.Sent(n)
 }
