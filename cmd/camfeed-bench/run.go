@@ -21,6 +21,9 @@ type result struct {
 	mbps      float64
 	failures  uint64
 	bitrateIn float64
+	// RSS sampled every 5 s while measuring (for -churn runs): in the
+	// first and the last tenth of the run, and the extremes.
+	rssSamples []int64
 }
 
 // runOnce starts a camfeed, attaches the viewers, and measures.
@@ -80,11 +83,24 @@ func runOnce(ctx context.Context, o options, proto string, run int) (result, err
 	}
 	t0 := time.Now()
 	col.recording.Store(true)
-	select {
-	case <-ctx.Done():
-		return result{}, ctx.Err()
-	case <-time.After(o.duration):
+	var samples []int64
+	tick := time.NewTicker(5 * time.Second)
+	end := time.After(o.duration)
+measure:
+	for {
+		select {
+		case <-ctx.Done():
+			tick.Stop()
+			return result{}, ctx.Err()
+		case <-tick.C:
+			if rss, _, err := memory(s.pid()); err == nil {
+				samples = append(samples, rss)
+			}
+		case <-end:
+			break measure
+		}
 	}
+	tick.Stop()
 	col.recording.Store(false)
 	c1, err := cpuTicks(s.pid())
 	if err != nil {
@@ -103,7 +119,7 @@ func runOnce(ctx context.Context, o options, proto string, run int) (result, err
 		rss: rss, hwm: hwm, buffer: st.Buffer.Bytes,
 		units: col.units.Load(), failures: col.errors.Load(),
 		mbps:      float64(col.bytes.Load()) * 8 / wall.Seconds() / 1e6,
-		bitrateIn: st.Bitrate,
+		bitrateIn: st.Bitrate, rssSamples: samples,
 	}
 	_ = st0
 	col.mu.Lock()
@@ -128,6 +144,21 @@ func printTable(proto string, rs []result) {
 	for i, r := range rs {
 		fmt.Printf("| %d | %d | %.1f %% | %s | %s | %s | %s | %s | %d | %.1f | %d |\n", i+1, r.viewers, r.cpu, mib(r.rss), mib(r.hwm),
 			mib(r.rss-int64(r.buffer)), ms(r.p50), ms(r.p99), r.units, r.mbps, r.failures)
+	}
+	for i, r := range rs {
+		if len(r.rssSamples) >= 10 {
+			k := len(r.rssSamples) / 10
+			avg := func(v []int64) int64 {
+				var t int64
+				for _, x := range v {
+					t += x
+				}
+				return t / int64(len(v))
+			}
+			first, last := avg(r.rssSamples[:k]), avg(r.rssSamples[len(r.rssSamples)-k:])
+			fmt.Printf("\nrun %d RSS over %d samples: first tenth %s, last tenth %s (%+.1f %%), min %s, max %s\n", i+1, len(r.rssSamples),
+				mib(first), mib(last), 100*float64(last-first)/float64(first), mib(slices.Min(r.rssSamples)), mib(slices.Max(r.rssSamples)))
+		}
 	}
 	if len(rs) > 1 {
 		med := func(f func(result) float64) float64 {
