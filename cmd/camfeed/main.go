@@ -64,6 +64,7 @@ func run(args, env []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	a.Notifier = systemd.NotifierFromEnv()
+	a.SetMemoryLimit()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)

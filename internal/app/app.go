@@ -88,6 +88,9 @@ func New(cfg *config.Config, version string, log *slog.Logger) (*App, error) {
 	}
 	(&api.Handlers{Feeds: a, Door: a.door, Version: a.version, Started: time.Now(), Extra: a.extraStatus}).Register(a.mux)
 	a.mux.Handle("GET /metrics", route.ReadAll, a.metrics.Handler())
+	if cfg.Debug {
+		mountDebug(a.mux)
+	}
 	// Feed names cannot shadow a route: the names taken are the routes'
 	// own first path segments.
 	for _, name := range a.names {

@@ -29,6 +29,10 @@ var ErrInvalid = errors.New("invalid config")
 type Config struct {
 	LogLevel  string `yaml:"log_level"`
 	LogFormat string `yaml:"log_format"`
+	// Debug serves Go's profiler at /debug/pprof/ to admins, for
+	// profiling on the device itself (docs/PERFORMANCE.md). Off by
+	// default: a profile costs CPU while it runs and shows internals.
+	Debug bool `yaml:"debug"`
 
 	HTTP    string `yaml:"http"`     // raw H.264, status, viewer; "off" disables
 	TCP     string `yaml:"tcp"`      // raw H.264 of the default feed; "" = off

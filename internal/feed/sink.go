@@ -14,7 +14,7 @@ type sink struct {
 	f      *Feed
 	parser *h264.Parser
 	emitFn func(*h264.AccessUnit)
-	flush  bool // Idle may end an access unit (see h264.Parser.Flush)
+	flush  bool // Idle may end an access unit (see h264.Parser.Pause)
 	gotAU  atomic.Bool
 	units  atomic.Uint64 // published, for source.UnitCounter
 
@@ -30,7 +30,7 @@ func (s *sink) Write(p []byte) (int, error) {
 
 func (s *sink) Idle() {
 	if s.flush {
-		s.parser.Flush(time.Now(), s.emitFn)
+		s.parser.Pause(time.Now(), s.emitFn)
 		s.update()
 	}
 }

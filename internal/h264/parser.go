@@ -54,9 +54,13 @@ type Parser struct {
 	hasVCL    bool
 	idr       bool
 	captured  time.Time
-	broken    bool // a NAL unit of the current AU was lost
-	needKey   bool // drop until a keyframe: at start and after a loss
-	flushed   bool // the last AU was ended by Flush, not by the next AU's start
+	broken    bool   // a NAL unit of the current AU was lost
+	needKey   bool   // drop until a keyframe: at start and after a loss
+	flushed   bool   // the last AU was ended by Flush, not by the next AU's start
+	paused    bool   // Flush was called since the last Write: the input paused there
+	atEnds    int    // pauses so far that fell at the end of an access unit
+	noEarly   bool   // a pause fell inside an access unit: Pause never ends one again
+	pauseAt   uint64 // Stats.Bytes at the last pause
 	pool      []byte
 	slab      []byte       // free tail of the current data slab
 	units     []AccessUnit // free tail of the current AccessUnit slab
@@ -91,30 +95,120 @@ func NewParser(cfg ParserConfig) *Parser {
 func (p *Parser) Write(b []byte, now time.Time, emit func(*AccessUnit)) {
 	p.stats.Bytes += uint64(len(b))
 	p.emitFn, p.now = emit, now
-	if p.flushed && len(b) > 0 && !p.split.inNAL && p.split.zeros == 0 && !bytes.HasPrefix(b, startCode3) && !bytes.HasPrefix(b, []byte{0, 0, 0, 1}) {
-		// Flush took the end of a chunk for the end of a NAL unit, but the
-		// NAL unit went on: what comes before the next start code is lost.
-		p.needKey = true
-		p.stats.Fragments++
+	if p.paused && len(b) > 0 {
+		p.afterPause(b)
 	}
-	p.flushed = false
+	garbage := p.split.garbage
 	p.split.write(b, p.onNAL, p.onOversize)
+	if p.flushed && p.split.garbage > garbage {
+		// Flush took the end of a chunk for the end of a NAL unit, but
+		// the NAL unit went on: what came before the next start code is
+		// lost, and what Flush emitted was cut.
+		p.cutByFlush()
+	}
 	p.stats.GarbageBytes = p.split.garbage
 	p.emitFn = nil
 }
 
+// PausesToTrust is how many pauses must have fallen at the end of an
+// access unit, and none inside one, before Flush ends an access unit at a
+// pause.
+const PausesToTrust = 8
+
+// Pause tells the parser that the input paused after the bytes written
+// so far. Once the input has shown that it pauses only between access
+// units (PausesToTrust pauses, each followed by the start of a new access
+// unit), Pause ends the pending access unit at once rather than when the
+// next one starts: one frame interval less latency with encoders that
+// write each frame in one go (rpicam-vid does).
+//
+// A pause inside an access unit is seen when the bytes after it go on
+// with the same unit. Before trust, that turns early ends off for good,
+// and nothing was cut. After trust, the unit was already emitted cut: the
+// rest is dropped up to the next keyframe, counted in Stats.Fragments,
+// and early ends are off for good too. So an input can cut at most one
+// access unit, and only one that first paused at PausesToTrust frame ends
+// in a row and then inside a frame; an encoder that writes frames in
+// several writes with pauses between them never gets that far.
+func (p *Parser) Pause(now time.Time, emit func(*AccessUnit)) {
+	if p.stats.Bytes == p.pauseAt {
+		return // no data since the last pause: the same pause
+	}
+	p.pauseAt = p.stats.Bytes
+	p.paused = true
+	if p.noEarly || p.atEnds < PausesToTrust {
+		return
+	}
+	p.Flush(now, emit)
+}
+
 // Flush ends the pending NAL unit and access unit, as if the next access
-// unit had begun. Sources call it when their input pauses after a chunk,
-// which saves one frame interval of latency with encoders that write each
-// frame in one go (rpicam-vid does). When a picture turns out to continue
-// after a Flush, the rest is emitted as its own access unit and counted in
-// Stats.Fragments; callers should then stop flushing.
+// unit had begun: for the end of the input, or a caller that knows the
+// unit is whole. Sources that only see a pause call Pause.
 func (p *Parser) Flush(now time.Time, emit func(*AccessUnit)) {
 	p.emitFn, p.now = emit, now
 	p.split.flush(p.onNAL, p.onOversize)
 	p.endAU()
 	p.flushed = true
+	p.paused = false
 	p.emitFn = nil
+}
+
+// afterPause looks at the first bytes after a pause: did the pause fall
+// at the end of an access unit? Called before b is parsed.
+func (p *Parser) afterPause(b []byte) {
+	p.paused = false
+	opens, known := opensAU(b)
+	picture := p.hasVCL || (p.split.inNAL && len(p.split.nal) > 0 && TypeOf(p.split.nal).IsVCL())
+	switch {
+	case !known:
+		// too few bytes to tell: no evidence either way
+	case opens && picture && p.split.inNAL && p.split.zeros == 0:
+		p.atEnds++
+	default:
+		p.noEarly = true
+	}
+}
+
+// cutByFlush handles an access unit that Flush ended too early: the rest
+// of it is dropped up to the next keyframe, and Pause ends no unit early
+// again.
+func (p *Parser) cutByFlush() {
+	p.flushed = false
+	p.needKey = true
+	p.noEarly = true
+	p.stats.Fragments++
+}
+
+// opensAU reports whether b starts with a start code and a NAL unit that
+// can only begin an access unit (7.4.1.2.3): an AUD, SPS, PPS, SEI, a
+// reserved type 14-18, or the first slice of a picture (first_mb_in_slice
+// 0: a ue(v) whose first bit is 1). known is false when b is too short to
+// tell.
+func opensAU(b []byte) (opens, known bool) {
+	z := 0
+	for z < len(b) && b[z] == 0 {
+		z++
+	}
+	if z == len(b) || z+2 >= len(b) && b[z] == 1 {
+		return false, false
+	}
+	if z < 2 || b[z] != 1 {
+		return false, true
+	}
+	return opensAU1(TypeOf(b[z+1:]), b[z+1:]), true
+}
+
+// opensAU1 reports whether NAL unit n (at least two bytes, or one that is
+// not a slice) of type t can only begin an access unit.
+func opensAU1(t NALUType, n []byte) bool {
+	switch {
+	case t == NALUTypeAUD, t == NALUTypeSPS, t == NALUTypePPS, t == NALUTypeSEI, t >= 14 && t <= 18:
+		return true
+	case t == NALUTypeIDR || t == NALUTypeNonIDR:
+		return len(n) > 1 && n[1]&0x80 != 0
+	}
+	return false
 }
 
 // WriteAU takes one complete access unit from a source that frames its
@@ -166,6 +260,14 @@ func (p *Parser) nal(b []byte) {
 		return
 	}
 	t := TypeOf(b)
+	if p.flushed {
+		// The first NAL unit after a Flush must begin an access unit;
+		// anything else (the picture's next slice) means Flush cut it.
+		p.flushed = false
+		if !opensAU1(t, b) {
+			p.cutByFlush()
+		}
+	}
 	switch {
 	case t == NALUTypeAUD:
 		p.endAU()

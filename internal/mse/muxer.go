@@ -86,15 +86,26 @@ func (m *muxer) fragment(au *h264.AccessUnit) ([]byte, error) {
 		if dts <= m.lastDTS {
 			dts = m.lastDTS + 1
 		}
-		// Units that arrive in a burst (a skip, a catch-up) do not say
-		// anything about the frame rate.
-		if gap := float64(au.Received.Sub(m.prevRecv)) * clockRate / float64(time.Second); gap > m.interval/4 && gap < 4*m.interval {
-			m.interval += (gap - m.interval) / 8
-		}
+		m.observe(au.Received.Sub(m.prevRecv))
 	}
 	m.prevRecv = au.Received
 	m.lastDTS = dts
+	m.seq++
+	return m.marshal(au, dts, m.seq)
+}
 
+// observe updates the average frame interval with the time between two
+// units. Units that arrive in a burst (a skip, a catch-up) do not say
+// anything about the frame rate.
+func (m *muxer) observe(d time.Duration) {
+	if gap := float64(d) * clockRate / float64(time.Second); gap > m.interval/4 && gap < 4*m.interval {
+		m.interval += (gap - m.interval) / 8
+	}
+}
+
+// marshal returns the moof+mdat of au at decode time dts with sequence
+// number seq. The bytes are valid until the next call.
+func (m *muxer) marshal(au *h264.AccessUnit, dts uint64, seq uint32) ([]byte, error) {
 	m.avcc = m.avcc[:0]
 	for _, n := range au.NALUs {
 		switch h264.TypeOf(n) {
@@ -104,14 +115,13 @@ func (m *muxer) fragment(au *h264.AccessUnit) ([]byte, error) {
 		m.avcc = binary.BigEndian.AppendUint32(m.avcc, uint32(len(n)))
 		m.avcc = append(m.avcc, n...)
 	}
-	m.seq++
 	m.sample = fmp4.Sample{
 		Duration:        uint32(m.interval + 0.5),
 		IsNonSyncSample: !au.Keyframe,
 		Payload:         m.avcc,
 	}
 	m.track.BaseTime = dts
-	m.part.SequenceNumber = m.seq
+	m.part.SequenceNumber = seq
 	m.buf.Reset()
 	if err := m.part.Marshal(&m.buf); err != nil {
 		return nil, fmt.Errorf("mse: fragment: %w", err)

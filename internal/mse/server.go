@@ -60,6 +60,33 @@ type Server struct {
 	mu      sync.RWMutex
 	origins []string
 	up      websocket.Upgrader
+
+	fmu   sync.Mutex
+	frags map[*hub.Hub]*fragmenter // per feed, while it has viewers
+}
+
+// fragmenter returns h's shared fragmenter; release it when done.
+func (s *Server) fragmenter(h *hub.Hub, fps float64) *fragmenter {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	if s.frags == nil {
+		s.frags = map[*hub.Hub]*fragmenter{}
+	}
+	fr := s.frags[h]
+	if fr == nil {
+		fr = newFragmenter(fps)
+		s.frags[h] = fr
+	}
+	fr.refs++
+	return fr
+}
+
+func (s *Server) release(h *hub.Hub, fr *fragmenter) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	if fr.refs--; fr.refs == 0 && s.frags[h] == fr {
+		delete(s.frags, h)
+	}
 }
 
 // New returns a server whose viewers enter through d.
@@ -188,13 +215,19 @@ func leaveReason(err error) string {
 
 func (s *Server) stream(ctx context.Context, conn *websocket.Conn, h *hub.Hub, sub *hub.Sub) error {
 	var (
-		m   *muxer
+		fr  *fragmenter
+		tl  timeline
 		gen uint64
 	)
 	timeout := s.WriteTimeout
 	if timeout <= 0 {
 		timeout = DefaultWriteTimeout
 	}
+	defer func() {
+		if fr != nil {
+			s.release(h, fr)
+		}
+	}()
 	write := func(kind int, b []byte) error {
 		_ = conn.SetWriteDeadline(time.Now().Add(timeout))
 		return conn.WriteMessage(kind, b)
@@ -207,13 +240,13 @@ func (s *Server) stream(ctx context.Context, conn *websocket.Conn, h *hub.Hub, s
 			}
 			return err
 		}
-		if m == nil || f.Keyframe {
+		if fr == nil || f.Keyframe {
 			p := h.Params()
-			if m != nil && p.Gen != gen {
+			if fr != nil && p.Gen != gen {
 				_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseStreamChanged, "stream changed"), time.Now().Add(time.Second))
 				return errors.New("stream changed")
 			}
-			if m == nil {
+			if fr == nil {
 				if !f.Keyframe || p.Gen == 0 {
 					continue
 				}
@@ -228,14 +261,22 @@ func (s *Server) stream(ctx context.Context, conn *websocket.Conn, h *hub.Hub, s
 				if err := write(websocket.BinaryMessage, init); err != nil {
 					return err
 				}
-				m, gen = newMuxer(p.Info.FPS), p.Gen
+				fr, gen = s.fragmenter(h, p.Info.FPS), p.Gen
 			}
 		}
-		frag, err := m.fragment(f.AccessUnit)
+		x, err := fr.get(f)
 		if err != nil {
 			return err
 		}
-		if err := write(websocket.BinaryMessage, frag); err != nil {
+		// One message: this viewer's moof, then the shared mdat.
+		_ = conn.SetWriteDeadline(time.Now().Add(timeout))
+		w, err := conn.NextWriter(websocket.BinaryMessage)
+		if err != nil {
+			return err
+		}
+		_, _ = w.Write(tl.header(x))
+		_, _ = w.Write(x.mdat())
+		if err := w.Close(); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package raw
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -56,11 +57,66 @@ func (h *HTTP) serve(w http.ResponseWriter, r *http.Request, feed string) {
 		return
 	}
 	streamHeaders(w)
+	if r.ProtoMajor == 1 {
+		if conn, ok := hijack(w); ok {
+			s.Leave(Reason(h.serveConn(r.Context(), conn, w.Header(), s, feed)))
+			return
+		}
+	}
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	_ = rc.Flush() // headers now: the client knows it is connected before the first frame
 	err = Serve(r.Context(), s.Sub, w, rc.Flush, rc.SetWriteDeadline, h.WriteTimeout, h.Observe.get(feed, door.HTTP))
 	s.Leave(Reason(err))
+}
+
+// hijack takes an HTTP/1 connection over from net/http. Through net/http
+// every picture costs three system calls: the chunk header, the picture
+// (too large for the 4 KiB buffer), and the chunk's end at the flush. On
+// the bare connection it is one.
+func hijack(w http.ResponseWriter) (net.Conn, bool) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, false
+	}
+	if brw.Writer.Buffered() > 0 {
+		_ = brw.Flush()
+	}
+	return conn, true
+}
+
+// serveConn streams on a hijacked connection: the response head as
+// net/http would have written it (status, the headers set so far, no
+// length: the body ends when the connection closes), then one write per
+// access unit.
+func (h *HTTP) serveConn(ctx context.Context, conn net.Conn, hdr http.Header, s *door.Session, feed string) error {
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Time{}) // the server's read and write timeouts do not apply to a stream
+	var b bytes.Buffer
+	b.WriteString("HTTP/1.1 200 OK\r\n")
+	hdr.Set("Connection", "close")
+	hdr.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	_ = hdr.Write(&b)
+	b.WriteString("\r\n")
+	_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout(h.WriteTimeout)))
+	if _, err := conn.Write(b.Bytes()); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// net/http no longer watches the connection: a failed read (the
+	// viewer hung up) ends the stream at once rather than at the next
+	// failed write. Bytes the viewer sends are ignored.
+	go func() {
+		var b [64]byte
+		for {
+			if _, err := conn.Read(b[:]); err != nil {
+				cancel()
+				return
+			}
+		}
+	}()
+	return Serve(cctx, s.Sub, conn, nil, conn.SetWriteDeadline, h.WriteTimeout, h.Observe.get(feed, door.HTTP))
 }
 
 func streamHeaders(w http.ResponseWriter) {

@@ -44,11 +44,17 @@ func writeTimeout(d time.Duration) time.Duration {
 
 // Serve copies the viewer's access units to w until ctx ends, the hub
 // closes or a write fails. Every write is a whole access unit, shared with
-// every other viewer (no copy). flush, if set, runs after each one;
-// deadline, if set, arms a write deadline of timeout (0:
-// DefaultWriteTimeout) before each write.
+// every other viewer (no copy): on a bare connection that is one system
+// call per picture, the least a raw viewer can cost. flush, if set, runs
+// after each one; deadline, if set, keeps a write deadline of timeout (0:
+// DefaultWriteTimeout) armed. The deadline is re-armed only once a third
+// of it has passed, not before every write: arming it is a timer update
+// in the runtime, and at 30 frames a second for every viewer that showed
+// in profiles. A stalled write therefore fails after between two thirds
+// of timeout and timeout.
 func Serve(ctx context.Context, sub *hub.Sub, w io.Writer, flush func() error, deadline func(time.Time) error, timeout time.Duration, obs Observer) error {
 	timeout = writeTimeout(timeout)
+	var armed time.Time // the write deadline in force
 	for {
 		f, err := sub.Next(ctx)
 		if err != nil {
@@ -61,8 +67,9 @@ func Serve(ctx context.Context, sub *hub.Sub, w io.Writer, flush func() error, d
 		if obs != nil {
 			obs.ObserveLag(now.Sub(f.Received))
 		}
-		if deadline != nil {
-			_ = deadline(now.Add(timeout))
+		if deadline != nil && armed.Sub(now) < timeout*2/3 {
+			armed = now.Add(timeout)
+			_ = deadline(armed)
 		}
 		if _, err := w.Write(f.Data); err != nil {
 			return err

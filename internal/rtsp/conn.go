@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"net"
 	"strconv"
@@ -9,6 +10,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // unsentLimit caps the bytes a TCP connection may hold in the kernel that
@@ -49,6 +53,13 @@ type trackedConn struct {
 	waiting  atomic.Bool
 	wake     chan struct{}
 
+	// The interleaved channel and SSRC of the first RTP frame gortsplib
+	// wrote, for a viewer that then writes its own frames (writeRTP).
+	rtpSeen    bool
+	rtpChannel byte
+	rtpSSRC    uint32
+	tls        bool // TLS under the tracking: writev would make a record per buffer
+
 	onSent  func(received, sentAt time.Time) // measurements only; nil in service
 	marksMu sync.Mutex
 	marks   []mark // ends of access units, for onSent
@@ -84,6 +95,9 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 	defer c.wmu.Unlock()
 	if len(p) >= 4+12 && p[0] == '$' {
 		if pt := p[5] & 0x7f; pt < 64 || pt > 95 {
+			if !c.rtpSeen {
+				c.rtpSeen, c.rtpChannel, c.rtpSSRC = true, p[1], binary.BigEndian.Uint32(p[4+8:])
+			}
 			c.buf = append(c.buf, p...)
 			c.bufRTP += uint64(len(p))
 			if p[5]&0x80 != 0 || len(c.buf) >= coalesceLimit {
@@ -124,6 +138,48 @@ func (c *trackedConn) flushLocked() error {
 	}
 	c.bufRTP = 0
 	return err
+}
+
+// learned returns the interleaved channel and SSRC of the first RTP frame
+// written, if one was.
+func (c *trackedConn) learned() (channel byte, ssrc uint32, ok bool) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.rtpChannel, c.rtpSSRC, c.rtpSeen
+}
+
+// writeRTP writes n bytes of whole interleaved RTP frames, given as
+// buffers, with one system call (writev) on a TCP connection, after
+// anything held back. deadline bounds the write.
+func (c *trackedConn) writeRTP(bufs *net.Buffers, n int, deadline time.Time) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.flushLocked(); err != nil {
+		return err
+	}
+	if !c.tls {
+		c.buf = nil // gortsplib writes no more RTP here: nothing to hold back
+	}
+	_ = c.Conn.SetWriteDeadline(deadline)
+	if c.tls {
+		c.buf = c.buf[:0]
+		for _, b := range *bufs {
+			c.buf = append(c.buf, b...)
+		}
+		*bufs = nil
+		_, err := c.Conn.Write(c.buf)
+		c.buf = c.buf[:0]
+		if err != nil {
+			return err
+		}
+	} else if _, err := bufs.WriteTo(c.Conn); err != nil {
+		return err
+	}
+	total := c.rtpBytes.Add(uint64(n))
+	if c.onSent != nil {
+		c.sent(total)
+	}
+	return nil
 }
 
 // addMark records that the access unit received at received ends at byte
@@ -167,7 +223,9 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 	if l.tls != nil {
 		c = tls.Server(c, l.tls)
 	}
-	return newTrackedConn(c, raw, l.onSent), nil
+	tc := newTrackedConn(c, raw, l.onSent)
+	tc.tls = l.tls != nil
+	return tc, nil
 }
 
 // tcpConn finds the TCP connection under c, through wrappers that expose
@@ -187,12 +245,92 @@ func tcpConn(c net.Conn) (*net.TCPConn, bool) {
 
 var errNoUDPPair = errors.New("rtsp: no free UDP port pair")
 
+// rtpSocket is a UDP socket gortsplib sends unicast RTP (and RTCP) from.
+// It notes where the last packet of each access unit goes, by timestamp
+// and sequence number (sessions of one stream share an SSRC, but each
+// viewer's timestamps and sequence numbers start at random), so that a viewer
+// that has seen its first packets go through gortsplib can then send its
+// own: a whole access unit in one sendmmsg(2), the feed's shared payloads
+// behind its own headers, instead of one sendto(2) per packet after a
+// marshal and a queue hand-off.
+type rtpSocket struct {
+	*net.UDPConn
+	batch interface {
+		WriteBatch(ms []ipv4.Message, flags int) (int, error)
+	}
+
+	mu   sync.Mutex
+	dest map[uint64]*net.UDPAddr // by packetKey
+}
+
+// packetKey identifies an RTP packet among the viewers of one socket.
+func packetKey(ts uint32, seq uint16) uint64 { return uint64(ts)<<16 | uint64(seq) }
+
+func newRTPSocket(c *net.UDPConn) *rtpSocket {
+	s := &rtpSocket{UDPConn: c, dest: map[uint64]*net.UDPAddr{}}
+	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() != nil {
+		s.batch = ipv4.NewPacketConn(c)
+	} else {
+		s.batch = ipv6.NewPacketConn(c)
+	}
+	return s
+}
+
+// WriteTo notes the destination of the last RTP packet of an access unit
+// (RFC 3550 5.1: version 2, our payload type, the marker bit) and sends
+// the packet.
+func (s *rtpSocket) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if len(p) >= 12 && p[0]>>6 == 2 && p[1] == 0x80|payloadType {
+		if ua, ok := addr.(*net.UDPAddr); ok {
+			k := packetKey(binary.BigEndian.Uint32(p[4:]), binary.BigEndian.Uint16(p[2:]))
+			s.mu.Lock()
+			if len(s.dest) < 1<<16 { // bounded, whatever happens to the viewers that should take them
+				s.dest[k] = ua
+			}
+			s.mu.Unlock()
+		}
+	}
+	return s.UDPConn.WriteTo(p, addr)
+}
+
+// destination returns, once gortsplib has sent it, where the packet with
+// key k went, and forgets it.
+func (s *rtpSocket) destination(k uint64) *net.UDPAddr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.dest[k]
+	if a != nil {
+		delete(s.dest, k)
+	}
+	return a
+}
+
+// forget drops a packet's destination that its viewer will not ask for.
+func (s *rtpSocket) forget(k uint64) {
+	s.mu.Lock()
+	delete(s.dest, k)
+	s.mu.Unlock()
+}
+
+// send writes every message, as few sendmmsg(2) as it takes.
+func (s *rtpSocket) send(ms []ipv4.Message) error {
+	for len(ms) > 0 {
+		n, err := s.batch.WriteBatch(ms, 0)
+		if err != nil {
+			return err
+		}
+		ms = ms[n:]
+	}
+	return nil
+}
+
 // udpPair hands gortsplib a free, consecutive even/odd UDP port pair when
 // the configured RTP port is 0: gortsplib asks for "host:0" (RTP) and then
 // "host:1" (RTCP), which is what Config.udpAddrs passes it in that case.
 type udpPair struct {
 	mu   sync.Mutex
 	rtcp net.PacketConn
+	rtp  *rtpSocket // the unicast RTP socket, once gortsplib asked for it
 }
 
 func (u *udpPair) listenPacket(network, address string) (net.PacketConn, error) {
@@ -202,7 +340,8 @@ func (u *udpPair) listenPacket(network, address string) (net.PacketConn, error) 
 	}
 	switch port {
 	case "0":
-		return u.allocate(network, host)
+		pc, err := u.allocate(network, host)
+		return u.track(pc, err)
 	case "1":
 		u.mu.Lock()
 		defer u.mu.Unlock()
@@ -212,7 +351,34 @@ func (u *udpPair) listenPacket(network, address string) (net.PacketConn, error) 
 			return pc, nil
 		}
 	}
-	return net.ListenPacket(network, address)
+	pc, err := net.ListenPacket(network, address)
+	if ip := net.ParseIP(host); ip != nil && ip.IsMulticast() {
+		return pc, err // a multicast group's socket, which gortsplib wants bare
+	}
+	if p, _ := strconv.Atoi(port); p%2 == 0 {
+		return u.track(pc, err) // gortsplib asks for RTP on the even port, RTCP on the odd one
+	}
+	return pc, err
+}
+
+// track wraps the RTP socket in an rtpSocket.
+func (u *udpPair) track(pc net.PacketConn, err error) (net.PacketConn, error) {
+	uc, ok := pc.(*net.UDPConn)
+	if err != nil || !ok {
+		return pc, err
+	}
+	s := newRTPSocket(uc)
+	u.mu.Lock()
+	u.rtp = s
+	u.mu.Unlock()
+	return s, nil
+}
+
+// rtpSocket returns the unicast RTP socket, or nil.
+func (u *udpPair) rtpSocket() *rtpSocket {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.rtp
 }
 
 func (u *udpPair) allocate(network, host string) (net.PacketConn, error) {

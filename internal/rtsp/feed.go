@@ -34,6 +34,8 @@ type feed struct {
 	mcast   *viewer                 // sends to the multicast group while anyone watches
 	members int                     // multicast sessions playing
 	closed  bool
+
+	units unitCache // each access unit packetised once for every viewer
 }
 
 // feedName maps a request path to a feed: "/cam" and "/cam/" are "cam",

@@ -2,14 +2,17 @@ package rtsp
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"net"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 	"github.com/pion/rtp"
+	"golang.org/x/net/ipv4"
 
 	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
@@ -21,6 +24,11 @@ import (
 // to a keyframe once the viewer is past the lag budget. It only has to
 // keep the socket busy between two pulls.
 const queueLimit = 4 << 10
+
+// directWriteTimeout bounds one access unit's write by a viewer that
+// writes its own packets: a client that takes longer has stopped reading.
+// It is gortsplib's default WriteTimeout, which bounds each of its writes.
+const directWriteTimeout = 10 * time.Second
 
 // rtpWriter is where a viewer's packets go: its own *gortsplib.ServerSession
 // for unicast, the feed's multicast *gortsplib.ServerStream for multicast.
@@ -39,8 +47,27 @@ type viewer struct {
 	conn  *trackedConn // the TCP connection's byte count; nil for UDP
 	sub   *hub.Sub
 	ds    *door.Session // the session in the door, which counts what is sent
-	enc   rtph264.Encoder
 	clk   clock
+	seq   uint16     // the next packet's sequence number (random start, RFC 3550 5.1)
+	pkt   rtp.Packet // reused for each packet handed to gortsplib
+
+	// A plain TCP viewer writes its packets itself, straight to the
+	// connection (see writeDirect): direct is set once its first access
+	// unit, sent through gortsplib, has shown the interleaved channel and
+	// SSRC that gortsplib told the client in SETUP.
+	direct  bool
+	channel byte
+	ssrc    uint32
+	hdrs    []byte      // the unit's interleaved and RTP headers
+	iov     net.Buffers // headers and shared payloads, for one writev
+	nb      net.Buffers
+
+	// A unicast UDP viewer likewise sends its own packets, with
+	// sendmmsg, once gortsplib has sent its first ones to dest.
+	udp  *rtpSocket
+	dest *net.UDPAddr
+	keys []uint64 // the packets gortsplib sent whose destination rtpSocket noted
+	msgs []ipv4.Message
 
 	lag       time.Duration // the lag budget
 	overhead  int           // bytes SRTP adds to each packet (RTP/SAVP)
@@ -63,6 +90,9 @@ type viewer struct {
 func (s *Server) startViewer(f *feed, ds *door.Session, w rtpWriter, media *description.Media, conn *trackedConn, overhead int, label string) *viewer {
 	v := newViewer(s, f, ds, w, media, conn, label)
 	v.overhead = overhead
+	if conn == nil && ds != nil && overhead == 0 && s.udp != nil {
+		v.udp = s.udp.rtpSocket() // unicast UDP: see sendUDP
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	v.cancel = cancel
 	go v.run(ctx)
@@ -73,14 +103,11 @@ func newViewer(s *Server, f *feed, ds *door.Session, w rtpWriter, media *descrip
 	v := &viewer{
 		s: s, feed: f, w: w, media: media, conn: conn, label: label, ds: ds,
 		sub:  subscribe(f, ds),
-		enc:  rtph264.Encoder{PayloadType: payloadType, PacketizationMode: 1},
 		clk:  clock{initial: rand.Uint32()},
+		seq:  uint16(rand.Uint32()),
 		done: make(chan struct{}),
 	}
 	v.lag = f.hub.Config().LagBudget
-	if err := v.enc.Init(); err != nil {
-		panic(err) // only fails for packetization mode 0, which is not used
-	}
 	return v
 }
 
@@ -103,6 +130,7 @@ func (v *viewer) stop() {
 func (v *viewer) run(ctx context.Context) {
 	defer close(v.done)
 	defer v.sub.Close()
+	defer v.forgetKeys()
 	for {
 		if err := v.drain(ctx); err != nil {
 			return
@@ -218,14 +246,38 @@ func (v *viewer) send(f hub.Frame, now time.Time) {
 		v.needKey = false
 	}
 	ts, ntp := v.clk.stamp(f.Received, now, f.Catchup)
-	pkts, err := v.enc.Encode(f.NALUs)
-	if err != nil {
+	u := v.feed.units.get(f)
+	// A catch-up unit counts as fresh when sent, as on the session's
+	// clock: a replayed GOP is judged by how long it waits here, not by
+	// how old it was when the viewer joined.
+	ref := f.Received
+	if f.Catchup {
+		ref = now
+	}
+	if !v.direct && v.conn != nil && v.overhead == 0 && v.queued > 0 {
+		v.goDirect()
+	}
+	if v.direct {
+		v.writeDirect(u, ts, ref, f.Received, now)
+		return
+	}
+	if v.udp != nil && v.dest == nil && len(v.keys) > 0 {
+		v.dest = v.udp.destination(v.keys[0])
+		if v.dest != nil {
+			v.forgetKeys()
+		}
+	}
+	if v.dest != nil {
+		v.sendUDP(u, ts)
 		return
 	}
 	var n uint64
-	for _, pkt := range pkts {
-		pkt.Timestamp = ts
-		if err := v.w.WritePacketRTPWithNTP(v.media, pkt, ntp); err != nil {
+	last := u.packets() - 1
+	for i := range u.packets() {
+		v.pkt.Header = rtp.Header{Version: 2, PayloadType: payloadType, SequenceNumber: v.seq, Timestamp: ts, Marker: i == last}
+		v.pkt.Payload = u.payload(i)
+		v.seq++
+		if err := v.w.WritePacketRTPWithNTP(v.media, &v.pkt, ntp); err != nil {
 			// gortsplib's queue refused it (should not happen, see drain):
 			// the picture is broken, so resume at the next keyframe.
 			v.needKey = true
@@ -234,24 +286,130 @@ func (v *viewer) send(f hub.Frame, now time.Time) {
 			v.s.noteSkip(v.feed.name, v.label)
 			break
 		}
-		n += uint64(4 + pkt.MarshalSize() + v.overhead)
+		n += uint64(4 + 12 + len(v.pkt.Payload) + v.overhead)
+	}
+	v.pkt.Payload = nil
+	if v.udp != nil && n > 0 && len(v.keys) < 64 {
+		v.keys = append(v.keys, packetKey(ts, v.seq-1))
 	}
 	v.queued += n
 	v.bytes.Add(n)
 	v.ds.Sent(int(n))
 	if v.conn != nil {
-		// A catch-up unit counts as fresh when sent, as on the session's
-		// clock: a replayed GOP is judged by how long it waits here, not
-		// by how old it was when the viewer joined.
-		ref := f.Received
-		if f.Catchup {
-			ref = now
-		}
 		v.pending = append(v.pending, mark{v.queued, ref})
 		if v.conn.onSent != nil {
 			v.conn.addMark(v.queued, f.Received)
 		}
 	}
+}
+
+// goDirect switches a plain TCP viewer to writing its own packets once
+// gortsplib has written the first ones, which show the interleaved
+// channel and SSRC it announced in SETUP. Through gortsplib every packet
+// costs an allocation, a marshal, a queue hand-off to another goroutine
+// and a write deadline; written here, an access unit is one writev of
+// the viewer's headers and the feed's shared payloads.
+//
+// gortsplib keeps sending the RTCP sender reports: it extrapolates them
+// from the last packet it saw, and the session's RTP and NTP times are
+// one linear function of the wall clock (see clock), so they stay right.
+func (v *viewer) goDirect() {
+	c := v.conn
+	if c.rtpBytes.Load() < v.queued {
+		return // still in gortsplib's queue: wait, so the order on the wire holds
+	}
+	ch, ssrc, ok := c.learned()
+	if !ok {
+		return
+	}
+	v.direct, v.channel, v.ssrc = true, ch, ssrc
+}
+
+// writeDirect writes unit u to the viewer's connection in one system call:
+// per packet, the interleaved frame header (RFC 2326 10.12) and the RTP
+// header (RFC 3550 5.1) from v.hdrs, then the payload shared by every
+// viewer of the feed.
+func (v *viewer) writeDirect(u *rtpUnit, ts uint32, ref, received, now time.Time) {
+	np := u.packets()
+	v.hdrs = slices.Grow(v.hdrs[:0], np*16)[:np*16]
+	v.iov = v.iov[:0]
+	n := 0
+	for i := range np {
+		p := u.payload(i)
+		h := v.hdrs[i*16 : i*16+16 : i*16+16]
+		h[0], h[1] = '$', v.channel
+		binary.BigEndian.PutUint16(h[2:], uint16(12+len(p)))
+		h[4] = 0x80 // version 2
+		h[5] = payloadType
+		if i == np-1 {
+			h[5] |= 0x80 // marker: the access unit's last packet (RFC 6184 5.1)
+		}
+		binary.BigEndian.PutUint16(h[6:], v.seq)
+		binary.BigEndian.PutUint32(h[8:], ts)
+		binary.BigEndian.PutUint32(h[12:], v.ssrc)
+		v.seq++
+		v.iov = append(v.iov, h, p)
+		n += 16 + len(p)
+	}
+	v.queued += uint64(n)
+	v.pending = append(v.pending, mark{v.queued, ref})
+	if v.conn.onSent != nil {
+		v.conn.addMark(v.queued, received)
+	}
+	v.nb = v.iov
+	if err := v.conn.writeRTP(&v.nb, n, now.Add(directWriteTimeout)); err != nil {
+		// The client stopped reading for directWriteTimeout, or left:
+		// end the connection, as gortsplib does when its own write
+		// fails, and with it the session.
+		v.s.log.Debug("rtsp: write failed, closing the connection", "feed", v.feed.name, "viewer", v.label, "err", err)
+		_ = v.conn.Close()
+		v.cancel()
+		return
+	}
+	v.bytes.Add(uint64(n))
+	v.ds.Sent(n)
+}
+
+// forgetKeys drops what rtpSocket noted for this viewer.
+func (v *viewer) forgetKeys() {
+	for _, k := range v.keys {
+		v.udp.forget(k)
+	}
+	v.keys = v.keys[:0]
+}
+
+// sendUDP sends unit u to a unicast UDP viewer with one sendmmsg(2):
+// per packet, the viewer's RTP header and the feed's shared payload.
+// UDP has no backlog to watch: what the client cannot take, its kernel
+// drops, and the picture resumes at the next keyframe on its side.
+func (v *viewer) sendUDP(u *rtpUnit, ts uint32) {
+	np := u.packets()
+	v.hdrs = slices.Grow(v.hdrs[:0], np*12)[:np*12]
+	v.iov = slices.Grow(v.iov[:0], np*2)[:np*2]
+	v.msgs = slices.Grow(v.msgs[:0], np)[:np]
+	n := 0
+	for i := range np {
+		p := u.payload(i)
+		h := v.hdrs[i*12 : i*12+12 : i*12+12]
+		h[0] = 0x80 // version 2
+		h[1] = payloadType
+		if i == np-1 {
+			h[1] |= 0x80 // marker: the access unit's last packet (RFC 6184 5.1)
+		}
+		binary.BigEndian.PutUint16(h[2:], v.seq)
+		binary.BigEndian.PutUint32(h[4:], ts)
+		binary.BigEndian.PutUint32(h[8:], v.pkt.SSRC)
+		v.seq++
+		v.iov[2*i], v.iov[2*i+1] = h, p
+		v.msgs[i] = ipv4.Message{Buffers: v.iov[2*i : 2*i+2 : 2*i+2], Addr: v.dest}
+		n += 4 + 12 + len(p)
+	}
+	if err := v.udp.send(v.msgs); err != nil {
+		v.s.log.Debug("rtsp: UDP send failed", "feed", v.feed.name, "viewer", v.label, "err", err)
+	}
+	v.queued += uint64(n)
+	v.bytes.Add(uint64(n))
+	v.ds.Sent(n)
 }
 
 // skips is the number of times the viewer jumped ahead to a keyframe.

@@ -1,0 +1,47 @@
+package app
+
+import (
+	"os"
+	"runtime/debug"
+
+	"github.com/camfeed/camfeed/internal/config"
+)
+
+// Allowances of the memory limit beyond the pre-rolls (see memoryLimit).
+const (
+	memBase      = 24 << 20  // the runtime, outputs, HTTP, one feed's parser and ingest
+	memPerViewer = 256 << 10 // a viewer's buffers and goroutines, with room to spare
+)
+
+// memoryLimit derives the Go runtime's soft memory limit from the config:
+// twice what the feeds' pre-rolls may hold (a GOP larger than the budget
+// may take the ring up to twice it, see hub.Config.MaxBytes), plus an
+// allowance for the runtime and for each viewer the limits admit.
+//
+// Without a limit the heap may grow to twice what is live before a
+// collection (GOGC=100); on a 512 MB Pi running other things that is
+// RAM camfeed does not need. The limit is soft: near it the collector
+// runs more often, capped by the runtime at half the CPU, and the process
+// is never stopped for it. It is not set when GOMEMLIMIT is in the
+// environment (the operator's choice wins), nor when max_viewers is 0,
+// where nothing bounds what the viewers take.
+func memoryLimit(cfg *config.Config) (int64, bool) {
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok || cfg.Limits.MaxViewers <= 0 {
+		return 0, false
+	}
+	var budget int64
+	for _, name := range cfg.FeedNames() {
+		budget += int64(cfg.Effective(name).BudgetBytes())
+	}
+	return 2*budget + memBase + int64(cfg.Limits.MaxViewers)*memPerViewer, true
+}
+
+// SetMemoryLimit applies memoryLimit to the process and says so in the
+// log. The command calls it; tests, which run many apps in one process
+// under the race detector, do not.
+func (a *App) SetMemoryLimit() {
+	if n, ok := memoryLimit(a.cfg); ok {
+		debug.SetMemoryLimit(n)
+		a.log.Info("Go memory limit set from the pre-roll budgets and max_viewers", "bytes", n)
+	}
+}
