@@ -10,7 +10,8 @@
 # Environment: ARCHES (default "arm64 armhf amd64"), DIST (default dist),
 # CAMFEED_PKG (the main package, default ./cmd/camfeed), BINDIR (packages
 # the binaries BINDIR/camfeed-ARCH already built, as .ci/run does, instead
-# of building them; build them with build_flags below).
+# of building them), DEB_COMPRESS (dpkg-deb's -Z, default xz; .ci/run
+# uses gzip, several times faster, for packages that are only checked).
 set -euo pipefail
 
 version=${1:?usage: packaging/build-deb.sh VERSION (e.g. 0.3.0)}
@@ -76,6 +77,6 @@ Description: low-latency H.264 camera feed server for the Raspberry Pi
 CONTROL
 
 	out="$dist/camfeed_${version}_${arch}.deb"
-	dpkg-deb --root-owner-group -Zxz --build "$root" "$out" >/dev/null
+	dpkg-deb --root-owner-group -Z"${DEB_COMPRESS:-xz}" --build "$root" "$out" >/dev/null
 	echo "$out"
 done
