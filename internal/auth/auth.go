@@ -459,7 +459,7 @@ func (l *limiter) allow(now time.Time) (ok bool, suppressed int) {
 func (a *Authenticator) logRefusal(remote, name, feed, action string, err error) {
 	reason := "unauthenticated"
 	switch {
-	case errors.Is(err, ErrForbidden) || errors.Is(err, ErrNoAdmin) || errors.Is(err, errTCPNotAllowed):
+	case errors.Is(err, ErrForbidden) || errors.Is(err, ErrNoAdmin) || errors.Is(err, errTCPNotAllowed) || errors.Is(err, errTCPPublishNotAllowed):
 		a.forbidden.Add(1)
 		reason = "forbidden"
 	case errors.Is(err, ErrThrottled):

@@ -14,19 +14,27 @@ import (
 //     anonymously (the no-users default), and otherwise only this machine
 //     (loopback), so adding a user never leaves the TCP output open.
 func (a *Authenticator) AllowTCP(remote net.Addr, feed string) bool {
+	return a.allowByAddress(remote, feed, Read, errTCPNotAllowed)
+}
+
+// allowByAddress is the rule of the TCP outputs and tcp-listen sources,
+// which carry no credentials: tcp_allow when set, else anyone when action
+// on feed needs no credentials, else loopback only. A refusal is logged
+// (and counted) as err.
+func (a *Authenticator) allowByAddress(remote net.Addr, feed, action string, err error) bool {
 	addr := addrOf(remote)
 	ok := false
 	switch {
 	case !addr.IsValid():
 	case len(a.tcpAllow) > 0:
 		ok = inPrefixes(addr, a.tcpAllow)
-	case a.Anonymous(feed, Read):
+	case a.Anonymous(feed, action):
 		ok = true
 	default:
 		ok = addr.IsLoopback()
 	}
 	if !ok {
-		a.logRefusal(remoteString(remote), "", feed, Read, errTCPNotAllowed)
+		a.logRefusal(remoteString(remote), "", feed, action, err)
 	}
 	return ok
 }

@@ -13,21 +13,7 @@ import (
 //     users configured), and otherwise only this machine (loopback), so
 //     adding a user never leaves the publisher port open to the network.
 func (a *Authenticator) AllowTCPPublish(remote net.Addr, feed string) bool {
-	addr := addrOf(remote)
-	ok := false
-	switch {
-	case !addr.IsValid():
-	case len(a.tcpAllow) > 0:
-		ok = inPrefixes(addr, a.tcpAllow)
-	case a.Anonymous(feed, Publish):
-		ok = true
-	default:
-		ok = addr.IsLoopback()
-	}
-	if !ok {
-		a.logRefusal(remoteString(remote), "", feed, Publish, errTCPPublishNotAllowed)
-	}
-	return ok
+	return a.allowByAddress(remote, feed, Publish, errTCPPublishNotAllowed)
 }
 
 var errTCPPublishNotAllowed = errors.New("auth: address not allowed to publish over TCP (tcp_allow)")

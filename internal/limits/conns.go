@@ -128,3 +128,19 @@ func (c *limitedConn) CloseWrite() error {
 
 // ReadFrom keeps sendfile for file responses (recordings, clips).
 func (c *limitedConn) ReadFrom(r io.Reader) (int64, error) { return io.Copy(c.Conn, r) }
+
+// TCPConn finds the TCP connection under c, through wrappers that expose
+// it as NetConn (tls.Conn, the per-address connection limit), for socket
+// options.
+func TCPConn(c net.Conn) (*net.TCPConn, bool) {
+	for {
+		switch v := c.(type) {
+		case *net.TCPConn:
+			return v, true
+		case interface{ NetConn() net.Conn }:
+			c = v.NetConn()
+		default:
+			return nil, false
+		}
+	}
+}

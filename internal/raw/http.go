@@ -102,21 +102,9 @@ func (h *HTTP) serveConn(ctx context.Context, conn net.Conn, hdr http.Header, s 
 	if _, err := conn.Write(b.Bytes()); err != nil {
 		return err
 	}
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// net/http no longer watches the connection: a failed read (the
-	// viewer hung up) ends the stream at once rather than at the next
-	// failed write. Bytes the viewer sends are ignored.
-	go func() {
-		var b [64]byte
-		for {
-			if _, err := conn.Read(b[:]); err != nil {
-				cancel()
-				return
-			}
-		}
-	}()
-	return Serve(cctx, s.Sub, conn, nil, conn.SetWriteDeadline, h.WriteTimeout, h.Observe.get(feed, door.HTTP))
+	// net/http no longer watches the connection: serveBare notices a
+	// viewer that hangs up.
+	return serveBare(ctx, conn, s, h.WriteTimeout, h.Observe.get(feed, door.HTTP))
 }
 
 func streamHeaders(w http.ResponseWriter) {

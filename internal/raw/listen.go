@@ -64,20 +64,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener, output string) er
 func (l *Listener) serveConn(ctx context.Context, conn net.Conn, output string, s *door.Session) {
 	defer conn.Close()
 	TuneConn(conn)
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// The viewer sends nothing; a read returning means it hung up, which
-	// ends the stream at once instead of at the next failed write.
-	go func() {
-		var b [64]byte
-		for {
-			if _, err := conn.Read(b[:]); err != nil {
-				cancel()
-				return
-			}
-		}
-	}()
-	err := Serve(cctx, s.Sub, conn, nil, conn.SetWriteDeadline, l.WriteTimeout, l.Observe.get(l.Feed, output))
+	err := serveBare(ctx, conn, s, l.WriteTimeout, l.Observe.get(l.Feed, output))
 	s.Leave(Reason(err))
 }
 
@@ -167,17 +154,26 @@ func (f *FIFO) serve(ctx context.Context, w *os.File) {
 	s.Leave(reason)
 }
 
-// tcpConn finds the TCP connection under c, through wrappers that expose
-// it as NetConn (tls.Conn, the per-address connection limit).
-func tcpConn(c net.Conn) (*net.TCPConn, bool) {
-	for {
-		switch v := c.(type) {
-		case *net.TCPConn:
-			return v, true
-		case interface{ NetConn() net.Conn }:
-			c = v.NetConn()
-		default:
-			return nil, false
+// serveBare streams s to a connection the viewer only reads from. A read
+// returning means the viewer hung up, which ends the stream at once
+// instead of at the next failed write; bytes it sends are ignored. It
+// closes conn and waits for its reader before it returns.
+func serveBare(ctx context.Context, conn net.Conn, s *door.Session, timeout time.Duration, obs Observer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hungUp := make(chan struct{})
+	go func() {
+		defer close(hungUp)
+		var b [64]byte
+		for {
+			if _, err := conn.Read(b[:]); err != nil {
+				cancel()
+				return
+			}
 		}
-	}
+	}()
+	err := Serve(ctx, s.Sub, conn, nil, conn.SetWriteDeadline, timeout, obs)
+	conn.Close()
+	<-hungUp
+	return err
 }

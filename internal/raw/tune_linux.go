@@ -3,6 +3,8 @@ package raw
 import (
 	"net"
 	"syscall"
+
+	"github.com/camfeed/camfeed/internal/limits"
 )
 
 // notSentLowat caps the bytes a stream connection may hold unsent in the
@@ -17,7 +19,7 @@ const tcpNotSentLowat = 25 // linux/tcp.h
 
 // TuneConn prepares a connection that will carry a live stream.
 func TuneConn(c net.Conn) {
-	tc, ok := tcpConn(c)
+	tc, ok := limits.TCPConn(c)
 	if !ok {
 		return
 	}

@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"github.com/camfeed/camfeed/internal/limits"
 )
 
 // unsentLimit caps the bytes a TCP connection may hold in the kernel that
@@ -216,7 +218,7 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	var raw syscall.RawConn
-	if tc, ok := tcpConn(c); ok {
+	if tc, ok := limits.TCPConn(c); ok {
 		limitUnsent(tc, unsentLimit)
 		raw, _ = tc.SyscallConn()
 	}
@@ -226,21 +228,6 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 	tc := newTrackedConn(c, raw, l.onSent)
 	tc.tls = l.tls != nil
 	return tc, nil
-}
-
-// tcpConn finds the TCP connection under c, through wrappers that expose
-// it as NetConn (the per-address connection limit).
-func tcpConn(c net.Conn) (*net.TCPConn, bool) {
-	for {
-		switch v := c.(type) {
-		case *net.TCPConn:
-			return v, true
-		case interface{ NetConn() net.Conn }:
-			c = v.NetConn()
-		default:
-			return nil, false
-		}
-	}
 }
 
 var errNoUDPPair = errors.New("rtsp: no free UDP port pair")
