@@ -140,6 +140,9 @@ feeds:
 	for {
 		st, err := s.status()
 		if err == nil && st.Frames > 0 && st.Keyframes > 0 {
+			if o.verbose {
+				fmt.Fprintf(os.Stderr, "camfeed-bench: camfeed pid %d, http %s, rtsp %s, tcp %s\n", s.pid(), s.http, s.rtsp, s.tcp)
+			}
 			return s, nil
 		}
 		if time.Now().After(deadline) {

@@ -246,6 +246,8 @@ type rtpSocket struct {
 		WriteBatch(ms []ipv4.Message, flags int) (int, error)
 	}
 
+	armed atomic.Int64 // UnixNano when the write deadline was last pushed on
+
 	mu   sync.Mutex
 	dest map[uint64]*net.UDPAddr // by packetKey
 }
@@ -300,7 +302,17 @@ func (s *rtpSocket) forget(k uint64) {
 }
 
 // send writes every message, as few sendmmsg(2) as it takes.
+//
+// The socket's write deadline is shared by every session on it, and
+// gortsplib sets it before each packet it sends: once viewers send their
+// own, nothing would push it on, and every send would fail when the last
+// one gortsplib set passed. So send keeps it at least nine seconds ahead,
+// touching it at most once a second.
 func (s *rtpSocket) send(ms []ipv4.Message) error {
+	now := time.Now()
+	if a := s.armed.Load(); now.UnixNano()-a > int64(time.Second) && s.armed.CompareAndSwap(a, now.UnixNano()) {
+		_ = s.UDPConn.SetWriteDeadline(now.Add(directWriteTimeout))
+	}
 	for len(ms) > 0 {
 		n, err := s.batch.WriteBatch(ms, 0)
 		if err != nil {

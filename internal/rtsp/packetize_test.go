@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 	"github.com/pion/rtp"
 
@@ -171,5 +172,27 @@ func TestUnitCacheShares(t *testing.T) {
 	}
 	if u3.packets() != 1 || !bytes.Equal(u3.payload(0), b.NALUs[0]) {
 		t.Fatal("wrong packetisation for the later unit")
+	}
+}
+
+// TestUDPDirectKeepsFlowing: a UDP viewer that sends its own packets keeps
+// the shared socket's write deadline ahead. gortsplib pushes it on only
+// when it sends; with a 1 s WriteTimeout, packets stopped after a second.
+func TestUDPDirectKeepsFlowing(t *testing.T) {
+	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
+	waitKeyframe(t, h)
+	s, _ := startServer(t, Config{WriteTimeout: time.Second}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, nil)
+	r := startReader(t, url(s, "cam"), readerOpts{protocol: gortsplib.ProtocolUDP})
+	r.waitUnits(t, 10, 3*time.Second)
+	time.Sleep(2500 * time.Millisecond)
+	r.mu.Lock()
+	n := len(r.aus)
+	r.mu.Unlock()
+	time.Sleep(500 * time.Millisecond)
+	r.mu.Lock()
+	m := len(r.aus)
+	r.mu.Unlock()
+	if m-n < 5 {
+		t.Fatalf("%d units in the half second after 3 s, want about 15", m-n)
 	}
 }

@@ -405,7 +405,13 @@ func (v *viewer) sendUDP(u *rtpUnit, ts uint32) {
 		n += 4 + 12 + len(p)
 	}
 	if err := v.udp.send(v.msgs); err != nil {
+		// The picture is broken: resume at the next keyframe.
 		v.s.log.Debug("rtsp: UDP send failed", "feed", v.feed.name, "viewer", v.label, "err", err)
+		v.needKey = true
+		v.drops.Add(1)
+		v.ds.Skipped(1)
+		v.s.noteSkip(v.feed.name, v.label)
+		return
 	}
 	v.queued += uint64(n)
 	v.bytes.Add(uint64(n))
