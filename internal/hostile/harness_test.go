@@ -22,31 +22,15 @@ import (
 
 	"github.com/camfeed/camfeed/internal/app"
 	"github.com/camfeed/camfeed/internal/config"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // camfeed is a whole camfeed serving the test pattern for one test.
 type camfeed struct {
 	*app.App
 	addrs map[string]net.Addr
-	logs  *syncBuffer
+	logs  *testsupport.LogBuffer
 	stop  func() // stops it and waits; also run at cleanup
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // start runs camfeed on 127.0.0.1 port 0 (RTSP and WebRTC off), after
@@ -63,7 +47,7 @@ func start(t *testing.T, mutate func(*config.Config)) *camfeed {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testsupport.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	a, err := app.New(cfg, "test", log)
 	if err != nil {

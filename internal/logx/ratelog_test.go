@@ -1,7 +1,6 @@
 package logx
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strconv"
@@ -9,26 +8,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Split(strings.TrimSpace(s.b.String()), "\n")
-}
-
-func newLog(buf *syncBuf) *slog.Logger {
+func newLog(buf *testsupport.LogBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{
 		Level: slog.LevelInfo,
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
@@ -43,7 +27,7 @@ func newLog(buf *syncBuf) *slog.Logger {
 // TestHostileRateLog: thousands of viewers coming and going from many
 // goroutines give N lines and one summary per message, not thousands.
 func TestHostileRateLog(t *testing.T) {
-	var buf syncBuf
+	var buf testsupport.LogBuffer
 	l := NewRateLog(newLog(&buf), 3, time.Hour)
 	var wg sync.WaitGroup
 	for range 10 {
@@ -57,7 +41,7 @@ func TestHostileRateLog(t *testing.T) {
 	wg.Wait()
 	l.Log(context.Background(), slog.LevelDebug, "below the level", "x", 1) // neither written nor counted
 	l.Flush()
-	got := buf.lines()
+	got := buf.Lines()
 	if len(got) != 5 {
 		t.Fatalf("%d lines, want 3 and two summaries:\n%s", len(got), strings.Join(got, "\n"))
 	}
@@ -78,7 +62,7 @@ func TestHostileRateLog(t *testing.T) {
 		t.Errorf("summaries\n%s\n%s\nwant\n%s\n%s", got[3], got[4], wantJ, wantL)
 	}
 	l.Flush() // nothing held: nothing written
-	if n := len(buf.lines()); n != 5 {
+	if n := len(buf.Lines()); n != 5 {
 		t.Errorf("an empty flush wrote %d lines", n-5)
 	}
 }
@@ -86,14 +70,14 @@ func TestHostileRateLog(t *testing.T) {
 // TestRateLogInterval: the summary comes by itself at the end of the
 // interval, and the next interval passes lines again.
 func TestRateLogInterval(t *testing.T) {
-	var buf syncBuf
+	var buf testsupport.LogBuffer
 	l := NewRateLog(newLog(&buf), 1, 50*time.Millisecond)
 	ctx := context.Background()
 	l.Log(ctx, slog.LevelInfo, "left", "n", 1)
 	l.Log(ctx, slog.LevelInfo, "left", "n", 2)
 	l.Log(ctx, slog.LevelWarn, "left", "n", 3)
 	deadline := time.Now().Add(10 * time.Second)
-	for len(buf.lines()) < 2 {
+	for len(buf.Lines()) < 2 {
 		if time.Now().After(deadline) {
 			t.Fatal("no summary after the interval")
 		}
@@ -102,7 +86,7 @@ func TestRateLogInterval(t *testing.T) {
 	time.Sleep(60 * time.Millisecond)
 	l.Log(ctx, slog.LevelInfo, "left", "n", 4)
 	want := []string{`level=INFO msg=left n=1`, `level=WARN msg=left more=2 in_last=50ms`, `level=INFO msg=left n=4`}
-	if got := buf.lines(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+	if got := buf.Lines(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
