@@ -111,13 +111,18 @@ func TestWebRTCStallRecovery(t *testing.T) {
 	st, frames, notes := w.stats()
 	steady := lags(frames, before.Add(-1500*time.Millisecond), before)
 	after := lags(frames, back, back.Add(3*time.Second))
+	lag := r.feed.Hub.Config().LagBudget
 	var live time.Duration = -1
 	var worst time.Duration
+	old := 0 // pictures past the lag budget after the recovery
 	for _, f := range frames {
 		if f.at.Before(back) {
 			continue
 		}
 		worst = max(worst, f.lag())
+		if f.lag() > lag {
+			old++
+		}
 		if live < 0 && f.lag() < liveEdge {
 			live = f.at.Sub(back)
 		}
@@ -135,9 +140,15 @@ func TestWebRTCStallRecovery(t *testing.T) {
 	if live < 0 || live > 3*time.Second {
 		t.Fatalf("not back at the live edge within 3 s of the recovery (%v)", live)
 	}
-	lag := r.feed.Hub.Config().LagBudget
-	if worst > lag {
-		t.Errorf("a picture %v old arrived after the recovery; the lag budget is %v", worst, lag)
+	// The fault this guards against resent the cached GOP after a stall:
+	// a run of pictures a second old, and a viewer that stayed behind. A
+	// straggler completed by a retransmission in flight at the recovery
+	// is one picture, not a run.
+	if old > 2 {
+		t.Errorf("%d pictures past the lag budget (%v) arrived after the recovery, the oldest %v old", old, lag, worst)
+	}
+	if m := median(after); m > liveEdge {
+		t.Errorf("median lag %v over the 3 s after the recovery: not at the live edge", m)
 	}
 	if len(after) < 30 {
 		t.Errorf("only %d pictures in the 3 s after the recovery", len(after))
@@ -275,19 +286,23 @@ func TestWHEPJoinPolicy(t *testing.T) {
 			if !first.key || st.Corrupt > 0 {
 				t.Fatalf("first picture keyframe %v, %d corrupt", first.key, st.Corrupt)
 			}
+			// Old and fresh are judged against the feed's lag budget: the
+			// cached keyframe is 1.5 s old, past it; one made on request is
+			// within it (older, and the peer would have skipped it).
+			budget := r.feed.Hub.Config().LagBudget
 			switch policy {
 			case hub.JoinInstant:
-				if first.lag() < time.Second || len(frames) < 2 || !frames[1].key || frames[1].lag() > 500*time.Millisecond || r.keys.n.Load() == 0 {
+				if first.lag() < budget || len(frames) < 2 || !frames[1].key || frames[1].lag() > budget || r.keys.n.Load() == 0 {
 					t.Errorf("instant: want the old keyframe, then a fresh one asked for")
 				}
 			case hub.JoinKeyframe:
 				// 45 frames: a few of the burst may be lost on a busy
 				// loopback, and the watcher then asks for a keyframe.
-				if first.lag() < time.Second || burst < 10 {
+				if first.lag() < budget || burst < 10 {
 					t.Errorf("keyframe: want the cached GOP, 1.5 s of it, at once")
 				}
 			case hub.JoinNext:
-				if first.lag() > 500*time.Millisecond || r.keys.n.Load() == 0 {
+				if first.lag() > budget || r.keys.n.Load() == 0 {
 					t.Errorf("next: want a fresh keyframe, asked for")
 				}
 			}

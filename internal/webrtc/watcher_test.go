@@ -339,7 +339,7 @@ func (wt *watcher) checkStuck(now time.Time) {
 }
 
 func (wt *watcher) askKeyframe(now time.Time) {
-	if now.Sub(wt.lastPLI) >= 300*time.Millisecond && wt.ssrc != 0 {
+	if now.Sub(wt.lastPLI) >= watcherPLIEvery && wt.ssrc != 0 {
 		wt.lastPLI = now
 		wt.plis.Add(1)
 		ssrc := wt.ssrc
@@ -536,3 +536,7 @@ func (wt *watcher) waitPicture(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// watcherPLIEvery paces the watcher's picture-loss reports as a browser does
+// (Chromium sends at most a few a second); it is behaviour, not a bound.
+const watcherPLIEvery = 300 * time.Millisecond
