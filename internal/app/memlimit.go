@@ -36,12 +36,24 @@ func memoryLimit(cfg *config.Config) (int64, bool) {
 	return 2*budget + memBase + int64(cfg.Limits.MaxViewers)*memPerViewer, true
 }
 
-// SetMemoryLimit applies memoryLimit to the process and says so in the
-// log. The command calls it; tests, which run many apps in one process
-// under the race detector, do not.
+// gcPercent is the collector's headroom (GOGC) unless the environment
+// sets one. The pre-roll is most of a camfeed's heap and turns over
+// completely every buffer period, so at Go's default of 100 the heap may
+// hold a second pre-roll of garbage; at 50 it holds half of one. The
+// collector's extra work is small: the pre-roll is byte slabs with few
+// pointers to mark, and at 2 Mbit/s a cycle comes every half minute or so
+// (docs/PERFORMANCE.md, "Memory").
+const gcPercent = 50
+
+// SetMemoryLimit applies memoryLimit and gcPercent to the process and
+// says so in the log. The command calls it; tests, which run many apps in
+// one process under the race detector, do not.
 func (a *App) SetMemoryLimit() {
 	if n, ok := memoryLimit(a.cfg); ok {
 		debug.SetMemoryLimit(n)
 		a.log.Info("Go memory limit set from the pre-roll budgets and max_viewers", "bytes", n)
+	}
+	if _, ok := os.LookupEnv("GOGC"); !ok {
+		debug.SetGCPercent(gcPercent)
 	}
 }

@@ -26,3 +26,16 @@ func TestPacketizeAllocs(t *testing.T) {
 		t.Errorf("unitCache.get of a made unit: %.1f allocations, want 0", n)
 	}
 }
+
+// TestUDPSendAllocs: sending a unit to a UDP viewer, segmented by the
+// kernel or not, allocates nothing once the viewer's buffers have grown.
+func TestUDPSendAllocs(t *testing.T) {
+	v, _, u := udpTestViewer(t)
+	for _, gso := range []bool{true, false} {
+		v.udp.noGSO.Store(!gso)
+		v.sendUDP(u, 0)
+		if n := testing.AllocsPerRun(50, func() { v.sendUDP(u, 0) }); n != 0 {
+			t.Errorf("sendUDP (segmentation %v): %.1f allocations, want 0", gso, n)
+		}
+	}
+}

@@ -64,7 +64,7 @@ func BenchmarkViewerSend(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				fr.Received = now.Add(time.Duration(i) * 33 * time.Millisecond)
-				v.send(fr, fr.Received)
+				v.send(b.Context(), fr, fr.Received)
 			}
 		})
 	}

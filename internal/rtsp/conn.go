@@ -247,6 +247,7 @@ type rtpSocket struct {
 	}
 
 	armed atomic.Int64 // UnixNano when the write deadline was last pushed on
+	noGSO atomic.Bool  // the kernel or the route refused UDP_SEGMENT (gso_linux.go)
 
 	mu   sync.Mutex
 	dest map[uint64]*net.UDPAddr // by packetKey
@@ -301,27 +302,32 @@ func (s *rtpSocket) forget(k uint64) {
 	s.mu.Unlock()
 }
 
-// send writes every message, as few sendmmsg(2) as it takes.
+// send writes every message, as few sendmmsg(2) as it takes, and returns
+// how many it wrote.
 //
 // The socket's write deadline is shared by every session on it, and
 // gortsplib sets it before each packet it sends: once viewers send their
 // own, nothing would push it on, and every send would fail when the last
 // one gortsplib set passed. So send keeps it at least nine seconds ahead,
 // touching it at most once a second.
-func (s *rtpSocket) send(ms []ipv4.Message) error {
+func (s *rtpSocket) send(ms []ipv4.Message) (int, error) {
 	now := time.Now()
 	if a := s.armed.Load(); now.UnixNano()-a > int64(time.Second) && s.armed.CompareAndSwap(a, now.UnixNano()) {
 		_ = s.UDPConn.SetWriteDeadline(now.Add(directWriteTimeout))
 	}
-	for len(ms) > 0 {
-		n, err := s.batch.WriteBatch(ms, 0)
+	sent := 0
+	for sent < len(ms) {
+		n, err := s.batch.WriteBatch(ms[sent:], 0)
+		sent += n
 		if err != nil {
-			return err
+			return sent, err
 		}
-		ms = ms[n:]
 	}
-	return nil
+	return sent, nil
 }
+
+// gso reports whether senders may ask the kernel to segment.
+func (s *rtpSocket) gso() bool { return gsoAvailable && !s.noGSO.Load() }
 
 // udpPair hands gortsplib a free, consecutive even/odd UDP port pair when
 // the configured RTP port is 0: gortsplib asks for "host:0" (RTP) and then

@@ -342,3 +342,34 @@ func (r *reader) units() []received {
 }
 
 func (r *reader) close() { r.c.Close() }
+
+// udpTestViewer is a unicast UDP viewer sending from a socket of its own
+// to recv, and an access unit of every packet shape: small single NAL
+// units, a long run of FU-As with a short last one (longer than one
+// segmentation message may carry), and a second, shorter FU-A run.
+func udpTestViewer(t testing.TB) (*viewer, *net.UDPConn, *rtpUnit) {
+	t.Helper()
+	recv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { recv.Close() })
+	_ = recv.SetReadBuffer(4 << 20)
+	sc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	big := make([]byte, 100_000) // 69 FU-As
+	big[0] = 0x65                // IDR slice
+	for i := 1; i < len(big); i++ {
+		big[i] = byte(i * 7)
+	}
+	small := bytes.Repeat([]byte{0x41, 9}, 1600) // a P slice of 3200 bytes: 3 FU-As
+	u := &rtpUnit{}
+	u.packetize([][]byte{{0x67, 0x42, 0xc0, 0x1e}, {0x68, 0xce, 0x3c, 0x80}, big, small})
+	s := New(Config{}, door.Unlimited(newTestFeeds(nil)), nil, nil, testsupport.Logger(t))
+	v := &viewer{s: s, feed: &feed{s: s, name: "cam"}, udp: newRTPSocket(sc), dest: recv.LocalAddr().(*net.UDPAddr), seq: 65530, label: "test"}
+	v.pkt.SSRC = 0x11223344
+	return v, recv, u
+}

@@ -238,14 +238,12 @@ func (s *Server) Start() error {
 	}
 	s.udp = &udpPair{}
 	srv := &gortsplib.Server{
-		Handler:      &handler{s},
-		RTSPAddress:  s.cfg.Addr,
-		ReadTimeout:  s.cfg.ReadTimeout,
-		WriteTimeout: s.cfg.WriteTimeout,
-		TLSConfig:    tlsConf,
-		// Viewers bound what they queue (see viewer.drain), so this only
-		// has to hold the largest access unit: 2048 packets is 2.9 MB.
-		WriteQueueSize: 2048,
+		Handler:        &handler{s},
+		RTSPAddress:    s.cfg.Addr,
+		ReadTimeout:    s.cfg.ReadTimeout,
+		WriteTimeout:   s.cfg.WriteTimeout,
+		TLSConfig:      tlsConf,
+		WriteQueueSize: writeQueueSize, // see its doc: the queue is rarely used
 		Listen: func(network, address string) (net.Listener, error) {
 			ln, err := s.listen(network, address)
 			if err != nil {

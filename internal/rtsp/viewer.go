@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -24,6 +25,20 @@ import (
 // to a keyframe once the viewer is past the lag budget. It only has to
 // keep the socket busy between two pulls.
 const queueLimit = 4 << 10
+
+// writeQueueSize is gortsplib's queue per session, in packets; each slot
+// costs 16 bytes in every session. A viewer hands it an access unit's
+// packets at once only for its first unit (then it writes its own, see
+// writeDirect and sendUDP) or over RTSPS, where drain keeps what waits to
+// queueLimit; a TCP unit larger than the queue goes in chunks of
+// queueChunk packets. So the queue has to hold whole only a UDP viewer's
+// first unit and a multicast unit: 1024 packets is 1.4 MB, three times a
+// large 1080p keyframe from the Pi's encoder. A larger first keyframe
+// fails for UDP (logged) and the viewer waits for a smaller one.
+const (
+	writeQueueSize = 1024
+	queueChunk     = writeQueueSize / 2
+)
 
 // directWriteTimeout bounds one access unit's write by a viewer that
 // writes its own packets: a client that takes longer has stopped reading.
@@ -64,10 +79,12 @@ type viewer struct {
 
 	// A unicast UDP viewer likewise sends its own packets, with
 	// sendmmsg, once gortsplib has sent its first ones to dest.
-	udp  *rtpSocket
-	dest *net.UDPAddr
-	keys []uint64 // the packets gortsplib sent whose destination rtpSocket noted
-	msgs []ipv4.Message
+	udp    *rtpSocket
+	dest   *net.UDPAddr
+	keys   []uint64 // the packets gortsplib sent whose destination rtpSocket noted
+	msgs   []ipv4.Message
+	firsts []int  // each message's first packet (see batch)
+	oob    []byte // the UDP_SEGMENT control message, shared by the messages
 
 	lag       time.Duration // the lag budget
 	overhead  int           // bytes SRTP adds to each packet (RTP/SAVP)
@@ -159,7 +176,7 @@ func (v *viewer) run(ctx context.Context) {
 			v.ds.Skipped(1)
 			v.s.noteSkip(v.feed.name, v.label)
 		}
-		v.send(f, now)
+		v.send(ctx, f, now)
 	}
 }
 
@@ -199,14 +216,18 @@ func (v *viewer) backlogAge(now time.Time) time.Duration {
 // drain waits while more than queueLimit bytes are queued for a TCP
 // socket that has not taken them: a stalled reader blocks here, not in the
 // hub, so nobody else waits for it.
-func (v *viewer) drain(ctx context.Context) error {
+func (v *viewer) drain(ctx context.Context) error { return v.drainTo(ctx, queueLimit) }
+
+// drainTo waits while more than slack bytes are queued for a TCP socket
+// that has not taken them.
+func (v *viewer) drainTo(ctx context.Context, slack uint64) error {
 	c := v.conn
 	if c == nil {
 		return nil
 	}
-	for c.rtpBytes.Load()+queueLimit < v.queued {
+	for c.rtpBytes.Load()+slack < v.queued {
 		c.waiting.Store(true)
-		if c.rtpBytes.Load()+queueLimit >= v.queued {
+		if c.rtpBytes.Load()+slack >= v.queued {
 			c.waiting.Store(false)
 			break
 		}
@@ -229,7 +250,7 @@ func (v *viewer) drain(ctx context.Context) error {
 
 // send packetises one access unit (RFC 6184, non-interleaved mode) and
 // hands it to the session. now is the send time, for catch-up units.
-func (v *viewer) send(f hub.Frame, now time.Time) {
+func (v *viewer) send(ctx context.Context, f hub.Frame, now time.Time) {
 	if f.Skipped && !f.Catchup && now.Sub(f.Received) > v.lag {
 		// The hub resumes a viewer that fell behind at the newest
 		// keyframe, which can be up to a GOP old. A viewer that fell
@@ -271,15 +292,31 @@ func (v *viewer) send(f hub.Frame, now time.Time) {
 		v.sendUDP(u, ts)
 		return
 	}
-	var n uint64
+	var n, handed uint64
 	last := u.packets() - 1
 	for i := range u.packets() {
+		if v.conn != nil && i > 0 && i%queueChunk == 0 {
+			// A unit larger than gortsplib's queue goes in chunks, each
+			// once the connection has taken most of the one before (all
+			// but what it holds back to coalesce, which a unit's last
+			// packet flushes).
+			v.queued += n - handed
+			handed = n
+			if err := v.drainTo(ctx, queueLimit+coalesceLimit); err != nil {
+				break
+			}
+		}
 		v.pkt.Header = rtp.Header{Version: 2, PayloadType: payloadType, SequenceNumber: v.seq, Timestamp: ts, Marker: i == last}
 		v.pkt.Payload = u.payload(i)
 		v.seq++
 		if err := v.w.WritePacketRTPWithNTP(v.media, &v.pkt, ntp); err != nil {
-			// gortsplib's queue refused it (should not happen, see drain):
-			// the picture is broken, so resume at the next keyframe.
+			// gortsplib's queue refused it: a UDP or multicast unit
+			// larger than the queue (see writeQueueSize), or the session
+			// ended. The picture is broken, so resume at the next keyframe.
+			if u.packets() > writeQueueSize {
+				v.s.door.Log(context.Background(), slog.LevelWarn, "rtsp: an access unit too large for the first UDP send; the viewer waits for a smaller keyframe (RTSP over TCP has no such limit)",
+					"feed", v.feed.name, "viewer", v.label, "bytes", f.Size(), "packets", u.packets())
+			}
 			v.needKey = true
 			v.drops.Add(1)
 			v.ds.Skipped(1)
@@ -292,7 +329,7 @@ func (v *viewer) send(f hub.Frame, now time.Time) {
 	if v.udp != nil && n > 0 && len(v.keys) < 64 {
 		v.keys = append(v.keys, packetKey(ts, v.seq-1))
 	}
-	v.queued += n
+	v.queued += n - handed
 	v.bytes.Add(n)
 	v.ds.Sent(int(n))
 	if v.conn != nil {
@@ -379,14 +416,18 @@ func (v *viewer) forgetKeys() {
 }
 
 // sendUDP sends unit u to a unicast UDP viewer with one sendmmsg(2):
-// per packet, the viewer's RTP header and the feed's shared payload.
+// per packet, the viewer's RTP header and the feed's shared payload. On
+// Linux a run of equal-sized packets (an access unit's FU-As) goes as one
+// message that the kernel segments (UDP GSO, gso_linux.go), so the IP and
+// UDP work is done per run, not per packet; the datagrams on the wire are
+// the same.
+//
 // UDP has no backlog to watch: what the client cannot take, its kernel
 // drops, and the picture resumes at the next keyframe on its side.
 func (v *viewer) sendUDP(u *rtpUnit, ts uint32) {
 	np := u.packets()
 	v.hdrs = slices.Grow(v.hdrs[:0], np*12)[:np*12]
 	v.iov = slices.Grow(v.iov[:0], np*2)[:np*2]
-	v.msgs = slices.Grow(v.msgs[:0], np)[:np]
 	n := 0
 	for i := range np {
 		p := u.payload(i)
@@ -401,10 +442,21 @@ func (v *viewer) sendUDP(u *rtpUnit, ts uint32) {
 		binary.BigEndian.PutUint32(h[8:], v.pkt.SSRC)
 		v.seq++
 		v.iov[2*i], v.iov[2*i+1] = h, p
-		v.msgs[i] = ipv4.Message{Buffers: v.iov[2*i : 2*i+2 : 2*i+2], Addr: v.dest}
 		n += 4 + 12 + len(p)
 	}
-	if err := v.udp.send(v.msgs); err != nil {
+	gso := v.udp.gso()
+	v.batch(u, 0, gso)
+	sent, err := v.udp.send(v.msgs)
+	if err != nil && gso && gsoRefused(err) {
+		// Segmentation is not to be had on this kernel or route: say so
+		// once, and send the rest one datagram per message from now on.
+		if v.udp.noGSO.CompareAndSwap(false, true) {
+			v.s.log.Info("rtsp: UDP segmentation offload refused, sending one packet per datagram", "err", err)
+		}
+		v.batch(u, v.firsts[sent], false)
+		_, err = v.udp.send(v.msgs)
+	}
+	if err != nil {
 		// The picture is broken: resume at the next keyframe.
 		v.s.log.Debug("rtsp: UDP send failed", "feed", v.feed.name, "viewer", v.label, "err", err)
 		v.needKey = true
@@ -416,6 +468,40 @@ func (v *viewer) sendUDP(u *rtpUnit, ts uint32) {
 	v.queued += uint64(n)
 	v.bytes.Add(uint64(n))
 	v.ds.Sent(n)
+}
+
+// batch fills v.msgs with unit u's packets from the from'th on, whose
+// headers and payloads are in v.iov: with gso, each run of packets of one
+// size (and a shorter last one) in one message, within the kernel's
+// limits; else one packet per message. v.firsts[k] is message k's first
+// packet.
+func (v *viewer) batch(u *rtpUnit, from int, gso bool) {
+	np := u.packets()
+	v.msgs, v.firsts = v.msgs[:0], v.firsts[:0]
+	for i := from; i < np; {
+		size := 12 + len(u.payload(i))
+		j := i + 1
+		if gso {
+			for j < np && j-i < gsoMaxSegments && (j-i+1)*size <= gsoMaxBytes {
+				l := 12 + len(u.payload(j))
+				if l > size {
+					break
+				}
+				j++
+				if l < size {
+					break // a shorter segment ends a run
+				}
+			}
+		}
+		m := ipv4.Message{Buffers: v.iov[2*i : 2*j : 2*j], Addr: v.dest}
+		if j-i > 1 {
+			v.oob = gsoControl(v.oob, size)
+			m.OOB = v.oob
+		}
+		v.msgs = append(v.msgs, m)
+		v.firsts = append(v.firsts, i)
+		i = j
+	}
 }
 
 // skips is the number of times the viewer jumped ahead to a keyframe.
