@@ -239,7 +239,11 @@ func TestCheckVideoGroup(t *testing.T) {
 		{"unit gives video", unit("User=camfeed\nSupplementaryGroups=video render"), OK, []string{"runs as camfeed with group video (/etc/systemd/system/camfeed.service)"}},
 		{"unit without video", unit("User=camfeed"), Fault, []string{"runs as camfeed, who is not in group video", "sudo usermod --append --groups video camfeed"}},
 		{"unit user's primary group", unit("User=cam2"), OK, []string{"runs as cam2, in group video"}},
-		{"unit as root", unit("ExecStart=/usr/bin/camfeed"), OK, []string{"runs as root"}},
+		{"unit as root", unit("ExecStart=/usr/bin/camfeed"), OK, []string{"runs as root, which may open the camera"}},
+		{"root, no unit", func(f *fake) {
+			groups("")(f)
+			f.env.User = "root"
+		}, OK, []string{"root (no camfeed service installed) may open the camera"}},
 		{"packaged unit", func(f *fake) {
 			groups("camfeed")(f)
 			f.file("/usr/lib/systemd/system/camfeed.service", "[Service]\nUser=camfeed\n")

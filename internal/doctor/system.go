@@ -45,8 +45,14 @@ func checkVideoGroup(ctx context.Context, m *machine) Result {
 		return Result{Level: Warning, Detail: "cannot tell who runs camfeed: no camfeed service installed and no current user",
 			Fix: "run camfeed doctor as the user that runs camfeed"}
 	}
+	if who == "root" {
+		if service {
+			return Result{Level: OK, Detail: fmt.Sprintf("the camfeed service (%s) runs as root, which may open the camera", unitPath)}
+		}
+		return Result{Level: OK, Detail: "root (no camfeed service installed) may open the camera"}
+	}
 	passwd, _ := os.ReadFile(m.path("/etc/passwd"))
-	if who == "root" || slices.Contains(video.members, who) || (video.gid != "" && primaryGID(string(passwd), who) == video.gid) {
+	if slices.Contains(video.members, who) || (video.gid != "" && primaryGID(string(passwd), who) == video.gid) {
 		if service {
 			return Result{Level: OK, Detail: fmt.Sprintf("the camfeed service runs as %s, in group video", who)}
 		}
