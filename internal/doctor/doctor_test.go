@@ -474,6 +474,10 @@ func TestParsers(t *testing.T) {
 	if mi["CmaTotal"] != 64<<20 || mi["HugePages_Total"] != 0 || mi["MemAvailable"] != 512000*1024 {
 		t.Errorf("%v", mi)
 	}
+	// The memory lines of /proc/PID/status read the same (camfeed-bench).
+	if st := ParseMeminfo("Name:\tcamfeed\nVmHWM:\t    2000 kB\nVmRSS:\t    1234 kB\nThreads:\t9\n"); st["VmRSS"] != 1234<<10 || st["VmHWM"] != 2000<<10 {
+		t.Errorf("%v", st)
+	}
 	if g := parseGroups(parseSeeds[2]); strings.Join(g["video"].members, ",") != "pi,camfeed" || g["video"].gid != "44" || len(g) != 1 {
 		t.Errorf("%+v", g)
 	}
