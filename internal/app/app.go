@@ -53,7 +53,8 @@ type App struct {
 
 	// Notifier, if set, tells systemd about readiness, health and stop.
 	Notifier *systemd.Notifier
-	// Pi reads the Raspberry Pi's health while camfeed runs (pihealth.go).
+	// Pi reads the Raspberry Pi's health while camfeed runs (pihealth.go);
+	// New sets it up for this machine, and a test may replace it before Run.
 	Pi *pihealth.Monitor
 	// WedgeAfter is how long a feed may go without video before systemd's
 	// watchdog is no longer petted (systemd.DefaultWedgeAfter when zero).
