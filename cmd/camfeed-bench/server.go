@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/camfeed/camfeed/internal/doctor"
+
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/testsrc"
 )
@@ -259,24 +261,8 @@ func memory(pid int) (rss, hwm int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		n, _ := strconv.ParseInt(f[0], 10, 64)
-		switch k {
-		case "VmRSS":
-			rss = n << 10
-		case "VmHWM":
-			hwm = n << 10
-		}
-	}
-	return rss, hwm, nil
+	m := doctor.ParseMeminfo(string(b))
+	return m["VmRSS"], m["VmHWM"], nil
 }
 
 // padUUID marks the SEI that pads the pattern up to the chosen bitrate.

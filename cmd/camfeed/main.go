@@ -32,6 +32,8 @@ func run(args, env []string, stdout, stderr io.Writer) int {
 			return 0
 		case "testsrc":
 			return runTestsrc(args[1:], stdout, stderr)
+		case "doctor":
+			return runDoctor(args[1:], env, stdout, stderr)
 		case "cameras":
 			return runCameras(args[1:], stdout, stderr)
 		case "passwd":

@@ -11,6 +11,7 @@ import (
 
 	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/feed"
+	"github.com/camfeed/camfeed/internal/pihealth"
 	"github.com/camfeed/camfeed/internal/route"
 )
 
@@ -143,6 +144,9 @@ type Handlers struct {
 	Extra func(feed string) map[string]any
 	// KeyframeAge overrides DefaultKeyframeAge (tests).
 	KeyframeAge time.Duration
+	// Pi, if set, gives the Raspberry Pi's health (SoC temperature,
+	// throttling flags); a nil reading leaves "pi" out.
+	Pi func() *pihealth.Reading
 }
 
 // Register mounts the handlers.
@@ -222,10 +226,14 @@ func (h *Handlers) health(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handlers) status(w http.ResponseWriter, r *http.Request) {
 	body := struct {
-		Version string       `json:"version"`
-		Uptime  float64      `json:"uptime_seconds"`
-		Feeds   []FeedStatus `json:"feeds"`
-	}{h.Version, round(time.Since(h.Started).Seconds(), 1), Status(h.Feeds.Feeds(), h.Door, h.Extra)}
+		Version string            `json:"version"`
+		Uptime  float64           `json:"uptime_seconds"`
+		Pi      *pihealth.Reading `json:"pi,omitempty"`
+		Feeds   []FeedStatus      `json:"feeds"`
+	}{Version: h.Version, Uptime: round(time.Since(h.Started).Seconds(), 1), Feeds: Status(h.Feeds.Feeds(), h.Door, h.Extra)}
+	if h.Pi != nil {
+		body.Pi = h.Pi()
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	enc := json.NewEncoder(w)

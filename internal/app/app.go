@@ -23,6 +23,7 @@ import (
 	"github.com/camfeed/camfeed/internal/limits"
 	"github.com/camfeed/camfeed/internal/metrics"
 	"github.com/camfeed/camfeed/internal/origin"
+	"github.com/camfeed/camfeed/internal/pihealth"
 	"github.com/camfeed/camfeed/internal/raw"
 	"github.com/camfeed/camfeed/internal/route"
 	"github.com/camfeed/camfeed/internal/systemd"
@@ -52,6 +53,9 @@ type App struct {
 
 	// Notifier, if set, tells systemd about readiness, health and stop.
 	Notifier *systemd.Notifier
+	// Pi reads the Raspberry Pi's health while camfeed runs (pihealth.go);
+	// New sets it up for this machine, and a test may replace it before Run.
+	Pi *pihealth.Monitor
 	// WedgeAfter is how long a feed may go without video before systemd's
 	// watchdog is no longer petted (systemd.DefaultWedgeAfter when zero).
 	WedgeAfter time.Duration
@@ -65,6 +69,7 @@ type App struct {
 func New(cfg *config.Config, version string, log *slog.Logger) (*App, error) {
 	a := &App{cfg: cfg, log: log, version: version, feeds: map[string]*feed.Feed{}}
 	a.metrics = metrics.New(a, version)
+	a.Pi = a.newPiHealth()
 	az, err := auth.New(a.authConfig(cfg))
 	if err != nil {
 		return nil, err
@@ -86,7 +91,7 @@ func New(cfg *config.Config, version string, log *slog.Logger) (*App, error) {
 	if err := a.mount(a.mux); err != nil {
 		return nil, err
 	}
-	(&api.Handlers{Feeds: a, Door: a.door, Version: a.version, Started: time.Now(), Extra: a.extraStatus}).Register(a.mux)
+	(&api.Handlers{Feeds: a, Door: a.door, Version: a.version, Started: time.Now(), Extra: a.extraStatus, Pi: a.piReading}).Register(a.mux)
 	a.mux.Handle("GET /metrics", route.ReadAll, a.metrics.Handler())
 	if cfg.Debug {
 		mountDebug(a.mux)
@@ -240,6 +245,7 @@ func (a *App) Run(ctx context.Context) error {
 		wg.Go(func() { n.ReadyWhen(ctx, a.firstKeyframes(ctx), 30*time.Second) })
 		wg.Go(func() { n.Run(ctx, a.systemdHealth) })
 	}
+	wg.Go(func() { a.Pi.Run(ctx) })
 
 	<-ctx.Done()
 	a.log.Info("shutting down")
