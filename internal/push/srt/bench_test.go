@@ -18,17 +18,5 @@ func BenchmarkWriteUnit(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer w.Close()
-	size := 0
-	for _, au := range units {
-		size += len(au.Data)
-	}
-	b.SetBytes(int64(size / len(units)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	period := time.Second / time.Duration(small.FPS)
-	for i := 0; i < b.N; i++ {
-		if err := w.WriteUnit(units[i%len(units)], time.Duration(i)*period); err != nil {
-			b.Fatal(err)
-		}
-	}
+	testfeed.BenchWriteUnit(b, w, units, small.FPS)
 }

@@ -272,7 +272,7 @@ func (w *Writer) WriteUnit(au *h264.AccessUnit, pts time.Duration) error {
 	if len(w.nalus) == 1 {
 		return nil
 	}
-	ts := ptsOffset + int64(pts/time.Microsecond)*9/100
+	ts := ptsOffset + ticks90k(pts)
 	w.buf.Reset()
 	if err := w.ts.WriteH264(w.track, ts, ts, w.nalus); err != nil {
 		return fmt.Errorf("%s: mpeg-ts: %w", w.name, err)
@@ -281,6 +281,13 @@ func (w *Writer) WriteUnit(au *h264.AccessUnit, pts time.Duration) error {
 		return err
 	}
 	return w.pace()
+}
+
+// ticks90k puts d on the 90 kHz clock, rounded to the nearest tick, so a
+// frame period in nanoseconds (33333333 at 30 fps) gives 3000 every time.
+func ticks90k(d time.Duration) int64 {
+	s, r := int64(d/time.Second), int64(d%time.Second)
+	return s*90000 + (r*90000+int64(time.Second)/2)/int64(time.Second)
 }
 
 // send hands b to gosrt one datagram at a time. gosrt's Write never
