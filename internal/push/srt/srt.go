@@ -316,14 +316,17 @@ func (w *Writer) send(b []byte) error {
 	return nil
 }
 
-// pace waits until the unacknowledged span is under paceLimit, the
+// pace waits until the unacknowledged span is under paceLimit plus a
+// round trip (which a healthy long path always has in flight), the
 // connection ends, or the timeout passes (the peer is then as good as
 // gone: it neither acknowledges nor closes).
 func (w *Writer) pace() error {
 	var deadline time.Time
 	for {
 		w.conn.Stats(&w.stats)
-		if time.Duration(w.stats.Instantaneous.MsSendBuf)*time.Millisecond <= paceLimit {
+		in := w.stats.Instantaneous
+		rtt := time.Duration(in.MsRTT * float64(time.Millisecond))
+		if time.Duration(in.MsSendBuf)*time.Millisecond <= paceLimit+rtt {
 			return nil
 		}
 		if deadline.IsZero() {

@@ -205,6 +205,29 @@ func TestReceiverKilled(t *testing.T) {
 	t.Logf("after the kill: %v", err)
 }
 
+// A receiver that goes silent (stopped, as a host that drops off the
+// network would be: no shutdown, no ICMP) is noticed by its silence:
+// WriteUnit fails within about the timeout, never blocking for good.
+func TestReceiverFrozen(t *testing.T) {
+	testsupport.CheckGoroutines(t, "gosrt", "push/srt")
+	units, params := testfeed.Pattern(t, small, 30)
+	r := startReceiver(t, "")
+	w, err := dialTest(t, r.url(""), params, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	testfeed.Push(t, w, units[:10], 0, small.FPS)
+	if err := r.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	err = testfeed.PushUntilError(t, w, units, 10, small.FPS)
+	if !errors.Is(err, ErrGone) {
+		t.Errorf("err = %v, want ErrGone", err)
+	}
+	t.Logf("after the freeze: %v", err)
+}
+
 // gosrt v0.11.0 can strand its socket reader on Close (see drainDialer);
 // it showed as one goroutine left in about twenty connections.
 func TestReconnectsLeaveNoGoroutines(t *testing.T) {
@@ -219,4 +242,23 @@ func TestReconnectsLeaveNoGoroutines(t *testing.T) {
 		w.Close()
 		r.wait(t)
 	}
+}
+
+// The framework may Close from another goroutine to stop a push: the
+// writes then fail at once, and nothing is left running.
+func TestCloseWhileWriting(t *testing.T) {
+	testsupport.CheckGoroutines(t, "push/srt")
+	units, params := testfeed.Pattern(t, small, 30)
+	r := startReceiver(t, "")
+	w, err := dialTest(t, r.url(""), params, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := time.AfterFunc(300*time.Millisecond, func() { w.Close() })
+	defer stop.Stop()
+	err = testfeed.PushUntilError(t, w, units, 0, small.FPS)
+	if err == nil || !strings.HasSuffix(err.Error(), ": closed") {
+		t.Errorf("err = %v, want closed", err)
+	}
+	w.Close()
 }

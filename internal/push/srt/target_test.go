@@ -100,3 +100,25 @@ func FuzzParseTarget(f *testing.F) {
 		}
 	})
 }
+
+// describe words gosrt's dial errors, which are plain strings; the
+// tests against srt-live-transmit check the real ones.
+func TestDescribe(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+		is   error
+	}{
+		{errors.New("connection timeout. server didn't respond"), "no answer in 3s", ErrNoAnswer},
+		{errors.New("connection rejected: REJECT (vi)"), "connection rejected by the server (wrong passphrase)", ErrRejected},
+		{errors.New("connection rejected: REJECT (vj)"), "connection rejected by the server (the server wants a passphrase, or none: check passphrase=)", ErrRejected},
+		{errors.New("connection rejected: REJECT (1br)"), "connection rejected by the server (access denied: check streamid=)", ErrRejected},
+		{errors.New("connection rejected: REJECT (zz)"), "connection rejected by the server (wrong passphrase or stream id?)", ErrRejected},
+		{errors.New("failed dialing: dial udp: lookup nowhere: no such host"), "could not connect: failed dialing: dial udp: lookup nowhere: no such host", nil},
+	} {
+		got := describe(tc.err, 3*time.Second)
+		if got.Error() != tc.want || (tc.is != nil && !errors.Is(got, tc.is)) {
+			t.Errorf("describe(%q) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}

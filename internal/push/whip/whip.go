@@ -78,6 +78,7 @@ type Writer struct {
 	ended     chan struct{} // closed when the connection failed or closed
 	mu        sync.Mutex
 	gone      error
+	closing   bool // Close was called: a closed connection is ours
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -126,11 +127,15 @@ func Dial(ctx context.Context, target *url.URL, params hub.Params, opt Options) 
 // default); mDNS candidates are never offered, since a WHIP server is
 // never on the local link by name.
 func newAPI(t target, params hub.Params, timeout time.Duration) (*webrtc.API, error) {
+	plid := params.Info.ProfileLevelID()
+	if params.Info.ProfileIDC == 0 {
+		plid = "42e01f" // no SPS parsed yet: offer Constrained Baseline, which every server takes
+	}
 	m := &webrtc.MediaEngine{}
 	err := m.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{
 			MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
-			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + params.Info.ProfileLevelID(),
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + plid,
 			RTCPFeedback: []webrtc.RTCPFeedback{
 				{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"},
 			},
@@ -232,10 +237,13 @@ func (w *Writer) stateChanged(s webrtc.PeerConnectionState) {
 		if w.gone != nil {
 			return
 		}
-		if s == webrtc.PeerConnectionStateFailed {
+		switch {
+		case s == webrtc.PeerConnectionStateFailed:
 			w.gone = fmt.Errorf("%s: %w: the server stopped answering", w.t, ErrGone)
-		} else {
-			w.gone = fmt.Errorf("%s: %w", w.t, ErrGone)
+		case w.closing:
+			w.gone = fmt.Errorf("%s: closed", w.t)
+		default:
+			w.gone = fmt.Errorf("%s: %w: the server closed it", w.t, ErrGone)
 		}
 		close(w.ended)
 	}
@@ -287,10 +295,15 @@ func (w *Writer) post(ctx context.Context, offer string) (string, error) {
 	return string(body), nil
 }
 
+// authorize adds the bearer token to a request to the endpoint's own
+// host, never elsewhere or over a weaker scheme: a session URL (Location)
+// may name any host, and the token is not for a third party.
 func (w *Writer) authorize(req *http.Request) {
-	if w.t.token != "" {
-		req.Header.Set("Authorization", "Bearer "+w.t.token)
+	ep := w.t.endpoint
+	if w.t.token == "" || req.URL.Host != ep.Host || (ep.Scheme == "https" && req.URL.Scheme != "https") {
+		return
 	}
+	req.Header.Set("Authorization", "Bearer "+w.t.token)
 }
 
 // httpFailure words a client error without its URL, which carries the
@@ -347,6 +360,9 @@ func ticks90k(d time.Duration) int64 {
 // either way.
 func (w *Writer) Close() error {
 	w.closeOnce.Do(func() {
+		w.mu.Lock()
+		w.closing = true
+		w.mu.Unlock()
 		w.pc.Close()
 		w.wg.Wait()
 		w.closeErr = w.hangUp()

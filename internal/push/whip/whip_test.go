@@ -158,6 +158,10 @@ func (r *receiver) read(tr *webrtc.TrackRemote) {
 }
 
 func (r *receiver) hangUp(w http.ResponseWriter, req *http.Request) {
+	if req.Header.Get("Authorization") != "Bearer "+r.token {
+		http.Error(w, "who are you", http.StatusUnauthorized)
+		return
+	}
 	id := req.PathValue("id")
 	r.mu.Lock()
 	pc := r.pcs[id]
@@ -312,4 +316,23 @@ func TestNoMediaPath(t *testing.T) {
 	if _, _, deleted := r.received(); len(deleted) != 1 {
 		t.Errorf("DELETEs: %q, want the session's", deleted)
 	}
+}
+
+// The framework may Close from another goroutine to stop a push: the
+// writes then fail at once, and nothing is left running.
+func TestCloseWhileWriting(t *testing.T) {
+	testsupport.CheckGoroutines(t, "push/whip")
+	units, params := testfeed.Pattern(t, small, 30)
+	r := startReceiver(t, token)
+	w, err := dialTest(t, r.url(""), params, Options{Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := time.AfterFunc(300*time.Millisecond, func() { w.Close() })
+	defer stop.Stop()
+	err = testfeed.PushUntilError(t, w, units, 0, small.FPS)
+	if err == nil || !strings.HasSuffix(err.Error(), ": closed") {
+		t.Errorf("err = %v, want closed", err)
+	}
+	w.Close()
 }
