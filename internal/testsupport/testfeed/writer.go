@@ -1,6 +1,7 @@
 package testfeed
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -53,6 +54,21 @@ func PushUntilError(t testing.TB, w UnitWriter, units []*h264.AccessUnit, from, 
 		t.Fatalf("WriteUnit kept succeeding %v after the peer went away", testsupport.Patience)
 		return nil
 	}
+}
+
+// CloseWhileWriting writes units to w and closes it from another
+// goroutine meanwhile, as a push framework stopping a push does: the
+// writes must end with an error whose text ends in ": closed", and a
+// second Close must return.
+func CloseWhileWriting(t testing.TB, w UnitWriter, units []*h264.AccessUnit, fps int) {
+	t.Helper()
+	stop := time.AfterFunc(300*time.Millisecond, func() { w.Close() })
+	defer stop.Stop()
+	err := PushUntilError(t, w, units, 0, fps)
+	if err == nil || !strings.HasSuffix(err.Error(), ": closed") {
+		t.Errorf("writes after Close: err = %v, want one ending in \": closed\"", err)
+	}
+	w.Close()
 }
 
 // BenchWriteUnit writes units to w round and round as fast as it takes
