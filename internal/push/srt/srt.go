@@ -59,7 +59,7 @@ const ptsOffset = 90000
 type Options struct {
 	Timeout time.Duration // connect timeout and how long a dead peer may go unnoticed; 0 = 5 s
 	Token   string        // unused by SRT (WHIP's bearer token)
-	Log     *slog.Logger  // may be nil
+	Log     *slog.Logger  // may be nil; the caller's logger names the target
 }
 
 // Writer pushes one feed to one SRT receiver as MPEG-TS. WriteUnit is
@@ -75,6 +75,9 @@ type Writer struct {
 	track *mpegts.Track
 	nalus [][]byte
 	stats gosrt.Statistics
+	// aud leads every PES packet: mediacommon would otherwise allocate
+	// to prepend one (video.js, iOS and QuickTime need it).
+	aud [2]byte
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -82,10 +85,6 @@ type Writer struct {
 	mu        sync.Mutex
 	gone      error // why the connection ended, set once
 }
-
-// aud leads every PES packet: mediacommon would otherwise allocate to
-// prepend one (video.js, iOS and QuickTime need it).
-var aud = []byte{byte(h264.NALUTypeAUD), 0xf0}
 
 // Dial connects to the SRT listener that target names, in caller mode, and
 // returns a Writer ready for the first unit (a keyframe with SPS/PPS).
@@ -118,9 +117,9 @@ func Dial(ctx context.Context, target *url.URL, params hub.Params, opt Options) 
 		return nil, fmt.Errorf("%s: %w", t, describe(err, opt.Timeout))
 	}
 	w := &Writer{
-		name: t.String(), conn: conn, log: opt.Log.With("push", t.String()), timeout: opt.Timeout,
-		track:  &mpegts.Track{Codec: &codecs.H264{}},
-		nalus:  make([][]byte, 0, 8),
+		name: t.String(), conn: conn, log: opt.Log, timeout: opt.Timeout,
+		track: &mpegts.Track{Codec: &codecs.H264{}},
+		nalus: make([][]byte, 0, 8), aud: [2]byte{byte(h264.NALUTypeAUD), 0xf0},
 		closed: make(chan struct{}), readDone: make(chan struct{}),
 	}
 	w.ts = mpegts.Writer{W: &w.buf, Tracks: []*mpegts.Track{w.track}}
@@ -154,6 +153,7 @@ func dial(ctx context.Context, addr string, cfg gosrt.Config) (gosrt.Conn, error
 		go func() {
 			if r := <-ch; r.conn != nil {
 				r.conn.Close()
+				drainDialer(r.conn, make([]byte, gosrt.MAX_PAYLOAD_SIZE))
 			}
 		}()
 		return nil, ctx.Err()
@@ -261,7 +261,7 @@ func (w *Writer) WriteUnit(au *h264.AccessUnit, pts time.Duration) error {
 	if err := w.err(); err != nil {
 		return err
 	}
-	w.nalus = append(w.nalus[:0], aud)
+	w.nalus = append(w.nalus[:0], w.aud[:])
 	for _, n := range au.NALUs {
 		switch h264.TypeOf(n) {
 		case 0, h264.NALUTypeAUD, h264.NALUTypeFiller:

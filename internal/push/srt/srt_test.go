@@ -158,6 +158,18 @@ func TestNoAnswer(t *testing.T) {
 	}
 }
 
+// Dial ends with its context, not its timeout (the framework stopping).
+func TestDialCanceled(t *testing.T) {
+	_, params := testfeed.Pattern(t, small, 1)
+	u, _ := url.Parse(fmt.Sprintf("srt://127.0.0.1:%d", freeUDPPort(t)))
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	_, err := Dial(ctx, u, params, Options{Timeout: 3 * time.Second})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
 func TestWrongPassphrase(t *testing.T) {
 	// No goroutine check: gosrt v0.11.0 strands its socket reader after
 	// some failed dials (one in ten or so), where no Conn is returned

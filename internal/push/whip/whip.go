@@ -54,7 +54,7 @@ const maxAnswer = 64 << 10
 type Options struct {
 	Timeout time.Duration // HTTP and connect timeout, and how long a dead peer may go unnoticed; 0 = 5 s
 	Token   string        // bearer token; a ?token= in the URL also works (this one wins)
-	Log     *slog.Logger  // may be nil
+	Log     *slog.Logger  // may be nil; the caller's logger names the target
 }
 
 // Writer pushes one feed to one WHIP endpoint. WriteUnit is called from
@@ -99,7 +99,7 @@ func Dial(ctx context.Context, target *url.URL, params hub.Params, opt Options) 
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	w := &Writer{
-		t: t, log: opt.Log.With("push", t.name), timeout: opt.Timeout,
+		t: t, log: opt.Log, timeout: opt.Timeout,
 		client: &http.Client{Timeout: opt.Timeout},
 		seq:    uint16(rand.Uint32()), tsBase: rand.Uint32(), // RFC 3550 §5.1
 		connected: make(chan struct{}), ended: make(chan struct{}),
@@ -199,7 +199,7 @@ func (w *Writer) negotiate(ctx context.Context, params hub.Params) error {
 	select {
 	case <-gathered:
 	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("%s: %w", w.t, ctx.Err())
 	case <-time.After(w.timeout):
 		return fmt.Errorf("%s: %w: gathering ICE candidates took over %v", w.t, ErrNoConnection, w.timeout)
 	}
@@ -215,7 +215,7 @@ func (w *Writer) negotiate(ctx context.Context, params hub.Params) error {
 	case <-w.ended:
 		return fmt.Errorf("%s: %w: the media path (ICE or DTLS) failed; is UDP blocked?", w.t, ErrNoConnection)
 	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("%s: %w", w.t, ctx.Err())
 	case <-time.After(w.timeout):
 		return fmt.Errorf("%s: %w in %v: no media path (ICE or DTLS) to the server; is UDP blocked?", w.t, ErrNoConnection, w.timeout)
 	}
