@@ -180,24 +180,26 @@ func describe(err error, timeout time.Duration) error {
 	return fmt.Errorf("could not connect: %w", err)
 }
 
-// rejectReason words libsrt's rejection codes (srt.h SRT_REJ_*, sent as
-// 1000 + reason, and the 1400s servers use for access control, as
-// MediaMTX and SRS do).
+// rejectReason words a handshake rejection code: libsrt's (srt.h
+// SRT_REJ_*, sent as 1000 + reason) and the access-control ones servers
+// use for stream ids (MediaMTX, SRS; libsrt's access_control.h).
 func rejectReason(code uint64) string {
-	switch code {
-	case 1010:
+	switch gosrt.RejectionReason(code) {
+	case gosrt.REJ_BADSECRET:
 		return "wrong passphrase"
-	case 1011:
+	case gosrt.REJ_UNSECURE:
 		return "the server wants a passphrase, or none: check passphrase="
-	case 1003, 1005:
+	case gosrt.REJ_RESOURCE, gosrt.REJ_BACKLOG, gosrt.REJX_OVERLOAD:
 		return "the server is out of resources or too busy"
-	case 1008:
+	case gosrt.REJ_VERSION, gosrt.REJX_VERSION:
 		return "the server's SRT version is not compatible"
-	case 1401, 1403:
+	case gosrt.REJX_UNAUTHORIZED, gosrt.REJX_FORBIDDEN:
 		return "access denied: check streamid="
-	case 1404:
+	case gosrt.REJX_NOTFOUND:
 		return "no such stream: check streamid="
-	case 1409:
+	case gosrt.REJX_BAD_REQUEST, gosrt.REJX_BAD_MODE:
+		return "the server cannot read the stream id: check streamid="
+	case gosrt.REJX_CONFLICT, gosrt.REJX_LOCKED:
 		return "the stream is already being published"
 	}
 	return "wrong passphrase or stream id?"

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	gosrt "github.com/datarhei/gosrt"
+
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/testsrc"
 	"github.com/camfeed/camfeed/internal/testsupport"
@@ -254,4 +256,72 @@ func TestCloseWhileWriting(t *testing.T) {
 		t.Fatal(err)
 	}
 	testfeed.CloseWhileWriting(t, w, units, small.FPS)
+}
+
+// A server that files streams by stream id (as MediaMTX and SRS do) gets
+// the id and passphrase of the URL, and its access-control refusal reads
+// as such. The server is gosrt's listener, in this process.
+func TestStreamID(t *testing.T) {
+	units, params := testfeed.Pattern(t, small, 5)
+	ln, err := gosrt.Listen("srt", "127.0.0.1:0", gosrt.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 1)
+	done := make(chan struct{})
+	defer func() { ln.Close(); <-done }()
+	go func() {
+		defer close(done)
+		for {
+			conn, _, err := ln.Accept(func(req gosrt.ConnRequest) gosrt.ConnType {
+				if req.StreamId() != "publish:cam" {
+					req.SetRejectionReason(gosrt.REJX_FORBIDDEN)
+					return gosrt.REJECT
+				}
+				if req.SetPassphrase(secret) != nil {
+					return gosrt.REJECT
+				}
+				return gosrt.PUBLISH
+			})
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 2048)
+			n, err := conn.Read(buf)
+			if err == nil {
+				got <- buf[:n]
+			}
+			conn.Close()
+		}
+	}()
+	base := "srt://" + ln.Addr().String() + "?passphrase=" + secret
+	_, err = dialTest(t, mustURL(t, base+"&streamid=publish:other"), params, 3*time.Second)
+	if !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "access denied: check streamid=") || strings.Contains(err.Error(), "other") {
+		t.Errorf("err = %v, want a rejection for the stream id, without it", err)
+	}
+	w, err := dialTest(t, mustURL(t, base+"&streamid=publish:cam"), params, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.WriteUnit(units[0], 0); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case b := <-got:
+		if len(b)%188 != 0 || b[0] != 0x47 {
+			t.Errorf("the server got %d bytes starting %#x, want TS packets", len(b), b[0])
+		}
+	case <-time.After(testsupport.Patience):
+		t.Fatal("nothing arrived")
+	}
+}
+
+func mustURL(t testing.TB, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
