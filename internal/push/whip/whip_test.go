@@ -45,6 +45,7 @@ type receiver struct {
 	stamps  []uint32     // RTP timestamps of the samples
 	deleted []string
 	posts   int
+	offers  []string
 }
 
 func startReceiver(t testing.TB, token string) *receiver {
@@ -82,6 +83,9 @@ func (r *receiver) offer(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	offer, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	r.offers = append(r.offers, string(offer))
+	r.mu.Unlock()
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -223,6 +227,22 @@ func TestPushToPionReceiver(t *testing.T) {
 	data, stamps, deleted := r.received()
 	if len(deleted) != 1 || deleted[0] != "/whip/session/1" {
 		t.Errorf("DELETEs: %q, want the session's Location once", deleted)
+	}
+	// One complete offer: send-only H.264 of the feed's own profile, its
+	// candidates in it (non-trickle), loopback ones only for a server on
+	// this machine.
+	r.mu.Lock()
+	offer := r.offers[0]
+	r.mu.Unlock()
+	for _, want := range []string{"a=sendonly", "packetization-mode=1", "profile-level-id=" + params.Info.ProfileLevelID(), "a=candidate:"} {
+		if !strings.Contains(offer, want) {
+			t.Errorf("the offer has no %q:\n%s", want, offer)
+		}
+	}
+	for _, line := range strings.Split(offer, "\n") {
+		if f := strings.Fields(line); strings.HasPrefix(line, "a=candidate:") && len(f) > 4 && !net.ParseIP(f[4]).IsLoopback() {
+			t.Errorf("a candidate off loopback: %s", line)
+		}
 	}
 	got := testfeed.Units(data)
 	testfeed.CheckStream(t, "whip", got) // first a keyframe with SPS and PPS, no gaps
