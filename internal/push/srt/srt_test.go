@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -116,14 +117,15 @@ func dialTest(t testing.TB, u *url.URL, params hub.Params, timeout time.Duration
 func TestPushToSRTLiveTransmit(t *testing.T) {
 	testsupport.CheckGoroutines(t, "gosrt", "push/srt")
 	units, params := testfeed.Pattern(t, small, 75)
-	r := startReceiver(t, "&passphrase="+secret+"&latency=200")
-	w, err := dialTest(t, r.url("?streamid=publish:cam&passphrase="+secret+"&latency=200"), params, 3*time.Second)
+	r := startReceiver(t, "&passphrase="+secret+"&latency=1000")
+	w, err := dialTest(t, r.url("?streamid=publish:cam&passphrase="+secret+"&latency=1000"), params, 3*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	testfeed.Push(t, w, units, 0, small.FPS)
-	// Give the receiver its latency to deliver the last packets.
-	time.Sleep(500 * time.Millisecond)
+	// Give the receiver its latency (1 s, ample on a busy machine) to
+	// deliver the last packets: it drops what it holds when the caller leaves.
+	time.Sleep(1500 * time.Millisecond)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +141,11 @@ func TestPushToSRTLiveTransmit(t *testing.T) {
 	// Every unit was sent over a clean loopback; allow a late tail.
 	if p.Frames < len(units)-5 {
 		t.Errorf("%d frames decoded of %d sent", p.Frames, len(units))
+	}
+	// PTS from the caller's clock: the frames span their count at 30 fps
+	// (to a frame or two: the format duration counts the last frame's).
+	if want := float64(p.Frames) / float64(small.FPS); math.Abs(p.Duration-want) > 2.0/float64(small.FPS) {
+		t.Errorf("duration %.3f s for %d frames, want %.3f s", p.Duration, p.Frames, want)
 	}
 	t.Logf("%d of %d frames, %.2f s", p.Frames, len(units), p.Duration)
 }
