@@ -29,6 +29,10 @@
 // skips to a keyframe. A receiver that closes the connection, or goes
 // silent for Options.Timeout, makes WriteUnit fail with ErrGone.
 //
+// gosrt sends its handshake once and does not repeat it, so a first
+// packet lost on the way reads as "no answer" too; the next attempt of
+// the caller's backoff is the retry.
+//
 // Failures read as: "srt://host:port: no answer in 5s" (nothing answered
 // the handshake), "srt://host:port: connection rejected by the server
 // (wrong passphrase)" (ErrRejected: retry slowly), "srt://host:port: the

@@ -13,7 +13,7 @@
 // "whip+" is taken off to give the endpoint. The bearer token comes from
 // the config's token setting or, failing that, from ?token= (which is
 // taken off the endpoint too); other options stay on the endpoint URL.
-// Errors and logs name the target as whip+scheme://host/path, with any
+// Errors name the target as whip+scheme://host/path, with any
 // path segment of 20 characters or more (a stream key, as in Cloudflare's
 // URLs) cut to its first four: never the token or the query.
 //
@@ -31,6 +31,12 @@
 // (ErrNoConnection), "…: the connection ended: the server stopped
 // answering" (ErrGone, from WriteUnit once ICE gives up, within about
 // Options.Timeout).
+//
+// Unlike SRT, WebRTC gives a sender no backpressure: pion never blocks,
+// and on an uplink slower than the stream packets are lost (NACKs resend
+// some) and pictures break until the next keyframe, without WriteUnit
+// taking longer. Judging the link from RTCP receiver reports, as the WHEP
+// output does for its viewers, is left for later.
 //
 // Behind NAT, camfeed offers host candidates only (no STUN server is
 // configured); this works with servers that have a public address, which
