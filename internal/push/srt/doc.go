@@ -24,9 +24,9 @@
 // Each access unit becomes one PES packet with PTS = DTS from the caller's
 // clock, sent as 1316-byte datagrams (7 TS packets). SRT itself never
 // blocks a sender; instead of letting it drop late packets (which breaks
-// pictures), WriteUnit waits while more than half a second of video is
-// unacknowledged, so a slow uplink shows as lag to the caller, which
-// skips to a keyframe. A receiver that closes the connection, or goes
+// pictures), WriteUnit waits while more than half a second (plus a round
+// trip) of video is unacknowledged, so a slow uplink shows as lag to the
+// caller, which skips to a keyframe. A receiver that closes the connection, or goes
 // silent for Options.Timeout, makes WriteUnit fail with ErrGone.
 //
 // gosrt sends its handshake once and does not repeat it, so a first
