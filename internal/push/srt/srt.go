@@ -1,0 +1,366 @@
+package srt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
+	gosrt "github.com/datarhei/gosrt"
+
+	"github.com/camfeed/camfeed/internal/h264"
+	"github.com/camfeed/camfeed/internal/hub"
+)
+
+// Errors a caller can branch on; each comes wrapped with the target's
+// name (srt://host:port) and details in words.
+var (
+	// ErrNoAnswer: nothing answered the handshake within the timeout
+	// (nothing listening, a firewall, a wrong host or port).
+	ErrNoAnswer = errors.New("no answer")
+	// ErrRejected: the server answered and refused the connection. A
+	// retry with the same URL will be refused again, so retry slowly.
+	ErrRejected = errors.New("connection rejected by the server")
+	// ErrGone: the connection ended while pushing (the receiver closed it,
+	// went away, or stopped answering for the timeout).
+	ErrGone = errors.New("the connection ended")
+)
+
+// DefaultTimeout is Options.Timeout's zero value.
+const DefaultTimeout = 5 * time.Second
+
+// payloadSize is seven TS packets, the SRT live-mode payload every
+// receiver expects (libsrt's SRTO_PAYLOADSIZE default): a datagram never
+// splits a TS packet.
+const payloadSize = 7 * 188
+
+// paceLimit is how much sent but unacknowledged video WriteUnit lets
+// build up before it waits for acknowledgements. SRT never blocks a
+// writer: on an uplink slower than the stream it would drop packets older
+// than its drop threshold (at least 1 s), breaking pictures. Waiting here
+// instead turns a slow uplink into lag the caller sees, and it skips to a
+// keyframe, so what arrives stays decodable.
+const paceLimit = 500 * time.Millisecond
+
+// ptsOffset starts the 90 kHz clock at one second: mediacommon's writer
+// puts the PCR 100 ms before the DTS, which must not go below zero.
+const ptsOffset = 90000
+
+// Options tune a push.
+type Options struct {
+	Timeout time.Duration // connect timeout and how long a dead peer may go unnoticed; 0 = 5 s
+	Token   string        // unused by SRT (WHIP's bearer token)
+	Log     *slog.Logger  // may be nil; the caller's logger names the target
+}
+
+// Writer pushes one feed to one SRT receiver as MPEG-TS. WriteUnit is
+// called from one goroutine; Close may be called from any, once or more.
+type Writer struct {
+	name    string
+	conn    gosrt.Conn
+	log     *slog.Logger
+	timeout time.Duration
+
+	buf   bytes.Buffer
+	ts    mpegts.Writer
+	track *mpegts.Track
+	nalus [][]byte
+	stats gosrt.Statistics
+	// aud leads every PES packet: mediacommon would otherwise allocate
+	// to prepend one (video.js, iOS and QuickTime need it).
+	aud [2]byte
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	readDone  chan struct{}
+	mu        sync.Mutex
+	gone      error // why the connection ended, set once
+}
+
+// Dial connects to the SRT listener that target names, in caller mode, and
+// returns a Writer ready for the first unit (a keyframe with SPS/PPS).
+// It returns within opt.Timeout, or when ctx ends.
+func Dial(ctx context.Context, target *url.URL, params hub.Params, opt Options) (*Writer, error) {
+	t, err := parseTarget(target)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Timeout <= 0 {
+		opt.Timeout = DefaultTimeout
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	cfg := gosrt.DefaultConfig()
+	cfg.ConnectionTimeout = opt.Timeout
+	cfg.PeerIdleTimeout = opt.Timeout
+	cfg.PayloadSize = payloadSize
+	cfg.StreamId = t.streamID
+	cfg.Passphrase = t.passphrase
+	if t.keyLen != 0 {
+		cfg.PBKeylen = t.keyLen
+	}
+	if t.latency >= 0 {
+		cfg.Latency = t.latency
+	}
+	conn, err := dial(ctx, t.addr, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t, describe(err, opt.Timeout))
+	}
+	w := &Writer{
+		name: t.String(), conn: conn, log: opt.Log, timeout: opt.Timeout,
+		track: &mpegts.Track{Codec: &codecs.H264{}},
+		nalus: make([][]byte, 0, 8), aud: [2]byte{byte(h264.NALUTypeAUD), 0xf0},
+		closed: make(chan struct{}), readDone: make(chan struct{}),
+	}
+	w.ts = mpegts.Writer{W: &w.buf, Tracks: []*mpegts.Track{w.track}}
+	if err := w.ts.Initialize(); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("%s: mpeg-ts: %w", t, err)
+	}
+	go w.watch()
+	w.log.Debug("srt: connected", "width", params.Info.Width, "height", params.Info.Height,
+		"latency", t.latency, "encrypted", t.passphrase != "")
+	return w, nil
+}
+
+// dial runs gosrt's Dial, which takes no context, so that ctx can end the
+// wait. An abandoned dial finishes by itself within the connect timeout
+// and its connection is closed.
+func dial(ctx context.Context, addr string, cfg gosrt.Config) (gosrt.Conn, error) {
+	type result struct {
+		conn gosrt.Conn
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		c, err := gosrt.Dial("srt", addr, cfg)
+		ch <- result{c, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.conn, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.conn != nil {
+				r.conn.Close()
+				drainDialer(r.conn, make([]byte, gosrt.MAX_PAYLOAD_SIZE))
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+// describe turns a gosrt dial error into words. gosrt returns plain
+// formatted errors with no types to test, so its messages are matched
+// here, in one place; the tests against srt-live-transmit check that
+// each case still reads as intended.
+func describe(err error, timeout time.Duration) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	msg := err.Error()
+	if _, code, ok := strings.Cut(msg, "REJECT ("); ok {
+		// gosrt prints the handshake's rejection code in base 32.
+		n, _ := strconv.ParseUint(strings.TrimSuffix(code, ")"), 32, 32)
+		return fmt.Errorf("%w (%s)", ErrRejected, rejectReason(n))
+	}
+	if strings.Contains(msg, "connection timeout") {
+		return fmt.Errorf("%w in %v", ErrNoAnswer, timeout)
+	}
+	return fmt.Errorf("could not connect: %w", err)
+}
+
+// rejectReason words a handshake rejection code: libsrt's (srt.h
+// SRT_REJ_*, sent as 1000 + reason) and the access-control ones servers
+// use for stream ids (MediaMTX, SRS; libsrt's access_control.h).
+func rejectReason(code uint64) string {
+	switch gosrt.RejectionReason(code) {
+	case gosrt.REJ_BADSECRET:
+		return "wrong passphrase"
+	case gosrt.REJ_UNSECURE:
+		return "the server wants a passphrase, or none: check passphrase="
+	case gosrt.REJ_RESOURCE, gosrt.REJ_BACKLOG, gosrt.REJX_OVERLOAD:
+		return "the server is out of resources or too busy"
+	case gosrt.REJ_VERSION, gosrt.REJX_VERSION:
+		return "the server's SRT version is not compatible"
+	case gosrt.REJX_UNAUTHORIZED, gosrt.REJX_FORBIDDEN:
+		return "access denied: check streamid="
+	case gosrt.REJX_NOTFOUND:
+		return "no such stream: check streamid="
+	case gosrt.REJX_BAD_REQUEST, gosrt.REJX_BAD_MODE:
+		return "the server cannot read the stream id: check streamid="
+	case gosrt.REJX_CONFLICT, gosrt.REJX_LOCKED:
+		return "the stream is already being published"
+	}
+	return "wrong passphrase or stream id?"
+}
+
+// watch reads the connection until it ends. A caller that only sends
+// gets no data back, so the read ends only when the connection does: the
+// receiver closed it, or it was silent for the peer idle timeout. Its
+// reason is kept for WriteUnit.
+func (w *Writer) watch() {
+	defer close(w.readDone)
+	buf := make([]byte, gosrt.MAX_PAYLOAD_SIZE)
+	var err error
+	for err == nil {
+		_, err = w.conn.Read(buf)
+	}
+	w.setGone(err)
+	w.conn.Close()
+	drainDialer(w.conn, buf)
+}
+
+// drainDialer works around a leak in gosrt v0.11.0: its socket reader
+// reports its end on an unbuffered channel that the dialer's Close reads
+// only if the report is already waiting. Read takes that report when it
+// is there, so a few reads after Close let the reader goroutine end.
+func drainDialer(conn gosrt.Conn, buf []byte) {
+	for range 20 {
+		if _, err := conn.Read(buf); err != io.EOF {
+			return // the report, taken
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (w *Writer) setGone(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.gone != nil {
+		return
+	}
+	select {
+	case <-w.closed:
+		w.gone = fmt.Errorf("%s: closed", w.name)
+	default:
+		w.gone = fmt.Errorf("%s: %w: the receiver closed it or stopped answering", w.name, ErrGone)
+		w.log.Debug("srt: connection ended", "cause", err)
+	}
+}
+
+func (w *Writer) err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.gone
+}
+
+// WriteUnit sends one access unit as one PES packet. pts is the unit's
+// presentation time on the caller's monotonic clock; DTS equals PTS (no
+// B-frames). It waits while more than paceLimit of video is unacknowledged,
+// and fails once the connection has ended.
+func (w *Writer) WriteUnit(au *h264.AccessUnit, pts time.Duration) error {
+	if err := w.err(); err != nil {
+		return err
+	}
+	w.nalus = append(w.nalus[:0], w.aud[:])
+	for _, n := range au.NALUs {
+		switch h264.TypeOf(n) {
+		case 0, h264.NALUTypeAUD, h264.NALUTypeFiller:
+			continue
+		}
+		w.nalus = append(w.nalus, n)
+	}
+	if len(w.nalus) == 1 {
+		return nil
+	}
+	ts := ptsOffset + ticks90k(pts)
+	w.buf.Reset()
+	if err := w.ts.WriteH264(w.track, ts, ts, w.nalus); err != nil {
+		return fmt.Errorf("%s: mpeg-ts: %w", w.name, err)
+	}
+	if err := w.send(w.buf.Bytes()); err != nil {
+		return err
+	}
+	return w.pace()
+}
+
+// ticks90k puts d on the 90 kHz clock, rounded to the nearest tick, so a
+// frame period in nanoseconds (33333333 at 30 fps) gives 3000 every time.
+func ticks90k(d time.Duration) int64 {
+	s, r := int64(d/time.Second), int64(d%time.Second)
+	return s*90000 + (r*90000+int64(time.Second)/2)/int64(time.Second)
+}
+
+// send hands b to gosrt one datagram at a time. gosrt's Write never
+// blocks: it fails with io.EOF when its queue (1024 packets) is full as
+// well as when the connection is closed. A datagram it refused was not
+// queued, so it is offered again once gosrt has had time to take the
+// queue, until the connection ends or the timeout passes.
+func (w *Writer) send(b []byte) error {
+	var deadline time.Time
+	for len(b) > 0 {
+		n := min(len(b), payloadSize)
+		if _, err := w.conn.Write(b[:n]); err == nil {
+			b = b[n:]
+			deadline = time.Time{}
+			continue
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(w.timeout)
+		} else if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %w: the send queue stayed full for %v", w.name, ErrGone, w.timeout)
+		}
+		if err := w.wait(time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pace waits until the unacknowledged span is under paceLimit plus a
+// round trip (which a healthy long path always has in flight), the
+// connection ends, or the timeout passes (the peer is then as good as
+// gone: it neither acknowledges nor closes).
+func (w *Writer) pace() error {
+	var deadline time.Time
+	for {
+		w.conn.Stats(&w.stats)
+		in := w.stats.Instantaneous
+		rtt := time.Duration(in.MsRTT * float64(time.Millisecond))
+		if time.Duration(in.MsSendBuf)*time.Millisecond <= paceLimit+rtt {
+			return nil
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(w.timeout)
+		} else if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %w: nothing acknowledged for %v", w.name, ErrGone, w.timeout)
+		}
+		if err := w.wait(10 * time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// wait sleeps for d, or returns why the push ended meanwhile.
+func (w *Writer) wait(d time.Duration) error {
+	select {
+	case <-w.closed:
+		return fmt.Errorf("%s: closed", w.name)
+	case <-w.readDone:
+		return w.err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// Close ends the connection (SRT sends a shutdown to the receiver) and
+// waits for the Writer's goroutine.
+func (w *Writer) Close() error {
+	w.closeOnce.Do(func() {
+		close(w.closed)
+		w.conn.Close()
+	})
+	<-w.readDone
+	return nil
+}
