@@ -158,7 +158,11 @@ func (a *App) Run(ctx context.Context) error {
 	}
 
 	// Listeners first: a port that is taken is an error before anything
-	// starts. The outputs are built even with HTTP off (RTSP needs no HTTP).
+	// starts, and every port taken is named at once with what moves it.
+	// The outputs are built even with HTTP off (RTSP needs no HTTP).
+	if err := a.checkPorts(); err != nil {
+		return err
+	}
 	httpSrv := a.httpServer()
 	if err := a.startOutputs(ctx, &wg); err != nil {
 		return fail(err)
