@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/camfeed/camfeed/internal/config"
+	"github.com/camfeed/camfeed/internal/source"
 )
 
 // TestEveryTakenPortNamedAtOnce: with ports already taken on 127.0.0.1,
@@ -102,4 +103,23 @@ func take(t *testing.T, network string) string {
 	}
 	t.Cleanup(func() { c.Close() })
 	return addr.String()
+}
+
+// TestTestPatternSizeCheckedAtStart: source auto on a machine without a
+// camera serves the test pattern; a size the pattern cannot make is an
+// error at start, not a source that restarts forever.
+func TestTestPatternSizeCheckedAtStart(t *testing.T) {
+	t.Parallel()
+	if _, err := source.FindCameraTool(); err == nil {
+		t.Skip("a camera tool is installed: auto means the camera here")
+	}
+	cfg := config.Default()
+	cfg.Feeds[config.DefaultFeed].Width, cfg.Feeds[config.DefaultFeed].Height = 641, 480
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err) // auto may be a camera, which takes 641
+	}
+	_, err := New(cfg, "test", slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "width 641 is not a multiple of 16") {
+		t.Fatalf("New: %v", err)
+	}
 }
