@@ -173,7 +173,7 @@ func (a *App) Run(ctx context.Context) error {
 	if a.cfg.HTTP != "off" {
 		ln, err := net.Listen("tcp", a.cfg.HTTP)
 		if err != nil {
-			return fail(fmt.Errorf("http: %w", err))
+			return fail(a.listenFailed(fmt.Errorf("http: %w", err)))
 		}
 		addrs["http"] = ln.Addr()
 		ln = a.connLimit(ln) // before TLS: no handshake for a connection over the cap
@@ -200,7 +200,7 @@ func (a *App) Run(ctx context.Context) error {
 	if a.cfg.TCP != "" {
 		ln, err := net.Listen("tcp", a.cfg.TCP)
 		if err != nil {
-			return fail(fmt.Errorf("tcp: %w", err))
+			return fail(a.listenFailed(fmt.Errorf("tcp: %w", err)))
 		}
 		addrs["tcp"] = ln.Addr()
 		ln = a.connLimit(ln)

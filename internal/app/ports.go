@@ -81,11 +81,7 @@ func (a *App) checkPorts() error {
 			}
 		}
 		if err != nil {
-			move := "--" + strings.ReplaceAll(p.key, "_", "-") + ", or " + p.key + ": in the config"
-			if strings.HasPrefix(p.key, "feeds.") {
-				move = p.key + " in the config"
-			}
-			bad = append(bad, fmt.Sprintf("%s %s/%s %s (move it with %s)", p.what, p.addr, p.network, why(err), move))
+			bad = append(bad, p.taken(err))
 		}
 	}
 	switch len(bad) {
@@ -95,6 +91,32 @@ func (a *App) checkPorts() error {
 		return fmt.Errorf("%w: %s", ErrPortsTaken, bad[0])
 	}
 	return fmt.Errorf("%w: %d ports: %s", ErrPortsTaken, len(bad), strings.Join(bad, "; "))
+}
+
+// taken says that p cannot be listened on, why, and what moves it.
+func (p port) taken(err error) string {
+	move := "--" + strings.ReplaceAll(p.key, "_", "-") + ", or " + p.key + ": in the config"
+	if strings.HasPrefix(p.key, "feeds.") {
+		move = p.key + " in the config"
+	}
+	return fmt.Sprintf("%s %s/%s %s (move it with %s)", p.what, p.addr, p.network, why(err), move)
+}
+
+// listenFailed rewrites a listener's start error (one that slipped past
+// checkPorts: a port taken in between) as checkPorts would: the port it
+// is about, named once, and what moves it.
+func (a *App) listenFailed(err error) error {
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Addr == nil {
+		return err
+	}
+	_, port, _ := net.SplitHostPort(oe.Addr.String())
+	for _, p := range a.ports() {
+		if _, pp, _ := net.SplitHostPort(p.addr); pp == port && strings.HasPrefix(oe.Net, p.network) {
+			return fmt.Errorf("%w: %s", ErrPortsTaken, p.taken(err))
+		}
+	}
+	return err
 }
 
 // why says in words why a listen failed, without repeating the address.

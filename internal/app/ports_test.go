@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -122,4 +123,30 @@ func TestTestPatternSizeCheckedAtStart(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "width 641 is not a multiple of 16") {
 		t.Fatalf("New: %v", err)
 	}
+}
+
+// TestListenFailedNamesThePortOnce: a port taken between the check and
+// the start (here: the error an output gives) is named once, with its
+// flag, not as "listen udp X: listen udp X".
+func TestListenFailedNamesThePortOnce(t *testing.T) {
+	t.Parallel()
+	addr := take(t, "udp")
+	cfg := config.Default()
+	cfg.Feeds[config.DefaultFeed].Source = "test"
+	cfg.HTTP, cfg.RTSP, cfg.WebRTC = "off", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.RTSPUDPRTP, cfg.RTSPUDPRTCP = addr, "127.0.0.1:0"
+	a, err := New(cfg, "test", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, lerr := net.ListenPacket("udp", addr)
+	if lerr == nil {
+		t.Fatal("the port is not taken")
+	}
+	// As the RTSP server reports it: its own address, then the UDP one.
+	err = a.listenFailed(fmt.Errorf("rtsp on %s: rtsp: listen on %[1]s: %w", cfg.RTSP, lerr))
+	if !errors.Is(err, ErrPortsTaken) || strings.Count(err.Error(), addr) != 1 || !strings.Contains(err.Error(), "--rtsp-udp-rtp") {
+		t.Errorf("got %v", err)
+	}
+	t.Log(err)
 }

@@ -55,7 +55,7 @@ func (a *App) startRTSP() error {
 		Listener: a.connLimit,
 	}, a.door, a, rtspAuth{a}, a.log.With("output", "rtsp"))
 	if err := s.Start(); err != nil {
-		return fmt.Errorf("rtsp on %s: %w", a.cfg.RTSP, err)
+		return a.listenFailed(fmt.Errorf("rtsp on %s: %w", a.cfg.RTSP, err))
 	}
 	a.out.rtsp = s
 	return nil
