@@ -1,8 +1,9 @@
 // Package config loads camfeed's settings: compiled-in defaults, then a
 // YAML file (strict: an unknown key is an error naming the key and line),
 // then CAMFEED_* environment variables, then command-line flags, then
-// Validate. Every flag has a config key and an environment variable of the
-// same name (--lag-budget, lag_budget, CAMFEED_LAG_BUDGET).
+// Validate. Every key but users and feeds has a flag and an environment
+// variable of the same name (lag_budget, --lag-budget, CAMFEED_LAG_BUDGET),
+// made from the yaml tags (flags.go).
 package config
 
 import (

@@ -35,8 +35,23 @@ type setting struct {
 	usage string
 }
 
-func (s setting) env() string {
-	return "CAMFEED_" + strings.ToUpper(strings.ReplaceAll(s.flag, "-", "_"))
+func (s setting) env() string { return envName(s.flag) }
+
+// envName is the variable of a flag: CAMFEED_LAG_BUDGET for lag-budget.
+func envName(flag string) string {
+	return "CAMFEED_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// aliases are the setting's other flag names (flagAliases).
+func (s setting) aliases() []string {
+	var out []string
+	for alias, to := range flagAliases {
+		if to == s.flag {
+			out = append(out, alias)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // isBool reports a flag that needs no value (--hflip).
@@ -329,13 +344,8 @@ func Flags() []Flag {
 		if s.feed {
 			key = "feeds." + DefaultFeed + "." + key
 		}
-		f := Flag{Name: s.flag, List: s.isList(), Key: key, Env: s.env(), Value: value, Usage: usage, Default: s.defaultText()}
-		for alias, to := range flagAliases {
-			if to == s.flag {
-				f.Aliases = append(f.Aliases, alias)
-			}
-		}
-		out = append(out, f)
+		out = append(out, Flag{Name: s.flag, Aliases: s.aliases(), List: s.isList(), Key: key, Env: s.env(),
+			Value: value, Usage: usage, Default: s.defaultText()})
 	}
 	return out
 }

@@ -180,3 +180,29 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+// FuzzConfigFile: any file gives a config or an error in words, never a
+// panic, and an error about a line names that line.
+func FuzzConfigFile(f *testing.F) {
+	for _, seed := range []string{
+		"http: \":1\"\nhtpp: x\n",
+		"feeds:\n  cam:\n    source: test\n    width: wide\n",
+		"limits: {max_viewers: many}\n",
+		"users:\n  - name: a\n    permisions: [read]\n",
+		"tls:\n  self_signed: maybe\n",
+		"buffer: lots\nwebrtc_host: [1.2.3.4]\n",
+		"- a\n- b\n",
+		"feeds: [1, 2]\n",
+		": :\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := Default()
+		err := c.decode(data)
+		if err != nil && strings.TrimSpace(err.Error()) == "" {
+			t.Fatal("an empty error")
+		}
+		_ = keysByLine(data)
+	})
+}

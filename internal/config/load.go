@@ -20,8 +20,9 @@ var ErrHelp = flag.ErrHelp
 
 // Load builds the configuration from defaults, the file named by --config
 // (or CAMFEED_CONFIG), the environment and args (without the program name).
-// It validates the result.
-func Load(args []string, environ []string, stderr io.Writer) (*Config, error) {
+// It validates the result. It prints nothing: every problem, and -h, is
+// its error (the io.Writer is no longer used).
+func Load(args []string, environ []string, _ io.Writer) (*Config, error) {
 	fs := flag.NewFlagSet("camfeed", flag.ContinueOnError)
 	// Errors and help are camfeed's to print (cmd/camfeed): one line with
 	// a suggestion, not the error, the usage and the error again.
@@ -40,13 +41,7 @@ func Load(args []string, environ []string, stderr io.Writer) (*Config, error) {
 			*v = x
 			return nil
 		}
-		names := []string{s.flag}
-		for alias, to := range flagAliases {
-			if to == s.flag {
-				names = append(names, alias)
-			}
-		}
-		for _, n := range names {
+		for _, n := range append([]string{s.flag}, s.aliases()...) {
 			if s.isBool() {
 				fs.BoolFunc(n, s.usage, val)
 			} else {
@@ -291,13 +286,11 @@ func flagError(err error, fs *flag.FlagSet) error {
 
 // envNames are the variables that set s: its own, and its aliases'.
 func envNames(s setting) []string {
-	names := []string{s.env()}
-	for alias, to := range flagAliases {
-		if to == s.flag {
-			names = append([]string{"CAMFEED_" + strings.ToUpper(strings.ReplaceAll(alias, "-", "_"))}, names...)
-		}
+	var names []string
+	for _, alias := range s.aliases() {
+		names = append(names, envName(alias))
 	}
-	return names
+	return append(names, s.env())
 }
 
 func envLookup(environ []string, key string) string {
