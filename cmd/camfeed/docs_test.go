@@ -34,6 +34,9 @@ import (
 //     after sudo, a pipe, $ or =, with any path before it:
 //     ~/go/bin/camfeed), or a span that starts with --;
 //   - a subcommand: the first word after camfeed in command position;
+//   - an environment variable: CAMFEED_ and capitals anywhere in code;
+//     it must be a flag's, CAMFEED_CONFIG, or one a .go file reads (the
+//     test suite's CAMFEED_REQUIRE_TOOLS and the like);
 //   - an endpoint: a span or code line that starts with /path or
 //     METHOD /path, and http:// URLs on localhost, 127.0.0.1, HOST,
 //     pi.local and the like, on camfeed's port 8000 or none. File system
@@ -106,6 +109,7 @@ type names struct {
 	keys   map[string]bool            // full paths, feeds.* and users.* for lists
 	leaves map[string]bool            // the last part of each key
 	flags  map[string]bool            // main flags, without dashes
+	envs   map[string]bool            // CAMFEED_ variables
 	subs   map[string]map[string]bool // subcommand → its flags
 	routes []string                   // "GET /{feed}/clip.mp4"
 }
@@ -118,7 +122,9 @@ func realNames(t *testing.T) names {
 		n.keys[k] = true
 		n.leaves[k[strings.LastIndexByte(k, '.')+1:]] = true
 	}
+	n.envs = goEnvs(t)
 	for _, f := range config.Flags() {
+		n.envs[f.Env] = true
 		n.flags[f.Name] = true
 		for _, a := range f.Aliases {
 			n.flags[a] = true
@@ -158,6 +164,34 @@ func realNames(t *testing.T) names {
 	return n
 }
 
+// goEnvs are the CAMFEED_ variables that some .go file names in quotes.
+func goEnvs(t *testing.T) map[string]bool {
+	out := map[string]bool{}
+	lit := regexp.MustCompile(`"(CAMFEED_[A-Z0-9_]+)"`)
+	err := filepath.WalkDir(filepath.Join("..", ".."), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && strings.HasPrefix(d.Name(), ".") && d.Name() != ".." {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".go") {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			for _, m := range lit.FindAllSubmatch(data, -1) {
+				out[string(m[1])] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 type problem struct {
 	line int
 	msg  string
@@ -169,6 +203,7 @@ var (
 	keyStart   = regexp.MustCompile(`^([a-z][a-z0-9_]*(?:\[\])?(?:\.(?:[a-z0-9_*]+|[A-Z]+)(?:\[\])?)*)(?::|\s|=|$)`)
 	yamlKey    = regexp.MustCompile(`^(\s*)(- )?([A-Za-z_][A-Za-z0-9_]*):(\s|$)`)
 	command    = regexp.MustCompile(`(?:^|[|=]\s*|\bsudo\s+|\$\s+|\bgo run\s+)(?:[~.\w/-]*/)?camfeed((?:\s+[^|;&#]*)?)`)
+	envVar     = regexp.MustCompile(`\bCAMFEED_[A-Z0-9_]*[A-Z0-9]\b`)
 	endpoint   = regexp.MustCompile(`^(?:(GET|POST|DELETE|PUT|PATCH|OPTIONS|HEAD)\s+)?(/[^\s?#\[]*)`)
 	ourURL     = regexp.MustCompile(`https?://(?:localhost|127\.0\.0\.1|\[::1\]|HOST|PI-ADDRESS|pi\.local|raspberrypi\.local)(?::8000)?(/[^\s?#"'<>)\]` + "`" + `]*)`)
 	fsPrefixes = []string{"/base" /* libcamera's camera ids */, "/etc", "/usr", "/var", "/run", "/home", "/tmp", "/dev", "/proc", "/sys", "/boot", "/opt", "/lib", "/bin", "/sbin", "/root", "/srv", "/mnt", "/media"}
@@ -209,6 +244,11 @@ func checkDoc(data []byte, n names) []problem {
 			}
 		}
 		for _, s := range segments {
+			for _, e := range envVar.FindAllString(s, -1) {
+				if !n.envs[e] {
+					bad(lineNo, "environment variable %s: camfeed reads no such variable%s", e, suggestion(e, n.envs))
+				}
+			}
 			checkCommand(s, lineNo, n, bad)
 			if inBlock {
 				for _, m := range ourURL.FindAllStringSubmatch(s, -1) {
@@ -446,7 +486,7 @@ func TestDocsCheckerCatches(t *testing.T) {
 	doc := "# Doc\n" +
 		"Set `clips_max_concurent: 3` and `lag_budget: 1s`, or `feeds.NAME.sauce`.\n" + // 2
 		"Run `camfeed --widht 640` or `camfeed servce install`, `camfeed cameras --jsn`.\n" + // 3
-		"Or `--lag-budget 300ms` and `--low-latency` (rpicam-vid's).\n" + // 4
+		"Or `--lag-budget 300ms` and `--low-latency` (rpicam-vid's), `CAMFEED_LAG_BUGDET=1s`.\n" + // 4
 		"GET `/api/v1/feeds/{feed}/restart`, `/cam/clip.mp4?seconds=30`, `/etc/camfeed/camfeed.yaml`.\n" + // 5
 		"Open http://localhost:8000/cam/nothing or http://HOST:8000/cam/ or https://example.com/x.\n" + // 6
 		"```yaml\n" + // 7
@@ -479,6 +519,7 @@ func TestDocsCheckerCatches(t *testing.T) {
 		"3: flag --widht: camfeed has no such flag; did you mean --width?",
 		"3: subcommand camfeed servce: no such command; did you mean service?",
 		"3: flag --jsn: camfeed cameras has no such flag; did you mean --json?",
+		"4: environment variable CAMFEED_LAG_BUGDET: camfeed reads no such variable; did you mean CAMFEED_LAG_BUDGET?",
 		"5: endpoint /api/v1/feeds/{feed}/restart: no route serves it",
 		"6: endpoint /cam/nothing: no route serves it",
 		"8: config key webrtc_host: no such key; did you mean webrtc_hosts?",
