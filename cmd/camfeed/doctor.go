@@ -12,6 +12,15 @@ import (
 	"github.com/camfeed/camfeed/internal/doctor"
 )
 
+const doctorUsage = `usage: camfeed doctor [--json] [--config FILE] [any camfeed flag]
+
+Checks this machine for the usual Raspberry Pi faults, one line each (ok,
+warning or fault, with the fix); exits 1 when any check is a fault.
+
+  --json          print the checks as JSON, for scripts
+  --config FILE   check against this config (camfeed's other flags work too)
+`
+
 // runDoctor checks this machine for the usual Raspberry Pi faults:
 // camfeed doctor [--json] [camfeed's own flags, such as --config FILE].
 // It exits 1 when any check is a fault, 2 on bad arguments.
@@ -20,6 +29,9 @@ func runDoctor(args, env []string, stdout, stderr io.Writer) int {
 	var rest []string
 	for _, a := range args {
 		switch a {
+		case "--help", "-help", "-h":
+			fmt.Fprint(stdout, doctorUsage)
+			return 0
 		case "--json", "-json":
 			asJSON = true
 		default:
@@ -28,7 +40,7 @@ func runDoctor(args, env []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := config.Load(rest, env, stderr)
 	if errors.Is(err, config.ErrHelp) {
-		fmt.Fprintln(stderr, "usage: camfeed doctor [--json] [--config FILE] [any camfeed flag]")
+		fmt.Fprint(stdout, doctorUsage)
 		return 0
 	}
 	if err != nil {

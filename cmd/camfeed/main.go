@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/camfeed/camfeed/internal/app"
@@ -26,33 +27,27 @@ func main() {
 
 func run(args, env []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
+		if sub, ok := findSubcommand(args[0]); ok {
+			return sub.run(args[1:], env, stdout, stderr)
+		}
 		switch args[0] {
-		case "version":
+		case "--version", "-version":
 			fmt.Fprintln(stdout, "camfeed", version)
 			return 0
-		case "testsrc":
-			return runTestsrc(args[1:], stdout, stderr)
-		case "doctor":
-			return runDoctor(args[1:], env, stdout, stderr)
-		case "cameras":
-			return runCameras(args[1:], stdout, stderr)
-		case "passwd":
-			return runPasswd(args[1:], os.Stdin, stdout, stderr)
-		case "service":
-			return runService(args[1:], env, stdout, stderr)
 		case "--check-config", "-check-config":
 			if len(args) != 2 {
 				fmt.Fprintln(stderr, "usage: camfeed --check-config FILE")
 				return 2
 			}
 			return checkConfig(args[1], env, stdout, stderr)
-		case "help":
-			usage(stdout)
-			return 0
+		}
+		if !strings.HasPrefix(args[0], "-") {
+			return unknownCommand(args[0], stderr)
 		}
 	}
 	cfg, err := config.Load(args, env, stderr)
 	if errors.Is(err, config.ErrHelp) {
+		usage(stdout)
 		return 0
 	}
 	if err != nil {
@@ -102,21 +97,6 @@ func reload(a *app.App, args, env []string, log *slog.Logger, stderr io.Writer) 
 	if err := a.Reload(cfg); err != nil {
 		log.Error("reload failed; the old config keeps running", "err", err)
 	}
-}
-
-func usage(w io.Writer) {
-	fmt.Fprint(w, `camfeed keeps a camera's H.264 feed hot in RAM and serves it with low latency.
-
-Usage:
-  camfeed [flags]                      serve (camfeed --help lists the flags)
-  camfeed --check-config FILE          validate a config file and exit
-  camfeed cameras [--json]             list cameras and their sensor modes
-  camfeed passwd [--token]             hash a password (or make a token) for users:
-  camfeed service install|uninstall|status [--dry-run] [--config FILE]
-                                       run camfeed at boot under systemd
-  camfeed testsrc [flags]              write the built-in test pattern as H.264 to stdout
-  camfeed version                      print the version
-`)
 }
 
 // newLogger makes the slog logger. When stderr is the journal, the text

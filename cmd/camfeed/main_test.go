@@ -21,7 +21,7 @@ func TestVersionAndHelp(t *testing.T) {
 	if code, out, _ := runCmd("version"); code != 0 || !strings.HasPrefix(out, "camfeed ") {
 		t.Errorf("version: %d %q", code, out)
 	}
-	if code, out, _ := runCmd("help"); code != 0 || !strings.Contains(out, "camfeed service install") {
+	if code, out, _ := runCmd("help"); code != 0 || !strings.Contains(out, "service install") {
 		t.Errorf("help: %d %q", code, out)
 	}
 }
@@ -87,3 +87,54 @@ func TestServiceDryRun(t *testing.T) {
 }
 
 var p0 = time.Unix(1_700_000_000, 0)
+
+// TestHelp: one help text, on stdout, with the commands, the flags and
+// their defaults; --help, -h and help give the same.
+func TestHelp(t *testing.T) {
+	code, out, errs := runCmd("--help")
+	if code != 0 || errs != "" {
+		t.Fatalf("--help: %d, stderr %q", code, errs)
+	}
+	for _, want := range []string{"--check-config FILE", "cameras [--json]", "service install", "testsrc", "passwd", "version",
+		"--http ADDR", "default :8000", "CAMFEED_HTTP", "--lag-budget DURATION", "default 500ms", "--limits-max-viewers N"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+	if strings.Contains(out, " string\n") || strings.Contains(out, " string ") {
+		t.Errorf("--help shows a bare type")
+	}
+	for _, args := range [][]string{{"-h"}, {"help"}, {"--config", "x.yaml", "--help"}} {
+		if code, o, _ := runCmd(args...); code != 0 || o != out {
+			t.Errorf("%v: %d, not the same help", args, code)
+		}
+	}
+}
+
+// TestVersionFlag: --version and version agree.
+func TestVersionFlag(t *testing.T) {
+	code, out, _ := runCmd("--version")
+	_, want, _ := runCmd("version")
+	if code != 0 || out != want || !strings.HasPrefix(out, "camfeed ") {
+		t.Errorf("--version: %d %q; version: %q", code, out, want)
+	}
+}
+
+// TestMistypedFlag: a typo gets one line with the flag that was meant and
+// a pointer to --help, not the usage.
+func TestMistypedFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--widht", "640"}, "camfeed: unknown flag --widht; did you mean --width? (camfeed --help lists them)\n"},
+		{[]string{"--lag-budgte=1s"}, "camfeed: unknown flag --lag-budgte; did you mean --lag-budget? (camfeed --help lists them)\n"},
+		{[]string{"--zzzzzz"}, "camfeed: unknown flag --zzzzzz (camfeed --help lists them)\n"},
+		{[]string{"servcie"}, "camfeed: unknown command \"servcie\"; did you mean service? (camfeed --help lists the commands: cameras, doctor, passwd, service, testsrc, version, help)\n"},
+	} {
+		code, out, errs := runCmd(tc.args...)
+		if code != 2 || out != "" || errs != tc.want {
+			t.Errorf("%v: %d, stdout %q, stderr %q; want %q", tc.args, code, out, errs, tc.want)
+		}
+	}
+}

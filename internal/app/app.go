@@ -163,7 +163,11 @@ func (a *App) Run(ctx context.Context) error {
 	}
 
 	// Listeners first: a port that is taken is an error before anything
-	// starts. The outputs are built even with HTTP off (RTSP needs no HTTP).
+	// starts, and every port taken is named at once with what moves it.
+	// The outputs are built even with HTTP off (RTSP needs no HTTP).
+	if err := a.checkPorts(); err != nil {
+		return err
+	}
 	httpSrv := a.httpServer()
 	if err := a.startOutputs(ctx, &wg); err != nil {
 		return fail(err)
@@ -174,7 +178,7 @@ func (a *App) Run(ctx context.Context) error {
 	if a.cfg.HTTP != "off" {
 		ln, err := net.Listen("tcp", a.cfg.HTTP)
 		if err != nil {
-			return fail(fmt.Errorf("http: %w", err))
+			return fail(a.listenFailed(fmt.Errorf("http: %w", err)))
 		}
 		addrs["http"] = ln.Addr()
 		ln = a.connLimit(ln) // before TLS: no handshake for a connection over the cap
@@ -201,7 +205,7 @@ func (a *App) Run(ctx context.Context) error {
 	if a.cfg.TCP != "" {
 		ln, err := net.Listen("tcp", a.cfg.TCP)
 		if err != nil {
-			return fail(fmt.Errorf("tcp: %w", err))
+			return fail(a.listenFailed(fmt.Errorf("tcp: %w", err)))
 		}
 		addrs["tcp"] = ln.Addr()
 		ln = a.connLimit(ln)

@@ -477,7 +477,7 @@ func TestStartFailsCleanly(t *testing.T) {
 	go func() { done <- a.Run(context.Background()) }()
 	select {
 	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "tcp: listen tcp "+busy.Addr().String()) {
+		if err == nil || !strings.Contains(err.Error(), busy.Addr().String()+"/tcp is in use") || !strings.Contains(err.Error(), "--tcp") {
 			t.Fatalf("err %v", err)
 		}
 	case <-time.After(10 * time.Second):

@@ -106,7 +106,7 @@ func (a *App) startOutputs(ctx context.Context, wg *sync.WaitGroup) error {
 	o := &a.out
 	if o.webrtc != nil {
 		if err := o.webrtc.Start(); err != nil && !errors.Is(err, webrtc.ErrDisabled) {
-			return fmt.Errorf("webrtc on %s: %w", a.cfg.WebRTC, err)
+			return a.listenFailed(fmt.Errorf("webrtc on %s: %w", a.cfg.WebRTC, err))
 		}
 	}
 	if err := a.startRTSP(); err != nil {

@@ -44,14 +44,18 @@ func (a *App) startRTSP() error {
 	if a.cfg.RTSP == "off" {
 		return nil
 	}
+	rtp, rtcp, derived := a.cfg.RTSPUDP()
+	if derived {
+		a.log.Info("rtsp: UDP ports follow --rtsp (set --rtsp-udp-rtp and --rtsp-udp-rtcp to choose them)", "rtp", rtp, "rtcp", rtcp)
+	}
 	s := rtsp.New(rtsp.Config{
 		Addr: a.cfg.RTSP, Transports: a.cfg.RTSPTransports, ServerCert: a.cfg.RTSPCert, ServerKey: a.cfg.RTSPKey,
-		UDPRTPAddr: a.cfg.RTSPUDPRTP, UDPRTCPAddr: a.cfg.RTSPUDPRTCP, DefaultFeed: a.defaultFeed(),
+		UDPRTPAddr: rtp, UDPRTCPAddr: rtcp, DefaultFeed: a.defaultFeed(),
 		WriteTimeout: a.cfg.Limits.WriteTimeout, PublishTimeout: a.cfg.PublishTimeout,
 		Listener: a.connLimit,
 	}, a.door, a, rtspAuth{a}, a.log.With("output", "rtsp"))
 	if err := s.Start(); err != nil {
-		return fmt.Errorf("rtsp on %s: %w", a.cfg.RTSP, err)
+		return a.listenFailed(fmt.Errorf("rtsp on %s: %w", a.cfg.RTSP, err))
 	}
 	a.out.rtsp = s
 	return nil

@@ -3,13 +3,11 @@ package app
 import (
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 
 	"github.com/camfeed/camfeed/internal/config"
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/source"
-	"github.com/camfeed/camfeed/internal/testsrc"
 )
 
 // piModelFile is where the kernel names the board.
@@ -32,13 +30,13 @@ func (a *App) newSource(name string, fc config.Feed) (source.Source, error) {
 	case config.SourceAuto:
 		if _, err := source.FindCameraTool(); err != nil {
 			log.Info("no camera tool found (rpicam-vid or libcamera-vid); serving the built-in test pattern")
-			return testSource(fc), nil
+			return testSource(fc)
 		}
 		return a.rpicam(fc, log), nil
 	case config.SourceRPiCam:
 		return a.rpicam(fc, log), nil
 	case config.SourceTest:
-		return testSource(fc), nil
+		return testSource(fc)
 	case config.SourceExec:
 		return &source.Exec{Command: spec.Arg, Log: log}, nil
 	case config.SourceFile:
@@ -72,7 +70,12 @@ func (a *App) rpicam(fc config.Feed, log *slog.Logger) source.Source {
 	}
 }
 
-func testSource(fc config.Feed) source.Source {
-	c := testsrc.Config{Width: fc.Width, Height: fc.Height, FPS: int(math.Round(fc.Framerate)), Intra: fc.Intra}
-	return &source.Test{Config: c}
+// testSource is the built-in test pattern, refused at start when it
+// cannot make the picture asked for (else it would restart forever).
+func testSource(fc config.Feed) (source.Source, error) {
+	c := fc.TestPattern()
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("the test pattern (no camera found): %w", err)
+	}
+	return &source.Test{Config: c}, nil
 }

@@ -5,9 +5,9 @@
 // allow-list (AllowTCP).
 //
 // The default is safe on a home LAN without being in the way: with no
-// users configured, anyone who can reach camfeed may watch and publish,
-// as before, but admin actions (restarting a source, reloading) are
-// refused outright. Once a user is configured, everything needs
+// users configured, anyone who can reach camfeed may watch and publish
+// (and save clips, which needs publish), as before, but admin actions
+// (deleting clips, the profiler) are refused outright. Once a user is configured, everything needs
 // credentials except feeds marked anonymous_read.
 package auth
 
@@ -30,7 +30,7 @@ import (
 const (
 	Read    = "read"    // watch a feed; with feed "" the status page, feed list and metrics
 	Publish = "publish" // send video into a feed whose source is publish
-	Admin   = "admin"   // restart a source, reload the config
+	Admin   = "admin"   // delete saved clips, the profiler (/debug/pprof/)
 )
 
 // Errors Check returns. HTTP maps them to 401, 403 and 403.

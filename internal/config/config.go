@@ -1,26 +1,42 @@
 // Package config loads camfeed's settings: compiled-in defaults, then a
 // YAML file (strict: an unknown key is an error naming the key and line),
 // then CAMFEED_* environment variables, then command-line flags, then
-// Validate. Every flag has a config key and an environment variable of the
-// same name (--lag-budget, lag_budget, CAMFEED_LAG_BUDGET).
+// Validate. Every key but users and feeds has a flag and an environment
+// variable of the same name (lag_budget, --lag-budget, CAMFEED_LAG_BUDGET),
+// made from the yaml tags (flags.go).
 package config
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/camfeed/camfeed/internal/auth"
 	"github.com/camfeed/camfeed/internal/limits"
+	"github.com/camfeed/camfeed/internal/testsrc"
 )
 
 // DefaultFeed is the name of the feed that --source configures and that
 // /stream.h264 serves.
 const DefaultFeed = "cam"
+
+// The default pre-roll (buffer) holds the longest clip the docs promise,
+// clip.mp4?seconds=30, plus one GOP: a clip starts at the keyframe at or
+// before its start, which must still be in RAM. GOPMargin is the longest
+// GOP it allows for (rpicam-vid's default is 1 s at 30 fps; the test
+// pattern's too). docs/OPERATIONS.md "The RAM buffer" says the same.
+const (
+	LongestClip   = 30 * time.Second
+	GOPMargin     = 5 * time.Second
+	DefaultBuffer = LongestClip + GOPMargin
+)
 
 // ErrInvalid wraps every validation error.
 var ErrInvalid = errors.New("invalid config")
@@ -134,9 +150,9 @@ func Default() *Config {
 		LogFormat:      "text",
 		HTTP:           ":8000",
 		UnixDir:        "",
-		RTSP:           ":8554",
+		RTSP:           DefaultRTSP,
 		WebRTC:         ":8189",
-		Buffer:         Size{Duration: 30 * time.Second},
+		Buffer:         Size{Duration: DefaultBuffer},
 		LagBudget:      500 * time.Millisecond,
 		Join:           "instant",
 		StallTimeout:   5 * time.Second,
@@ -169,6 +185,13 @@ func (c *Config) Effective(name string) Feed {
 		f.StallTimeout = c.StallTimeout
 	}
 	return f
+}
+
+// TestPattern is the feed's settings for the built-in test pattern
+// (source test, or auto without a camera). Its Validate says whether the
+// pattern can make that picture.
+func (f Feed) TestPattern() testsrc.Config {
+	return testsrc.Config{Width: f.Width, Height: f.Height, FPS: int(math.Round(f.Framerate)), Intra: f.Intra}
 }
 
 // BudgetBytes is the feed's RAM budget in bytes. A budget given as video
@@ -234,8 +257,14 @@ func (c *Config) Validate() error {
 			bad("feeds.%s: a feed name is 1-32 of a-z 0-9 _ -", name)
 		}
 		p := "feeds." + name + "."
-		if _, err := ParseSource(f.Source); err != nil {
+		src, err := ParseSource(f.Source)
+		if err != nil {
 			bad("%ssource: %v", p, err)
+		}
+		if src.Kind == SourceTest {
+			if err := f.TestPattern().Validate(); err != nil {
+				bad("%s: the test pattern cannot do that: %s", strings.TrimSuffix(p, "."), strings.TrimPrefix(err.Error(), testsrc.ErrBadConfig.Error()+": "))
+			}
 		}
 		e := c.Effective(name)
 		if e.Buffer.Bytes != 0 && e.Buffer.Bytes < 64<<10 {
@@ -331,4 +360,26 @@ func checkAddr(a string) error {
 		return fmt.Errorf("%q is not HOST:PORT or :PORT", a)
 	}
 	return nil
+}
+
+// DefaultRTSP is rtsp's default address; its UDP pair is :8000 and :8001.
+const DefaultRTSP = ":8554"
+
+// RTSPUDP returns RTSP's UDP port pair (rtsp_udp_rtp, rtsp_udp_rtcp).
+// When neither is set and rtsp is moved off its default port, the pair
+// moves with it, to the first even port after it and the next (--rtsp
+// :9554 gives :9556 and :9557), so that a second camfeed on the same
+// machine starts with flags for its TCP ports alone; derived says so, for
+// the log. Empty addresses leave the RTSP server's defaults.
+func (c *Config) RTSPUDP() (rtp, rtcp string, derived bool) {
+	if c.RTSPUDPRTP != "" || c.RTSPUDPRTCP != "" || c.RTSP == "off" {
+		return c.RTSPUDPRTP, c.RTSPUDPRTCP, false
+	}
+	host, port, err := net.SplitHostPort(c.RTSP)
+	p, perr := strconv.Atoi(port)
+	if err != nil || perr != nil || c.RTSP == DefaultRTSP || p == 8554 || p == 0 || p > 65533 {
+		return "", "", false
+	}
+	even := p + 1 + (p+1)%2
+	return net.JoinHostPort(host, strconv.Itoa(even)), net.JoinHostPort(host, strconv.Itoa(even+1)), true
 }

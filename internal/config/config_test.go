@@ -79,7 +79,7 @@ feeds:
 	if e := c.Effective("front"); e.Buffer.Duration != 30*time.Second || e.LagBudget != 500*time.Millisecond {
 		t.Fatalf("effective %+v", e)
 	}
-	if e := c.Effective("back"); e.Buffer.Duration != 30*time.Second {
+	if e := c.Effective("back"); e.Buffer.Duration != DefaultBuffer {
 		t.Fatalf("effective %+v", e)
 	}
 }
@@ -94,10 +94,26 @@ func TestErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown key", "http: \":1\"\nhtpp: \":2\"\n", nil, nil,
-			`config FILE: line 2: unknown key "htpp"`},
+			`config FILE: line 2: unknown key "htpp"; did you mean http?`},
+		{"singular key", "webrtc_host: [10.0.0.2]\n", nil, nil,
+			`config FILE: line 1: unknown key "webrtc_host"; did you mean webrtc_hosts?`},
+		{"limits key", "limits:\n  max_viewer: 3\n", nil, nil,
+			`config FILE: line 2: unknown key "max_viewer"; did you mean max_viewers?`},
+		{"wrong type", "http: \":8000\"\nfeeds:\n  cam:\n    source: test\n    width: wide\n", nil, nil,
+			`config FILE: line 5: feeds.cam.width: "wide" is not a whole number`},
+		{"wrong duration", "lag_budget: soon\n", nil, nil,
+			`config FILE: line 1: lag_budget: "soon" is not a duration such as 500ms or 5s`},
+		{"wrong nested type", "limits:\n  limit_loopback: maybe\n", nil, nil,
+			`config FILE: line 2: limits.limit_loopback: "maybe" is not true or false`},
+		{"typo flag", "", []string{"--widht", "640"}, nil, `unknown flag --widht; did you mean --width? (camfeed --help lists them)`},
+		{"flag without value", "", []string{"--http"}, nil, `--http needs a value`},
+		{"test pattern size", "", []string{"--source", "test", "--width", "641", "--height", "480"}, nil,
+			`invalid config: feeds.cam: the test pattern cannot do that: width 641 is not a multiple of 16`},
+		{"test pattern size in file", "feeds:\n  side:\n    source: test\n    width: 4000\n    height: 480\n", nil, nil,
+			`invalid config: feeds.side: the test pattern cannot do that: width 4000 is out of range 64..1920`},
 		{"unknown feed key", "feeds:\n  cam:\n    source: test\n    fps: 3\n", nil, nil,
 			`config FILE: line 4: unknown key "fps"`},
-		{"bad size", "buffer: lots\n", nil, nil, `config FILE: line 1: "lots" is not a size such as 8MiB or a duration such as 30s`},
+		{"bad size", "buffer: lots\n", nil, nil, `config FILE: line 1: buffer: "lots" is not a size such as 8MiB or a duration such as 30s`},
 		{"bad source", "", []string{"--source", "camera"}, nil,
 			`invalid config: feeds.cam.source: "camera" is not a source; use auto, rpicam, test, stdin, publish, exec:COMMAND, file:PATH, tcp://HOST:PORT, tcp-listen://ADDR or rtsp://URL`},
 		{"bad join", "", []string{"--join", "later"}, nil, `invalid config: feeds.cam.join: "later" is not one of instant, keyframe, next`},

@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -17,163 +18,51 @@ import (
 // ErrHelp is returned by Load when -h or --help was given.
 var ErrHelp = flag.ErrHelp
 
-// setting is one knob that has a flag, a config key and an env variable.
-type setting struct {
-	name  string // flag name; key is name with _ for -, env CAMFEED_ + upper
-	usage string
-	set   func(c *Config, v string) error
-}
-
-func (s setting) env() string {
-	return "CAMFEED_" + strings.ToUpper(strings.ReplaceAll(s.name, "-", "_"))
-}
-
-func str(p func(*Config) *string) func(*Config, string) error {
-	return func(c *Config, v string) error { *p(c) = v; return nil }
-}
-
-func dur(p func(*Config) *time.Duration) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("%q is not a duration such as 500ms or 5s", v)
-		}
-		*p(c) = d
-		return nil
-	}
-}
-
-// def returns the default feed, creating it if the file did not define it.
-func def(c *Config) *Feed {
-	if c.Feeds == nil {
-		c.Feeds = map[string]*Feed{}
-	}
-	f := c.Feeds[DefaultFeed]
-	if f == nil {
-		f = &Feed{Source: SourceAuto}
-		c.Feeds[DefaultFeed] = f
-	}
-	return f
-}
-
-func feedStr(p func(*Feed) *string) func(*Config, string) error {
-	return func(c *Config, v string) error { *p(def(c)) = v; return nil }
-}
-
-func feedInt(p func(*Feed) *int) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("%q is not a whole number", v)
-		}
-		*p(def(c)) = n
-		return nil
-	}
-}
-
-func feedBool(p func(*Feed) *bool) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("%q is not true or false", v)
-		}
-		*p(def(c)) = b
-		return nil
-	}
-}
-
-// list appends comma-separated values; the flag may be repeated.
-func list(p func(*Config) *[]string) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		for _, x := range strings.Split(v, ",") {
-			if x = strings.TrimSpace(x); x != "" {
-				*p(c) = append(*p(c), x)
-			}
-		}
-		return nil
-	}
-}
-
-func settings() []setting {
-	return []setting{
-		{"log-level", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
-		{"log-format", "text or json", str(func(c *Config) *string { return &c.LogFormat })},
-		{"http", "HTTP listen address (raw H.264, viewer, API), or off", str(func(c *Config) *string { return &c.HTTP })},
-		{"tcp", "raw H.264 TCP listen address for the default feed (off when empty)", str(func(c *Config) *string { return &c.TCP })},
-		{"fifo", "named pipe to write the default feed to (off when empty)", str(func(c *Config) *string { return &c.FIFO })},
-		{"unix-dir", "directory for a unix socket per feed, FEED.sock (off when empty)", str(func(c *Config) *string { return &c.UnixDir })},
-		{"rtsp", "RTSP listen address, or off", str(func(c *Config) *string { return &c.RTSP })},
-		{"webrtc", "WebRTC ICE UDP/TCP listen address, or off", str(func(c *Config) *string { return &c.WebRTC })},
-		{"rtsp-transports", "RTSP transports to offer: udp, tcp, multicast (comma-separated; empty: all)", list(func(c *Config) *[]string { return &c.RTSPTransports })},
-		{"webrtc-host", "extra host or NAT IP for WebRTC candidates (repeatable, or comma-separated)", list(func(c *Config) *[]string { return &c.WebRTCHosts })},
-		{"stun", "STUN server for WebRTC, e.g. stun:stun.l.google.com:19302 (repeatable)", list(func(c *Config) *[]string { return &c.STUN })},
-		{"allowed-origins", "other sites that may embed the feeds (CORS), comma-separated; * for any", list(func(c *Config) *[]string { return &c.AllowedOrigins })},
-		{"clips-dir", "directory for saved clips (off when empty)", str(func(c *Config) *string { return &c.ClipsDir })},
-		{"record-dir", "directory for recordings of feeds with record: true", str(func(c *Config) *string { return &c.RecordDir })},
-		{"buffer", "RAM pre-roll per feed: video time (30s) or bytes (8MiB)", func(c *Config, v string) error {
-			sz, err := ParseSize(v)
-			c.Buffer = sz
-			return err
-		}},
-		{"lag-budget", "how far a viewer may fall behind before it skips to a keyframe", dur(func(c *Config) *time.Duration { return &c.LagBudget })},
-		{"join", "where a new viewer starts: instant, keyframe or next", str(func(c *Config) *string { return &c.Join })},
-		{"stall-timeout", "restart the source when it sends nothing for this long", dur(func(c *Config) *time.Duration { return &c.StallTimeout })},
-		{"source", "default feed's source: auto, rpicam, test, stdin, exec:CMD, file:PATH, tcp://HOST:PORT, tcp-listen://ADDR, rtsp://URL, publish", feedStr(func(f *Feed) *string { return &f.Source })},
-		{"camera", "default feed: camera index", feedInt(func(f *Feed) *int { return &f.Camera })},
-		{"mode", "default feed: sensor mode W:H:bit-depth:packing, as rpicam-vid --mode", feedStr(func(f *Feed) *string { return &f.Mode })},
-		{"width", "default feed: picture width", feedInt(func(f *Feed) *int { return &f.Width })},
-		{"height", "default feed: picture height", feedInt(func(f *Feed) *int { return &f.Height })},
-		{"framerate", "default feed: frames per second", func(c *Config, v string) error {
-			n, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return fmt.Errorf("%q is not a number", v)
-			}
-			def(c).Framerate = n
-			return nil
-		}},
-		{"bitrate", "default feed: bits per second", feedInt(func(f *Feed) *int { return &f.Bitrate })},
-		{"intra", "default feed: keyframe period in frames", feedInt(func(f *Feed) *int { return &f.Intra })},
-		{"profile", "default feed: H.264 profile baseline, main or high", feedStr(func(f *Feed) *string { return &f.Profile })},
-		{"level", "default feed: H.264 level 4, 4.1 or 4.2", feedStr(func(f *Feed) *string { return &f.Level })},
-		{"hflip", "default feed: flip horizontally", feedBool(func(f *Feed) *bool { return &f.HFlip })},
-		{"vflip", "default feed: flip vertically", feedBool(func(f *Feed) *bool { return &f.VFlip })},
-		{"rotation", "default feed: rotation 0 or 180", feedInt(func(f *Feed) *int { return &f.Rotation })},
-	}
-}
-
 // Load builds the configuration from defaults, the file named by --config
 // (or CAMFEED_CONFIG), the environment and args (without the program name).
-// It validates the result.
-func Load(args []string, environ []string, stderr io.Writer) (*Config, error) {
+// It validates the result. It prints nothing: every problem, and -h, is
+// its error (the io.Writer is no longer used).
+func Load(args []string, environ []string, _ io.Writer) (*Config, error) {
 	fs := flag.NewFlagSet("camfeed", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", envLookup(environ, "CAMFEED_CONFIG"), "YAML config file (CAMFEED_CONFIG)")
+	// Errors and help are camfeed's to print (cmd/camfeed): one line with
+	// a suggestion, not the error, the usage and the error again.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	path := fs.String("config", envLookup(environ, "CAMFEED_CONFIG"), "")
 	all := settings()
 	flagVals := map[string]*string{}
 	for _, s := range all {
 		v := new(string)
-		flagVals[s.name] = v
-		switch s.name {
-		case "hflip", "vflip":
-			fs.BoolFunc(s.name, s.usage+" ("+s.env()+")", func(x string) error { *v = x; return nil })
-			continue
-		case "webrtc-host", "stun", "allowed-origins", "rtsp-transports": // repeatable
-			fs.Func(s.name, s.usage+" ("+s.env()+")", func(x string) error {
-				*v = strings.TrimPrefix(*v+","+x, ",")
-				return nil
-			})
-			continue
+		flagVals[s.flag] = v
+		val := func(x string) error {
+			if s.isList() {
+				x = strings.TrimPrefix(*v+","+x, ",") // repeatable
+			}
+			*v = x
+			return nil
 		}
-		fs.StringVar(v, s.name, "", s.usage+" ("+s.env()+")")
+		for _, n := range append([]string{s.flag}, s.aliases()...) {
+			if s.isBool() {
+				fs.BoolFunc(n, s.usage, val)
+			} else {
+				fs.Func(n, s.usage, val)
+			}
+		}
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return nil, flagError(err, fs)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
 	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fs.Visit(func(f *flag.Flag) {
+		name := f.Name
+		if to, ok := flagAliases[name]; ok {
+			name = to
+		}
+		set[name] = true
+	})
 
 	c := Default()
 	if *path != "" {
@@ -186,16 +75,18 @@ func Load(args []string, environ []string, stderr io.Writer) (*Config, error) {
 		}
 	}
 	for _, s := range all {
-		if v, ok := envLookupOK(environ, s.env()); ok {
-			if err := s.set(c, v); err != nil {
-				return nil, fmt.Errorf("%s: %w", s.env(), err)
+		for _, env := range envNames(s) {
+			if v, ok := envLookupOK(environ, env); ok {
+				if err := s.set(c, v); err != nil {
+					return nil, fmt.Errorf("%s: %w", env, err)
+				}
 			}
 		}
 	}
 	for _, s := range all {
-		if set[s.name] {
-			if err := s.set(c, *flagVals[s.name]); err != nil {
-				return nil, fmt.Errorf("--%s: %w", s.name, err)
+		if set[s.flag] {
+			if err := s.set(c, *flagVals[s.flag]); err != nil {
+				return nil, fmt.Errorf("--%s: %w", s.flag, err)
 			}
 		}
 	}
@@ -205,8 +96,9 @@ func Load(args []string, environ []string, stderr io.Writer) (*Config, error) {
 	return c, nil
 }
 
-// decode applies a YAML document over c. Unknown keys are errors that
-// name the key and its line; feeds given in the file replace the default.
+// decode applies a YAML document over c. Unknown keys and values of the
+// wrong type are errors that name the key and its line; feeds given in
+// the file replace the default.
 func (c *Config) decode(data []byte) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil
@@ -217,7 +109,7 @@ func (c *Config) decode(data []byte) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&file); err != nil && !errors.Is(err, io.EOF) {
-		return cleanYAMLError(err)
+		return cleanYAMLError(err, data)
 	}
 	if file.Feeds == nil {
 		file.Feeds = c.Feeds
@@ -226,23 +118,179 @@ func (c *Config) decode(data []byte) error {
 	return nil
 }
 
-// cleanYAMLError turns yaml.v3's "field x not found in type config.Feed"
-// into "line 3: unknown key x".
-func cleanYAMLError(err error) error {
+var (
+	yamlLine     = regexp.MustCompile(`^line (\d+): `)
+	yamlUnknown  = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
+	yamlWrongVal = regexp.MustCompile("^cannot unmarshal !!\\w+ `(.*)` into (\\S+)$")
+)
+
+// cleanYAMLError rewrites yaml.v3's errors in plain words with the key
+// they are about: "line 3: unknown key "sauce"", with a suggestion when a
+// key is close; "line 5: feeds.cam.width: "wide" is not a whole number".
+func cleanYAMLError(err error, data []byte) error {
+	var msgs []string
 	var te *yaml.TypeError
-	if !errors.As(err, &te) {
-		return err
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	} else {
+		msgs = []string{err.Error()}
 	}
-	msgs := make([]string, 0, len(te.Errors))
-	for _, m := range te.Errors {
-		if i := strings.Index(m, ": field "); i >= 0 && strings.Contains(m, " not found in type ") {
-			key := m[i+len(": field "):]
-			key = key[:strings.Index(key, " not found in type ")]
-			m = m[:i] + ": unknown key " + strconv.Quote(key)
+	keys := keysByLine(data)
+	for i, m := range msgs {
+		line := 0
+		rest := strings.TrimPrefix(m, "yaml: ")
+		if sm := yamlLine.FindStringSubmatch(rest); sm != nil {
+			line, _ = strconv.Atoi(sm[1])
+			rest = rest[len(sm[0]):]
 		}
-		msgs = append(msgs, m)
+		switch sm := yamlUnknown.FindStringSubmatch(rest); {
+		case sm != nil:
+			rest = "unknown key " + strconv.Quote(sm[1])
+			if s := Suggest(sm[1], keysOf(sm[2])); s != "" {
+				rest += "; did you mean " + s + "?"
+			}
+		case line > 0 && keys[line] != "":
+			if vm := yamlWrongVal.FindStringSubmatch(rest); vm != nil {
+				rest = strconv.Quote(vm[1]) + " is not " + typeWords(vm[2])
+			}
+			rest = keys[line] + ": " + rest
+		}
+		if line > 0 {
+			rest = fmt.Sprintf("line %d: %s", line, rest)
+		}
+		msgs[i] = rest
 	}
 	return errors.New(strings.Join(msgs, "; "))
+}
+
+// typeWords says in words what a Go type holds.
+func typeWords(t string) string {
+	switch {
+	case t == "time.Duration":
+		return "a duration such as 500ms or 5s"
+	case strings.HasPrefix(t, "int") || strings.HasPrefix(t, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(t, "float"):
+		return "a number"
+	case t == "bool":
+		return "true or false"
+	case t == "string":
+		return "text"
+	case strings.HasPrefix(t, "[]"):
+		return "a list, such as [a, b]"
+	}
+	return "a " + t
+}
+
+// keysOf lists the keys of the struct type that yaml.v3 names in an
+// unknown-key error ("config.Feed", "limits.Config").
+func keysOf(typeName string) []string {
+	var out []string
+	var walk func(t reflect.Type)
+	seen := map[reflect.Type]bool{}
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || seen[t] || t == typeSize {
+			return
+		}
+		seen[t] = true
+		match := t.String() == typeName
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if match && name != "-" && opts != "inline" && f.IsExported() {
+				out = append(out, name)
+			}
+			if opts == "inline" && match {
+				for j := range f.Type.NumField() {
+					n, _, _ := strings.Cut(f.Type.Field(j).Tag.Get("yaml"), ",")
+					out = append(out, n)
+				}
+			}
+			walk(f.Type)
+		}
+	}
+	walk(reflect.TypeFor[Config]())
+	return out
+}
+
+// keysByLine maps each line of a YAML document to the dotted key whose
+// value starts there ("feeds.cam.width"; list items as "users[1].name").
+func keysByLine(data []byte) map[int]string {
+	out := map[int]string{}
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil {
+		return out
+	}
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				if _, ok := out[v.Line]; !ok && inline(v) {
+					out[v.Line] = p
+				}
+				walk(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				if _, ok := out[c.Line]; !ok && inline(c) {
+					out[c.Line] = p
+				}
+				walk(c, p)
+			}
+		}
+	}
+	walk(&doc, "")
+	return out
+}
+
+// inline reports a value written on its key's line: a scalar or a flow
+// collection ([a, b], {k: v}), not a block that starts on the next line.
+func inline(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode || n.Style&yaml.FlowStyle != 0 }
+
+// flagError puts the flag package's errors in plain words, with the flag
+// that was probably meant.
+func flagError(err error, fs *flag.FlagSet) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		name = strings.TrimLeft(name, "-")
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+		msg = "unknown flag --" + name
+		if s := Suggest(name, names); s != "" {
+			msg += "; did you mean --" + s + "?"
+		}
+		return fmt.Errorf("%s (camfeed --help lists them)", msg)
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		return fmt.Errorf("--%s needs a value", strings.TrimLeft(name, "-"))
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return ErrHelp
+	}
+	return err
+}
+
+// envNames are the variables that set s: its own, and its aliases'.
+func envNames(s setting) []string {
+	var names []string
+	for _, alias := range s.aliases() {
+		names = append(names, envName(alias))
+	}
+	return append(names, s.env())
 }
 
 func envLookup(environ []string, key string) string {

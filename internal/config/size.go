@@ -24,6 +24,8 @@ func (s Size) String() string {
 	switch {
 	case s.Duration != 0:
 		return s.Duration.String()
+	case s.Bytes%(1<<30) == 0 && s.Bytes != 0:
+		return fmt.Sprintf("%dGiB", s.Bytes>>30)
 	case s.Bytes%(1<<20) == 0 && s.Bytes != 0:
 		return fmt.Sprintf("%dMiB", s.Bytes>>20)
 	case s.Bytes%(1<<10) == 0 && s.Bytes != 0:

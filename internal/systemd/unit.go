@@ -19,10 +19,10 @@ const (
 	DefaultBinary = "/usr/bin/camfeed"
 	DefaultConfig = "/etc/camfeed/camfeed.yaml"
 
-	// DefaultFeedBudget is config.Default()'s buffer: 30 s of video at
+	// DefaultFeedBudget is config.Default()'s buffer: 35 s of video at
 	// 4 Mbit/s with half again for peaks (config.Feed.BudgetBytes), rounded
 	// up to whole MiB.
-	DefaultFeedBudget = 24 << 20
+	DefaultFeedBudget = 26 << 20
 )
 
 // Memory model behind MemoryMax. The hub holds up to about twice a feed's

@@ -50,7 +50,7 @@ func TestUnitLines(t *testing.T) {
 		{"zero value gets defaults", UnitOptions{}, []string{
 			"Type=notify", "Restart=always", "RestartSec=2s", "WatchdogSec=10s", "User=camfeed",
 			"ExecStart=/usr/bin/camfeed\n", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
-			"NoNewPrivileges=yes", "RuntimeDirectory=camfeed", "MemoryMax=240M", "Environment=GOMEMLIMIT=176MiB",
+			"NoNewPrivileges=yes", "RuntimeDirectory=camfeed", "MemoryMax=244M", "Environment=GOMEMLIMIT=180MiB",
 		}, []string{"ReadWritePaths", "SupplementaryGroups"}},
 		{"binary in a home keeps homes readable", UnitOptions{Binary: "/home/pi/go/bin/camfeed", Config: "/home/pi/cam.yaml"},
 			[]string{"ExecStart=/home/pi/go/bin/camfeed --config /home/pi/cam.yaml", "ProtectHome=read-only"}, nil},
