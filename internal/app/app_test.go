@@ -153,6 +153,11 @@ func TestStalledViewer(t *testing.T) {
 	ta := startApp(t, func(c *config.Config) {
 		c.TCP = "127.0.0.1:0"
 		c.Feeds["cam"].Width, c.Feeds["cam"].Height = 1280, 720
+		// The stall lasts 150 units of the stream: on a machine too busy
+		// to make them at 30 fps, that is longer than the 10 s write
+		// timeout, which would end the stalled viewer's connection (as it
+		// should: internal/hostile) before it could read again.
+		c.Limits.WriteTimeout = 10 * time.Minute
 	})
 	ta.waitFrames(t, "cam", 5)
 	h, _ := ta.Hub("cam")

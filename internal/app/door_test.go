@@ -439,13 +439,17 @@ func TestCrossOriginWritesRefused(t *testing.T) {
 func TestRTSPWrongPasswordsThrottled(t *testing.T) {
 	t.Parallel()
 	ta := startDoorApp(t, limits.Caps{}, func(c *config.Config) { c.Limits.MaxAuthFailuresPerIP = 2 })
+	start := time.Now()
 	for range 4 {
 		if code, done := rtspTry("/cam")(t, ta, "alice", "guess"); code != 401 {
 			done()
 			t.Fatalf("wrong RTSP password: %d, want 401", code)
 		}
 	}
-	if n := ta.authz.Load().Hashed(); n > 2 {
-		t.Errorf("4 wrong RTSP passwords from one address, with a budget of 2 a minute: %d hashed, want 2", n)
+	// A burst of 2, then one more every 30 s: on a machine so busy that
+	// the four tries take that long, the budget has grown by as much.
+	budget := 2 + uint64(time.Since(start)/(30*time.Second))
+	if n := ta.authz.Load().Hashed(); n > budget {
+		t.Errorf("4 wrong RTSP passwords from one address in %v, with a budget of 2 a minute: %d hashed, want %d", time.Since(start).Round(time.Second), n, budget)
 	}
 }
