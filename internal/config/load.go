@@ -138,6 +138,7 @@ func settings() []setting {
 		{"hflip", "default feed: flip horizontally", feedBool(func(f *Feed) *bool { return &f.HFlip })},
 		{"vflip", "default feed: flip vertically", feedBool(func(f *Feed) *bool { return &f.VFlip })},
 		{"rotation", "default feed: rotation 0 or 180", feedInt(func(f *Feed) *int { return &f.Rotation })},
+		{"push", "default feed: push to this server: rtmp(s)://, rtsp(s)://, srt://, whip+http(s):// URL (repeatable; space-separated in the variable)", addPush},
 	}
 }
 
@@ -156,6 +157,12 @@ func Load(args []string, environ []string, stderr io.Writer) (*Config, error) {
 		switch s.name {
 		case "hflip", "vflip":
 			fs.BoolFunc(s.name, s.usage+" ("+s.env()+")", func(x string) error { *v = x; return nil })
+			continue
+		case "push": // repeatable; URLs may hold commas
+			fs.Func(s.name, s.usage+" ("+s.env()+")", func(x string) error {
+				*v = strings.TrimSpace(*v + " " + x)
+				return nil
+			})
 			continue
 		case "webrtc-host", "stun", "allowed-origins", "rtsp-transports": // repeatable
 			fs.Func(s.name, s.usage+" ("+s.env()+")", func(x string) error {

@@ -1,0 +1,80 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/camfeed/camfeed/internal/push/pushurl"
+)
+
+// PushTarget is one server a feed is pushed to (internal/push). In YAML it
+// is a URL, or a mapping with the URL and a WHIP bearer token:
+//
+//	push:
+//	  - rtmp://a.rtmp.youtube.com/live2/STREAMKEY
+//	  - url: whip+https://customer-x.cloudflarestream.com/KEY/webRTC/publish
+//	    token: SECRET
+type PushTarget struct {
+	URL   string `yaml:"url"`
+	Token string `yaml:"token"`
+}
+
+// UnmarshalYAML takes a URL or a {url, token} mapping; any other key is
+// an error naming its line.
+func (p *PushTarget) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		p.URL = n.Value
+		return nil
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if v.Kind != yaml.ScalarNode {
+				return fmt.Errorf("line %d: push: %s must be a string", v.Line, k.Value)
+			}
+			switch k.Value {
+			case "url":
+				p.URL = v.Value
+			case "token":
+				p.Token = v.Value
+			default:
+				return fmt.Errorf("line %d: push: unknown key %q (url, token)", k.Line, k.Value)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("line %d: push: each target is a URL, or a mapping with url and token", n.Line)
+}
+
+// addPush appends the --push / CAMFEED_PUSH targets of the default feed:
+// URLs separated by spaces (not commas: SRT stream ids hold commas).
+func addPush(c *Config, v string) error {
+	f := def(c)
+	for _, u := range strings.Fields(v) {
+		f.Push = append(f.Push, PushTarget{URL: u})
+	}
+	return nil
+}
+
+// validatePush checks a feed's push targets; errors name the key and the
+// target with its secrets masked.
+func validatePush(prefix string, ts []PushTarget) []error {
+	var errs []error
+	for i, t := range ts {
+		if strings.TrimSpace(t.URL) == "" {
+			errs = append(errs, fmt.Errorf("%spush[%d]: no url", prefix, i))
+			continue
+		}
+		u, err := pushurl.Parse(t.URL)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%spush[%d]: %w", prefix, i, err))
+			continue
+		}
+		if t.Token != "" && u.Scheme != "whip+http" && u.Scheme != "whip+https" {
+			errs = append(errs, fmt.Errorf("%spush[%d]: token is for whip+http(s) targets only, not %s", prefix, i, pushurl.Mask(u)))
+		}
+	}
+	return errs
+}
