@@ -63,6 +63,7 @@ func TestRTMPTargetComesUpLater(t *testing.T) {
 // TestRTMPTargetDiesMidStream: the server is killed while live; the push
 // reconnects to the new one and starts it at a keyframe.
 func TestRTMPTargetDiesMidStream(t *testing.T) {
+	testsupport.CheckGoroutines(t, "internal/push", "gortmplib")
 	port := freePort(t)
 	ng := startNginx(t, port, "")
 	ps := startPush(t, push.Config{}, testLagBase, rtmpURL(port, "cam"))

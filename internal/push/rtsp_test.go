@@ -17,6 +17,7 @@ import (
 // (ANNOUNCE/RECORD) and checks what it wrote.
 func TestRTSPIntoFFmpeg(t *testing.T) {
 	ffmpeg := testsupport.NeedTool(t, "ffmpeg")
+	testsupport.CheckGoroutines(t, "internal/push", "gortsplib")
 	port := freePort(t)
 	out := filepath.Join(t.TempDir(), "got.mkv")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

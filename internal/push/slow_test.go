@@ -26,6 +26,32 @@ func slowProxy(t *testing.T, target string, rate int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	proxy(t, ln, target, func(c, up net.Conn) {
+		buf := make([]byte, 2<<10)
+		start, sent := time.Now(), 0
+		for {
+			n, err := c.Read(buf)
+			if n > 0 {
+				if _, werr := up.Write(buf[:n]); werr != nil {
+					return
+				}
+				sent += n
+				if ahead := time.Duration(float64(sent)/float64(rate)*float64(time.Second)) - time.Since(start); ahead > 0 {
+					time.Sleep(ahead)
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	return ln.Addr().String()
+}
+
+// proxy forwards each connection ln accepts to target: the answers as they
+// come, the client's bytes through up (which returns when the client's
+// side ends). Every goroutine ends before the test does.
+func proxy(t *testing.T, ln net.Listener, target string, up func(c, up net.Conn)) {
 	var wg sync.WaitGroup
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
 	wg.Go(func() {
@@ -34,35 +60,15 @@ func slowProxy(t *testing.T, target string, rate int) string {
 			if err != nil {
 				return
 			}
-			up, err := net.Dial("tcp", target)
+			u, err := net.Dial("tcp", target)
 			if err != nil {
 				c.Close()
 				continue
 			}
-			wg.Go(func() { _, _ = io.Copy(c, up); c.Close() })
-			wg.Go(func() {
-				defer up.Close()
-				buf := make([]byte, 2<<10)
-				start, sent := time.Now(), 0
-				for {
-					n, err := c.Read(buf)
-					if n > 0 {
-						if _, werr := up.Write(buf[:n]); werr != nil {
-							return
-						}
-						sent += n
-						if ahead := time.Duration(float64(sent)/float64(rate)*float64(time.Second)) - time.Since(start); ahead > 0 {
-							time.Sleep(ahead)
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			})
+			wg.Go(func() { _, _ = io.Copy(c, u); c.Close() })
+			wg.Go(func() { up(c, u); u.Close() })
 		}
 	})
-	return ln.Addr().String()
 }
 
 // TestRTMPSlowUplink: through an uplink at half the stream's rate, the
