@@ -32,4 +32,4 @@ common=(-bin "$dir/camfeed" -protocols http -viewers 0 -runs 3 -duration 30s -wi
 echo "== no push"
 go run ./cmd/camfeed-bench "${common[@]}"
 echo "== one RTMP push to nginx-rtmp (rtmp://127.0.0.1:$port/live/bench)"
-go run ./cmd/camfeed-bench "${common[@]}" -v -- --push "rtmp://127.0.0.1:$port/live/bench"
+go run ./cmd/camfeed-bench "${common[@]}" -v -- --log-level info --push "rtmp://127.0.0.1:$port/live/bench"

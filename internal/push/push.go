@@ -151,11 +151,15 @@ func (p *Pushes) Add(feed string, t Target) error {
 		q.Del("token")
 		u.RawQuery = q.Encode()
 	}
+	p.add(feed, u, token, dial)
+	return nil
+}
+
+func (p *Pushes) add(feed string, u *url.URL, token string, dial DialFunc) {
 	tg := newTarget(p, feed, u, token, dial)
 	p.mu.Lock()
 	p.targets = append(p.targets, tg)
 	p.mu.Unlock()
-	return nil
 }
 
 // Len is the number of pushes configured.

@@ -185,7 +185,7 @@ func (t *target) connection(ctx context.Context) (live time.Duration, err error)
 	defer func() { live = time.Since(start) }()
 	t.setState(StateLive)
 	t.logf(slog.LevelInfo, "live")
-	lastSeq := f.Seq
+	lastSeq, flowing := f.Seq, false
 	var skipped uint64
 	lastSkipLine := time.Now()
 	for {
@@ -198,7 +198,13 @@ func (t *target) connection(ctx context.Context) (live time.Duration, err error)
 		if f.Keyframe && !sameParams(f.AccessUnit, params) {
 			return 0, errParamsChanged
 		}
-		if f.Seq > lastSeq+1 {
+		// The jumps of a connection's start (JoinInstant's cached keyframe
+		// to the next one, or past what came during the dial) are the
+		// join, not a slow uplink: gaps count once units have followed on.
+		switch {
+		case f.Seq == lastSeq+1:
+			flowing = true
+		case f.Seq > lastSeq+1 && flowing:
 			n := f.Seq - lastSeq - 1
 			skipped += n
 			t.mu.Lock()
