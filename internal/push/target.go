@@ -128,7 +128,8 @@ func (t *target) run(ctx context.Context) {
 		t.mu.Lock()
 		t.st.LastError, t.st.LastErrorAt = words, &now
 		t.mu.Unlock()
-		if errors.Is(err, errParamsChanged) {
+		if errors.Is(err, errParamsChanged) && live >= cfg.Backoff {
+			// At once, unless the parameters flap faster than the backoff.
 			t.logf(slog.LevelInfo, words)
 			continue
 		}
