@@ -59,8 +59,9 @@ func pushStatus(t *testing.T, ta *testApp) []push.Status {
 // another's publish source, configured with --push as a user would; the
 // second one's viewers get a clean stream, and the first shows the push
 // in its status and metrics with the password masked.
+// Not parallel: it runs two camfeeds, and the parallel tests of this
+// package judge latency on a shared machine.
 func TestPushRTSPIntoCamfeed(t *testing.T) {
-	t.Parallel()
 	recv := receiver(t)
 	target := "rtsp://pub:pw@" + recv.addrs["rtsp"].String() + "/cam"
 	var send *testApp
@@ -111,7 +112,6 @@ func TestPushRTSPIntoCamfeed(t *testing.T) {
 // TestPushRTSPWrongPassword: the receiver refuses the credentials; the
 // push says so in words and retries slowly.
 func TestPushRTSPWrongPassword(t *testing.T) {
-	t.Parallel()
 	recv := receiver(t)
 	target := "rtsp://pub:wrong@" + recv.addrs["rtsp"].String() + "/cam"
 	send := startApp(t, func(c *config.Config) {

@@ -26,8 +26,8 @@ import (
 
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/push/pushnet"
 	"github.com/camfeed/camfeed/internal/push/pushurl"
-	"github.com/camfeed/camfeed/internal/raw"
 )
 
 // Options tune a push; every protocol package has the same struct.
@@ -67,19 +67,11 @@ func Dial(ctx context.Context, target *url.URL, params hub.Params, opt Options) 
 	// gortmplib takes the application from the path and the stream key
 	// from the fragment.
 	u := &url.URL{Scheme: target.Scheme, User: target.User, Host: target.Host, Path: "/" + app, Fragment: key}
-	d := &net.Dialer{Timeout: timeout}
-	connected := false // Initialize dials in this goroutine
+	d := &pushnet.Dialer{Timeout: timeout}
 	c := &gortmplib.Client{
 		URL: u, Publish: true,
-		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12},
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			nc, err := d.DialContext(ctx, network, addr)
-			if err == nil {
-				connected = true
-				raw.TuneConn(nc) // the backlog stays in the hub, where it can be skipped
-			}
-			return nc, err
-		},
+		TLSConfig:   &tls.Config{MinVersion: tls.VersionTLS12},
+		DialContext: d.DialContext,
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -87,7 +79,7 @@ func Dial(ctx context.Context, target *url.URL, params hub.Params, opt Options) 
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("%s: %s", pushurl.Addr(target), dialError(err, connected, dctx.Err() != nil, timeout))
+		return nil, fmt.Errorf("%s: %s", pushurl.Addr(target), dialError(err, d.Connected(), dctx.Err() != nil, timeout))
 	}
 	track := &gortmplib.Track{Codec: &codecs.H264{SPS: params.SPS, PPS: params.PPS}}
 	w := &Writer{c: c, track: track, timeout: timeout, w: &gortmplib.Writer{Conn: c, Tracks: []*gortmplib.Track{track}}}

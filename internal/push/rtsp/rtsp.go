@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"sync"
 	"time"
@@ -24,8 +23,8 @@ import (
 
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/push/pushnet"
 	"github.com/camfeed/camfeed/internal/push/pushurl"
-	"github.com/camfeed/camfeed/internal/raw"
 )
 
 // Options tune a push; every protocol package has the same struct.
@@ -82,17 +81,10 @@ func Dial(ctx context.Context, target *url.URL, params hub.Params, opt Options) 
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
 	proto := gortsplib.ProtocolTCP
-	d := &net.Dialer{Timeout: timeout}
 	c := &gortsplib.Client{
 		Protocol: &proto, ReadTimeout: timeout, WriteTimeout: timeout, WriteQueueSize: writeQueue,
-		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12},
-		DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
-			nc, err := d.DialContext(ctx, network, address)
-			if err == nil {
-				raw.TuneConn(nc)
-			}
-			return nc, err
-		},
+		TLSConfig:   &tls.Config{MinVersion: tls.VersionTLS12},
+		DialContext: (&pushnet.Dialer{Timeout: timeout}).DialContext,
 	}
 	// A cancel while a request waits for the server ends the request.
 	stop := context.AfterFunc(ctx, c.Close)
