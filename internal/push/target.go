@@ -156,11 +156,31 @@ func (t *target) words(err error) string {
 	return strings.TrimPrefix(err.Error(), pushurl.Addr(t.u)+": ")
 }
 
-// connection is one attempt: enter the door, wait for a keyframe, dial,
-// send until something fails. It returns how long the push was live.
+// connection is one attempt: dial with the feed's parameter sets, enter
+// the door, send from its first keyframe until something fails. It
+// returns how long the push was live. Before the feed's first keyframe
+// there is nothing to describe the stream with: then the push enters
+// first and dials with the keyframe it waited for.
 func (t *target) connection(ctx context.Context) (live time.Duration, err error) {
+	h, ok := t.p.door.Feed(t.feed)
+	if !ok {
+		return 0, fmt.Errorf("no feed %q", t.feed)
+	}
+	var w Writer
+	params := h.Params()
+	if params.Gen > 0 {
+		if w, err = t.dial(ctx, t.u, params, t.options()); err != nil {
+			return 0, err
+		}
+	}
+	closeW := func() {
+		if w != nil {
+			_ = w.Close()
+		}
+	}
 	s, err := t.p.door.Enter(door.Who{Feed: t.feed, Protocol: door.Push, Remote: t.u.Host})
 	if err != nil {
+		closeW()
 		return 0, fmt.Errorf("the feed refused the push: %w", err)
 	}
 	defer func() {
@@ -172,12 +192,17 @@ func (t *target) connection(ctx context.Context) (live time.Duration, err error)
 	}()
 	f, err := s.Sub.Next(ctx)
 	if err != nil {
+		closeW()
 		return 0, feedErr(err)
 	}
-	params := paramsOf(f.AccessUnit)
-	w, err := t.dial(ctx, t.u, params, Options{Timeout: t.p.cfg.Timeout, Token: t.token, Log: t.p.log})
-	if err != nil {
-		return 0, err
+	if w == nil {
+		params = paramsOf(f.AccessUnit)
+		if w, err = t.dial(ctx, t.u, params, t.options()); err != nil {
+			return 0, err
+		}
+	} else if !sameParams(f.AccessUnit, params) {
+		closeW()
+		return 0, errParamsChanged
 	}
 	defer w.Close()
 	stop := context.AfterFunc(ctx, func() { _ = w.Close() }) // ends a write blocked on a stuck uplink
@@ -218,6 +243,10 @@ func (t *target) connection(ctx context.Context) (live time.Duration, err error)
 			skipped, lastSkipLine = 0, time.Now()
 		}
 	}
+}
+
+func (t *target) options() Options {
+	return Options{Timeout: t.p.cfg.Timeout, Token: t.token, Log: t.p.log}
 }
 
 // send writes one unit and counts it.
