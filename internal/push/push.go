@@ -121,6 +121,8 @@ type Pushes struct {
 
 	mu      sync.Mutex
 	targets []*target
+
+	onBackoff func(time.Duration) // tests: each wait, before it starts
 }
 
 // New returns an empty set of pushes entering through d.

@@ -134,6 +134,9 @@ func (t *target) run(ctx context.Context) {
 			continue
 		}
 		t.logf(slog.LevelWarn, words, "retry_in", backoff.String())
+		if t.p.onBackoff != nil {
+			t.p.onBackoff(backoff)
+		}
 		t.setState(StateBackoff)
 		timer := time.NewTimer(backoff)
 		select {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -127,5 +128,43 @@ func TestSupervisor(t *testing.T) {
 	}
 	if len(conns) < 3 || bytes.Equal(conns[0].params.SPS, conns[2].params.SPS) {
 		t.Errorf("%d connections; the last one's SPS should be the new mode's", len(conns))
+	}
+}
+
+// TestBackoff: the wait after a failure doubles up to the maximum, and
+// starts again from the first after a connection that stayed up for the
+// healthy time.
+func TestBackoff(t *testing.T) {
+	f := testfeed.Start(t, testsrc.Config{Width: 160, Height: 120, FPS: 30, Intra: 10}, hub.Config{})
+	var mu sync.Mutex
+	dials := 0
+	dial := func(ctx context.Context, u *url.URL, p hub.Params, o Options) (Writer, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		dials++
+		if dials == 6 {
+			return &fakeConn{params: p, failAt: 15}, nil // live for half a second
+		}
+		return nil, errors.New("fake://h:1: nothing listens there (connection refused)")
+	}
+	p := New(Config{Backoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, Healthy: 200 * time.Millisecond},
+		door.Unlimited(testfeed.Feeds{"cam": f.Hub}), nil)
+	var waits []string
+	p.onBackoff = func(d time.Duration) { waits = append(waits, d.String()) } // the target's goroutine only
+	u, _ := url.Parse("fake://h:1/x")
+	p.add("cam", u, "", dial)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	testsupport.Eventually(t, "eight attempts", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return dials >= 8
+	})
+	cancel()
+	<-done
+	want := "10ms 20ms 40ms 40ms 40ms 10ms 20ms"
+	if got := strings.Join(waits, " "); !strings.HasPrefix(got, want) {
+		t.Errorf("waits %s, want %s...", got, want)
 	}
 }
