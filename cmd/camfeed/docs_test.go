@@ -98,6 +98,11 @@ var notOurs = map[string]string{
 	"rtsp_sessions": "status JSON",
 	"more_refused":  "status JSON",
 	"gop_overruns":  "status JSON",
+	// the push targets' status fields (docs/SCALING.md)
+	"frames_skipped": "status JSON",
+	"lag_seconds":    "status JSON",
+	"last_error":     "status JSON",
+	"on_publish":     "nginx",
 	// rpicam-vid's flags, where the docs say what camfeed runs
 	"--low-latency":       "rpicam-vid",
 	"--list-cameras":      "rpicam-hello",

@@ -24,6 +24,7 @@ import (
 	"github.com/camfeed/camfeed/internal/metrics"
 	"github.com/camfeed/camfeed/internal/origin"
 	"github.com/camfeed/camfeed/internal/pihealth"
+	"github.com/camfeed/camfeed/internal/push"
 	"github.com/camfeed/camfeed/internal/raw"
 	"github.com/camfeed/camfeed/internal/route"
 	"github.com/camfeed/camfeed/internal/systemd"
@@ -48,6 +49,7 @@ type App struct {
 	mux     *route.Mux // every HTTP route, each with its access class
 	origins *origin.Checker
 	metrics *metrics.Metrics
+	pushes  *push.Pushes // the feed sent out to other servers
 
 	started time.Time
 
@@ -85,6 +87,9 @@ func New(cfg *config.Config, version string, log *slog.Logger) (*App, error) {
 		}
 		a.feeds[name] = f
 		a.names = append(a.names, name)
+	}
+	if err := a.newPushes(); err != nil {
+		return nil, err
 	}
 	a.origins = origin.New(cfg.AllowedOrigins)
 	a.mux = route.New(a.guard)
@@ -232,6 +237,8 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		})
 	}
+
+	a.startPushes(ctx, &wg)
 
 	// Sources.
 	var feedWG sync.WaitGroup

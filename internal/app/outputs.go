@@ -153,6 +153,9 @@ func (a *App) extraStatus(feed string) map[string]any {
 			m["rtsp_sessions"] = ss
 		}
 	}
+	if ps := a.pushes.Status(feed); len(ps) > 0 {
+		m["push"] = ps
+	}
 	if len(m) == 0 {
 		return nil
 	}

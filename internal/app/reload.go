@@ -40,6 +40,10 @@ func (a *App) Reload(cfg *config.Config) error {
 			continue
 		}
 		was, now := old.Effective(name), cfg.Effective(name)
+		if !reflect.DeepEqual(was.Push, now.Push) {
+			restartNeeded = append(restartNeeded, "push of feed "+name)
+		}
+		was.Push, now.Push = nil, nil // not the source's business
 		if reflect.DeepEqual(was, now) {
 			continue
 		}

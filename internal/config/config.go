@@ -134,6 +134,9 @@ type Feed struct {
 	// AnonymousRead overrides the global anonymous_read for this feed.
 	AnonymousRead *bool `yaml:"anonymous_read"`
 
+	// Push sends the feed to these servers (push.go, internal/push).
+	Push []PushTarget `yaml:"push"`
+
 	// Per-feed overrides of the global defaults.
 	Buffer       Size          `yaml:"buffer"`
 	LagBudget    time.Duration `yaml:"lag_budget"`
@@ -318,6 +321,7 @@ func (c *Config) Validate() error {
 		if f.Camera < 0 || f.Camera > 15 {
 			bad("%scamera: %d is out of range 0-15", p, f.Camera)
 		}
+		errs = append(errs, validatePush(p, f.Push)...)
 	}
 	if _, err := auth.New(c.AuthConfig(nil)); err != nil {
 		errs = append(errs, err)

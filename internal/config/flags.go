@@ -62,6 +62,10 @@ func (s setting) isBool() bool {
 // isList reports a repeatable flag whose values add up.
 func (s setting) isList() bool { return s.typ == reflect.TypeFor[[]string]() }
 
+// isPush reports the push list: repeatable too, but its values are
+// separated by spaces, not commas (an SRT stream id holds commas).
+func (s setting) isPush() bool { return s.typ == reflect.TypeFor[[]PushTarget]() }
+
 // flagAliases are older or singular spellings of flags (and their
 // variables) that keep working: the docs and scripts use --webrtc-host.
 var flagAliases = map[string]string{"webrtc-host": "webrtc-hosts"}
@@ -72,6 +76,7 @@ var usages = map[string]string{
 	"log_level":            "the `LEVEL` of messages to log: debug, info, warn or error",
 	"log_format":           "log `FORMAT`: text or json",
 	"debug":                "serve Go's profiler at /debug/pprof/ to admins",
+	"push":                 "push the default feed to this server: an rtmp(s)://, rtsp(s)://, srt:// or whip+http(s):// `URL` (repeatable; separated by spaces in the variable; docs/SCALING.md)",
 	"http":                 "HTTP listen `ADDR` (raw H.264, viewer, API), or off",
 	"tcp":                  "raw H.264 TCP listen `ADDR` for the default feed (off when empty)",
 	"fifo":                 "named pipe `PATH` to write the default feed to (off when empty)",
@@ -226,6 +231,10 @@ func (s setting) set(c *Config, v string) error {
 			return err
 		}
 		f.Set(reflect.ValueOf(sz))
+	case s.isPush():
+		for _, u := range strings.Fields(v) {
+			f.Set(reflect.Append(f, reflect.ValueOf(PushTarget{URL: u})))
+		}
 	case s.isList():
 		for x := range strings.SplitSeq(v, ",") {
 			if x = strings.TrimSpace(x); x != "" {
@@ -344,7 +353,7 @@ func Flags() []Flag {
 		if s.feed {
 			key = "feeds." + DefaultFeed + "." + key
 		}
-		out = append(out, Flag{Name: s.flag, Aliases: s.aliases(), List: s.isList(), Key: key, Env: s.env(),
+		out = append(out, Flag{Name: s.flag, Aliases: s.aliases(), List: s.isList() || s.isPush(), Key: key, Env: s.env(),
 			Value: value, Usage: usage, Default: s.defaultText()})
 	}
 	return out

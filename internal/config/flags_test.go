@@ -43,7 +43,9 @@ func TestEveryKeyHasAFlagAndAVariable(t *testing.T) {
 		if rest, ok := strings.CutPrefix(key, "feeds.*."); ok {
 			_, asFeed := flags["feeds."+DefaultFeed+"."+rest]
 			_, asGlobal := flags[rest]
-			if !asFeed && !asGlobal && rest != "anonymous_read" {
+			// --push takes the URL; a WHIP token rides in it as ?token=.
+			inPush := strings.HasPrefix(rest, "push.")
+			if !asFeed && !asGlobal && !inPush && rest != "anonymous_read" {
 				t.Errorf("feed key %s has no flag", rest)
 			}
 		}
@@ -78,7 +80,7 @@ func TestEveryFlagAndVariableSetsItsKey(t *testing.T) {
 			if reflect.DeepEqual(got.Interface(), s.field(base).Interface()) && !s.isList() {
 				t.Errorf("%s %s=%s did not change %s", how, s.flag, v, s.key)
 			}
-			if s.isList() && got.Len() != 1 {
+			if (s.isList() || s.isPush()) && got.Len() != 1 {
 				t.Errorf("%s %s=%s: %d values", how, s.flag, v, got.Len())
 			}
 		}
@@ -101,6 +103,8 @@ func sampleValue(s setting) string {
 		return "127.0.0.1:0"
 	case "rtsp_transports":
 		return "tcp"
+	case "push":
+		return "rtmp://127.0.0.1/live/key"
 	case "join":
 		return "next"
 	case "source":

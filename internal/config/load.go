@@ -38,6 +38,9 @@ func Load(args []string, environ []string, _ io.Writer) (*Config, error) {
 			if s.isList() {
 				x = strings.TrimPrefix(*v+","+x, ",") // repeatable
 			}
+			if s.isPush() {
+				x = strings.TrimSpace(*v + " " + x) // repeatable; URLs may hold commas
+			}
 			*v = x
 			return nil
 		}

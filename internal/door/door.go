@@ -117,11 +117,10 @@ func (d *Door) SetFeeds(f Feeds) {
 // Enter admits a viewer and subscribes it to the feed's hub with the
 // feed's policy. The caller reads s.Sub and must call Leave.
 func (d *Door) Enter(who Who) (*Session, error) {
-	s, h, err := d.admit(who)
+	s, err := d.admit(who, true)
 	if err != nil {
 		return nil, err
 	}
-	s.Sub = h.Subscribe(subOptions(who, h))
 	d.joined(s)
 	return s, nil
 }
@@ -153,7 +152,7 @@ func (s *Session) Subscribe() *hub.Sub { return s.hub.Subscribe(subOptions(s.Who
 // muxer): the session holds a slot and is accounted, but has no Sub; the
 // output reports what it sends with Sent and Skipped.
 func (d *Door) Admit(who Who) (*Session, error) {
-	s, _, err := d.admit(who)
+	s, err := d.admit(who, false)
 	if err != nil {
 		return nil, err
 	}
@@ -161,16 +160,18 @@ func (d *Door) Admit(who Who) (*Session, error) {
 	return s, nil
 }
 
-func (d *Door) admit(who Who) (*Session, *hub.Hub, error) {
+// admit takes a place for who; with sub, the session's Sub is set before
+// the session is listed (Sessions reads it from other goroutines).
+func (d *Door) admit(who Who, sub bool) (*Session, error) {
 	d.mu.Lock()
 	feeds, closed := d.feeds, d.closed
 	d.mu.Unlock()
 	if closed {
-		return nil, nil, ErrClosed
+		return nil, ErrClosed
 	}
 	h, ok := feeds.Hub(who.Feed)
 	if !ok {
-		return nil, nil, fmt.Errorf("%w: %q", ErrNoFeed, who.Feed)
+		return nil, fmt.Errorf("%w: %q", ErrNoFeed, who.Feed)
 	}
 	release, err := d.slots.Acquire(who.Feed, limits.RemoteIP(who.Remote))
 	if err != nil {
@@ -179,20 +180,26 @@ func (d *Door) admit(who Who) (*Session, *hub.Hub, error) {
 			d.met.ViewerRejected(fe.Limit)
 		}
 		d.Log(context.Background(), slog.LevelWarn, "viewer refused", "feed", who.Feed, "protocol", who.Protocol, "remote", who.Remote, "user", who.User, "reason", err.Error())
-		return nil, nil, err
+		return nil, err
 	}
 	s := &Session{Who: who, Since: time.Now(), d: d, release: release, hub: h}
+	if sub {
+		s.Sub = h.Subscribe(subOptions(who, h))
+	}
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
+		if s.Sub != nil {
+			s.Sub.Close()
+		}
 		release()
-		return nil, nil, ErrClosed
+		return nil, ErrClosed
 	}
 	d.nextID++
 	s.ID = d.nextID
 	d.open[s] = struct{}{}
 	d.mu.Unlock()
-	return s, h, nil
+	return s, nil
 }
 
 func (d *Door) joined(s *Session) {

@@ -1,0 +1,35 @@
+// Package pushnet dials the TCP connections of pushes.
+package pushnet
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/camfeed/camfeed/internal/raw"
+)
+
+// Dialer connects within Timeout and tunes the connection for a live
+// stream (TCP_NOTSENT_LOWAT: the backlog of a slow uplink stays in the
+// hub, where it can be skipped to a keyframe, not in the kernel). It
+// remembers whether a connection was made, so that an error can tell
+// "no answer" from "answered, then refused".
+type Dialer struct {
+	Timeout   time.Duration
+	connected atomic.Bool
+}
+
+// DialContext is for the protocol libraries' DialContext hooks.
+func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{Timeout: d.Timeout}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	d.connected.Store(true)
+	raw.TuneConn(c)
+	return c, nil
+}
+
+// Connected reports whether a connection was made.
+func (d *Dialer) Connected() bool { return d.connected.Load() }

@@ -1,0 +1,183 @@
+// Package rtsp pushes a feed to an RTSP or RTSPS server (MediaMTX, another
+// camfeed's publish source, ffmpeg -rtsp_flags listen) with the gortsplib
+// client: ANNOUNCE, SETUP over TCP (interleaved, so no packet is lost on
+// the way and a slow uplink shows as back-pressure), RECORD.
+package rtsp
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+
+	"github.com/camfeed/camfeed/internal/h264"
+	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/push/pushnet"
+	"github.com/camfeed/camfeed/internal/push/pushurl"
+)
+
+// Options tune a push; every protocol package has the same struct.
+type Options struct {
+	// Timeout bounds the connection and each write; 0 means 5 s.
+	Timeout time.Duration
+	// Token is for WHIP; RTSP ignores it.
+	Token string
+	Log   *slog.Logger
+}
+
+// DefaultTimeout is Options.Timeout when zero.
+const DefaultTimeout = 5 * time.Second
+
+// writeQueue is gortsplib's queue of outgoing packets: a keyframe of a
+// large picture is hundreds of packets, and the queue must take one whole.
+const writeQueue = 2048
+
+// Writer is one recording session.
+type Writer struct {
+	c       *gortsplib.Client
+	media   *description.Media
+	enc     *rtph264.Encoder
+	addr    string
+	timeout time.Duration
+	log     *slog.Logger
+	nalus   [][]byte
+	waitKey bool // packets were dropped: send nothing until a keyframe
+
+	done    chan struct{} // closed when the client has stopped
+	waitErr error         // why, valid after done
+	once    sync.Once
+	wg      sync.WaitGroup
+}
+
+// Dial connects to target (rtsp://[user:pass@]host[:port]/path, or
+// rtsps://) and starts recording a stream with params' SPS and PPS. Its
+// errors say what went wrong in words and name the target by
+// scheme://host:port only.
+func Dial(ctx context.Context, target *url.URL, params hub.Params, opt Options) (*Writer, error) {
+	timeout := opt.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	addr := pushurl.Addr(target)
+	forma := &format.H264{PayloadTyp: 96, SPS: params.SPS, PPS: params.PPS, PacketizationMode: 1}
+	media := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}
+	enc, err := forma.CreateEncoder()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	proto := gortsplib.ProtocolTCP
+	c := &gortsplib.Client{
+		Protocol: &proto, ReadTimeout: timeout, WriteTimeout: timeout, WriteQueueSize: writeQueue,
+		TLSConfig:   &tls.Config{MinVersion: tls.VersionTLS12},
+		DialContext: (&pushnet.Dialer{Timeout: timeout}).DialContext,
+	}
+	// A cancel while a request waits for the server ends the request.
+	stop := context.AfterFunc(ctx, c.Close)
+	err = c.StartRecording(target.String(), &description.Session{Medias: []*description.Media{media}})
+	stop()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%s: %s", addr, words(err, timeout))
+	}
+	w := &Writer{c: c, media: media, enc: enc, addr: addr, timeout: timeout, log: log, done: make(chan struct{})}
+	w.wg.Go(func() {
+		w.waitErr = c.Wait()
+		close(w.done)
+	})
+	return w, nil
+}
+
+// WriteUnit sends one access unit at pts. gortsplib queues the packets;
+// when its queue is full, the rest of the unit is dropped and nothing is
+// sent until the next keyframe, so the server never gets a picture whose
+// reference is missing.
+func (w *Writer) WriteUnit(au *h264.AccessUnit, pts time.Duration) error {
+	select {
+	case <-w.done:
+		return errors.New(words(w.waitErr, w.timeout))
+	default:
+	}
+	if w.waitKey && !au.Keyframe {
+		return nil
+	}
+	w.waitKey = false
+	w.nalus = w.nalus[:0]
+	for _, n := range au.NALUs {
+		if h264.TypeOf(n) != h264.NALUTypeAUD {
+			w.nalus = append(w.nalus, n)
+		}
+	}
+	pkts, err := w.enc.Encode(w.nalus)
+	if err != nil {
+		return fmt.Errorf("packetise: %w", err)
+	}
+	ts := uint32(pts.Microseconds() * 9 / 100) // 90 kHz clock; wraps as RTP expects
+	ntp := au.Captured
+	if ntp.IsZero() {
+		ntp = au.Received
+	}
+	for _, pkt := range pkts {
+		pkt.Timestamp += ts
+		if err := w.c.WritePacketRTPWithNTP(w.media, pkt, ntp); err != nil {
+			var full liberrors.ErrClientWriteQueueFull
+			if errors.As(err, &full) {
+				w.waitKey = true
+				w.log.Debug("push: rtsp write queue full; waiting for a keyframe", "target", w.addr)
+				return nil
+			}
+			return errors.New(words(err, w.timeout))
+		}
+	}
+	return nil
+}
+
+// Close ends the recording. It may be called while WriteUnit runs, and
+// more than once.
+func (w *Writer) Close() error {
+	w.once.Do(func() {
+		w.c.Close()
+		w.wg.Wait()
+	})
+	return nil
+}
+
+// words says in words why the server refused or dropped the recording.
+func words(err error, timeout time.Duration) string {
+	var bad liberrors.ErrClientBadStatusCode
+	if errors.As(err, &bad) {
+		switch bad.Code {
+		case base.StatusUnauthorized:
+			return "the server refused the user name or password (401 Unauthorized)"
+		case base.StatusForbidden:
+			return "the server does not allow publishing this path (403 Forbidden)"
+		case base.StatusNotFound:
+			return "the server has no such path (404 Not Found)"
+		}
+		return fmt.Sprintf("the server refused the stream (%d %s)", bad.Code, bad.Message)
+	}
+	if w, ok := pushurl.NetWords(err, timeout); ok {
+		return w
+	}
+	var term liberrors.ErrClientTerminated
+	if errors.As(err, &term) {
+		return "closed"
+	}
+	return "the server ended the session"
+}
