@@ -206,6 +206,13 @@ func (c *Clock) At(t time.Time, segmentStart bool) int64 {
 			corr = -1
 		}
 	case Segmented:
+		if c.lag < -float64(pauseMin)*Timescale/float64(time.Second) {
+			// The source's clock went back (a camera that restarted
+			// its clock): start from here rather than take it back
+			// half a frame per segment for ever.
+			c.shift -= c.lag
+			c.lag = 0
+		}
 		if segmentStart && c.lag < 0 {
 			corr = max(c.lag, -c.frame/2)
 		}

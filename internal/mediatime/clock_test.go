@@ -216,3 +216,42 @@ func TestClockSegmented(t *testing.T) {
 		t.Errorf("after %d frames the media time is %d ticks off the source's", len(units), off)
 	}
 }
+
+// FuzzClock: whatever the times (backwards, bunched, far apart) and
+// wherever segments start, media times always increase, and the
+// measured interval is positive.
+func FuzzClock(f *testing.F) {
+	f.Add([]byte{33, 33, 34, 0, 66, 33, 200, 1, 33}, false)
+	f.Add([]byte{40, 0, 0, 120, 40, 255, 40, 40}, true)
+	f.Fuzz(func(t *testing.T, steps []byte, segmented bool) {
+		mode := Smooth
+		if segmented {
+			mode = Segmented
+		}
+		c := NewClock(33*time.Millisecond, mode)
+		at := time.Unix(1e9, 0)
+		prev := int64(-1)
+		var units []*h264.AccessUnit
+		for i, b := range steps {
+			// Steps of -64..191 ms, scaled up now and then.
+			d := time.Duration(int(b)-64) * time.Millisecond
+			if b%17 == 0 {
+				d *= 100
+			}
+			at = at.Add(d)
+			au := &h264.AccessUnit{Received: at, Keyframe: i%10 == 0}
+			if b%5 == 0 {
+				au.Captured = at.Add(-time.Hour)
+			}
+			units = append(units, au)
+			v := c.Next(au, au.Keyframe)
+			if v <= prev {
+				t.Fatalf("unit %d: %d after %d", i, v, prev)
+			}
+			prev = v
+		}
+		if d := Interval(units); d <= 0 {
+			t.Fatalf("interval %v", d)
+		}
+	})
+}
