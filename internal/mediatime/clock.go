@@ -214,7 +214,7 @@ func (c *Clock) At(t time.Time, segmentStart bool) int64 {
 			c.lag = 0
 		}
 		if segmentStart && c.lag < 0 {
-			corr = max(c.lag, -c.frame/2)
+			corr = math.Round(max(c.lag, -c.frame/2)) // whole ticks, as every frame
 		}
 		if segmentStart && c.lag > c.frame/4 && c.frame < c.min+8 {
 			// Still behind though it runs fast: the first estimate
