@@ -268,8 +268,8 @@ func start(h *hub.Hub, req request, sub *hub.Sub) (*pending, error) {
 		}
 	}
 	// The frame interval is measured over more than a short clip holds:
-	// the longer the run, the closer (mediatime.Interval).
-	p.frame = mediatime.Interval(h.Since(newest.Received.Add(-max(req.seconds, estimateOver))))
+	// the longer the run, the closer (mediatime.Estimate).
+	p.frame = mediatime.Estimate(h.Since(newest.Received.Add(-max(req.seconds, estimateOver))), h.Params().Info.FPS)
 	last := p.units[len(p.units)-1].Received
 	p.to = last.Add(p.frame + req.after)
 	p.from = p.to.Add(-(req.seconds + req.after))

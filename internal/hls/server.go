@@ -392,6 +392,8 @@ type feedMuxer struct {
 	track *gohlslib.Track
 
 	// Written by run's goroutine only.
+	frame    time.Duration      // the frame interval, 0 until measured
+	waiting  []*h264.AccessUnit // units that wait for it
 	clock    *mediatime.Clock
 	started  bool
 	segStart int64 // media time of the segment being written
@@ -407,17 +409,34 @@ type feedMuxer struct {
 }
 
 // estimateOver is how far back the feed's units are looked at to measure
-// its frame interval for the media clock (see mediatime.Interval).
-const estimateOver = 20 * time.Second
+// its frame interval for the media clock (see mediatime.Interval), and
+// measureOver the least span they must cover: a feed that has just
+// started holds a few units, and an interval measured from those can be
+// off by a tenth, which a muxer keeps for its whole life. Until the
+// feed's units cover it, the first units wait in the muxer (see write).
+const (
+	estimateOver = 20 * time.Second
+	measureOver  = time.Second
+)
+
+// spans is the time units cover, by their receive times.
+func spans(units []*h264.AccessUnit) time.Duration {
+	if len(units) < 2 {
+		return 0
+	}
+	return units[len(units)-1].Received.Sub(units[0].Received)
+}
 
 func startMuxer(parent context.Context, cfg Config, name string, h *hub.Hub, log *slog.Logger) (*feedMuxer, error) {
 	p := h.Params()
 	if p.Gen == 0 {
 		return nil, errNoPicture
 	}
-	frame := time.Second / 30
+	var frame time.Duration // measured from the first units written
 	if _, newest := h.Latest(); newest != nil {
-		frame = mediatime.Interval(h.Since(newest.Received.Add(-estimateOver)))
+		if units := h.Since(newest.Received.Add(-estimateOver)); spans(units) >= measureOver {
+			frame = mediatime.Interval(units)
+		}
 	}
 	m, err := newMuxer(cfg, name, p.Gen, p.SPS, p.PPS, frame, log)
 	if err != nil {
@@ -431,7 +450,8 @@ func startMuxer(parent context.Context, cfg Config, name string, h *hub.Hub, log
 }
 
 // newMuxer starts a gohlslib muxer for a feed whose frame interval is
-// about frame; run or write feed it.
+// about frame, or is measured from the first second of units written
+// when frame is 0; run or write feed it.
 func newMuxer(cfg Config, name string, gen uint64, sps, pps []byte, frame time.Duration, log *slog.Logger) (*feedMuxer, error) {
 	track := &gohlslib.Track{Codec: &codecs.H264{SPS: sps, PPS: pps}, ClockRate: mediatime.Timescale}
 	mux := &gohlslib.Muxer{
@@ -450,7 +470,7 @@ func newMuxer(cfg Config, name string, gen uint64, sps, pps []byte, frame time.D
 	}
 	return &feedMuxer{
 		name: name, gen: gen, mux: mux, track: track,
-		clock:  mediatime.NewClock(frame, mediatime.Segmented),
+		frame:  frame,
 		segMin: mediatime.Ticks(cfg.SegmentDuration),
 		cancel: func() {}, done: make(chan struct{}), lastUsed: time.Now(),
 	}, nil
@@ -494,6 +514,35 @@ func (m *feedMuxer) write(au *h264.AccessUnit) error {
 		}
 		m.started = true
 	}
+	if m.clock == nil {
+		if m.frame == 0 {
+			// The first segment ends SegmentDuration (1 s by default)
+			// after it starts at the earliest: waiting for a second of
+			// units (and at least six) to measure the frame interval
+			// delays it little or not at all.
+			m.waiting = append(m.waiting, au)
+			if spans(m.waiting) < measureOver || len(m.waiting) < 6 {
+				return nil
+			}
+			m.frame = mediatime.Interval(m.waiting)
+		}
+		m.clock = mediatime.NewClock(m.frame, mediatime.Segmented)
+		waiting := m.waiting
+		m.waiting = nil
+		for _, w := range waiting {
+			if err := m.put(w); err != nil {
+				return err
+			}
+		}
+		if len(waiting) > 0 {
+			return nil // au was the last of them
+		}
+	}
+	return m.put(au)
+}
+
+// put gives au to the muxer once the clock runs.
+func (m *feedMuxer) put(au *h264.AccessUnit) error {
 	frame := m.clock.Frame()
 	// A segment starts at a keyframe SegmentDuration after the last one
 	// started; with half a frame to spare, taking the clock back by up to

@@ -255,3 +255,23 @@ func FuzzClock(f *testing.F) {
 		}
 	})
 }
+
+// TestEstimate: a feed that just started is not measured from its first
+// units, whose spacing says little, but taken at its SPS's frame rate.
+func TestEstimate(t *testing.T) {
+	t0 := time.Now()
+	few := []*h264.AccessUnit{{Received: t0}, {Received: t0.Add(36 * time.Millisecond)}}
+	if got := Estimate(few, 25); got != 40*time.Millisecond {
+		t.Errorf("two units, 25 fps in the SPS: %v", got)
+	}
+	if got := Estimate(few, 0); got != time.Second/30 {
+		t.Errorf("two units, no rate in the SPS: %v", got)
+	}
+	var many []*h264.AccessUnit
+	for i := range 60 {
+		many = append(many, &h264.AccessUnit{Received: t0.Add(time.Duration(i) * 50 * time.Millisecond)})
+	}
+	if got := Estimate(many, 25); got != 50*time.Millisecond {
+		t.Errorf("60 units 50 ms apart, 25 fps in the SPS: %v", got)
+	}
+}

@@ -39,6 +39,25 @@ func Interval(units []*h264.AccessUnit) time.Duration {
 	return intervalOf(times)
 }
 
+// measureFrom is the least number of units Estimate measures the
+// interval from.
+const measureFrom = 16
+
+// Estimate is the frame interval to start a Clock with: measured from
+// units (see Interval) when there are enough of them, else the frame rate
+// the SPS gives (fps, 0 when it gives none), else 1/30 s. A feed that has
+// just started holds a unit or two, and an interval measured from those
+// can be off by a tenth.
+func Estimate(units []*h264.AccessUnit, fps float64) time.Duration {
+	switch {
+	case len(units) >= measureFrom:
+		return Interval(units)
+	case fps >= 1 && fps <= 240:
+		return time.Duration(float64(time.Second) / fps)
+	}
+	return fallback
+}
+
 // stepWindow is how many units on each side of a point the least delay
 // is taken over to find a step: longer than any burst of held-up units.
 const stepWindow = 10

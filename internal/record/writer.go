@@ -297,15 +297,9 @@ func (w *writer) finalize() {
 
 // frameInterval estimates the feed's frame interval for a segment's clock
 // from the units before au (up to 20 s: the longer, the closer; see
-// mediatime.Interval), or from the SPS when the feed just started.
+// mediatime.Estimate).
 func (r *Recorder) frameInterval(au *h264.AccessUnit) time.Duration {
-	if units := r.h.Since(au.Received.Add(-20 * time.Second)); len(units) >= 8 {
-		return mediatime.Interval(units)
-	}
-	if fps := r.h.Params().Info.FPS; fps >= 1 && fps <= 240 {
-		return time.Duration(float64(time.Second) / fps)
-	}
-	return time.Second / 30
+	return mediatime.Estimate(r.h.Since(au.Received.Add(-20*time.Second)), r.h.Params().Info.FPS)
 }
 
 func paramSets(au *h264.AccessUnit) (sps, pps []byte) {
