@@ -19,57 +19,32 @@ import (
 )
 
 // unitSink parses what it gets, as the feed's sink does, and counts the
-// access units (UnitCounter). With pauses, Idle ends units only at pauses
-// the parser trusts, as the feed's sink does (h264.Parser.Pause); with
-// keep, the units are kept.
+// access units (UnitCounter).
 type unitSink struct {
-	mu     sync.Mutex
-	p      *h264.Parser
-	units  atomic.Uint64
-	pauses bool
-	keep   bool
-	got    []*h264.AccessUnit
+	mu    sync.Mutex
+	p     *h264.Parser
+	units atomic.Uint64
 }
 
 func newUnitSink() *unitSink { return &unitSink{p: h264.NewParser(h264.ParserConfig{})} }
 
-func (s *unitSink) emit(au *h264.AccessUnit) {
-	s.units.Add(1)
-	if s.keep {
-		s.got = append(s.got, au)
-	}
-}
-
+func (s *unitSink) emit(*h264.AccessUnit) { s.units.Add(1) }
 func (s *unitSink) Write(b []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.p.Write(b, time.Now(), s.emit)
 	return len(b), nil
 }
-
 func (s *unitSink) Idle() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pauses {
-		s.p.Pause(time.Now(), s.emit)
-		return
-	}
 	s.p.Flush(time.Now(), s.emit)
 }
-
 func (s *unitSink) WriteAU(nalus [][]byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.p.WriteAU(nalus, time.Now(), s.emit)
 }
-
-// NewInput implements InputBreaker, as the feed's sink does.
-func (s *unitSink) NewInput() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.p.NewInput()
-}
-
 func (s *unitSink) Units() uint64 { return s.units.Load() }
 
 // publishTestPattern sends the test pattern to conn in real time until
@@ -80,21 +55,6 @@ func publishTestPattern(ctx context.Context, conn net.Conn) {
 		_, err := conn.Write(testsrc.AppendAnnexB(nil, nalus))
 		return err
 	})
-}
-
-// runListener runs src into sink until the test ends, and returns the
-// address it listens on and the context it runs in.
-func runListener(t *testing.T, src *TCPListen, sink Sink) (string, context.Context) {
-	addrc := make(chan net.Addr, 1)
-	src.ready = func(a net.Addr) { addrc <- a }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, sink) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	return (<-addrc).String(), ctx
 }
 
 // closedWithin reports whether the server closes conn within d.
@@ -130,9 +90,18 @@ func takeSlot(t *testing.T, addr string) net.Conn {
 // Now a publisher that makes no video (silence, or bytes that are not
 // H.264) is dropped after the timeout, and the real one gets in.
 func TestHostileTCPListenIdlePublisher(t *testing.T) {
-	src := &TCPListen{Addr: "127.0.0.1:0", Log: slog.New(slog.DiscardHandler), Timeout: 500 * time.Millisecond}
+	addrc := make(chan net.Addr, 1)
+	src := &TCPListen{Addr: "127.0.0.1:0", Log: slog.New(slog.DiscardHandler), Timeout: 500 * time.Millisecond,
+		ready: func(a net.Addr) { addrc <- a }}
 	sink := newUnitSink()
-	addr, ctx := runListener(t, src, sink)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, sink) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	addr := (<-addrc).String()
 
 	for _, attack := range []string{"silent", "garbage"} {
 		idle := takeSlot(t, addr)

@@ -1,12 +1,18 @@
-package source
+package source_test
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/camfeed/camfeed/internal/feed"
 	"github.com/camfeed/camfeed/internal/h264"
+	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/source"
 	"github.com/camfeed/camfeed/internal/testsrc"
 	"github.com/camfeed/camfeed/internal/testsupport"
 )
@@ -19,9 +25,21 @@ import (
 // scratch: the second one's first unit is its keyframe, whole, and
 // nothing it sent is lost or cut.
 func TestTCPListenNewPublisherPausesInFrames(t *testing.T) {
-	sink := newUnitSink()
-	sink.pauses, sink.keep = true, true
-	addr, _ := runListener(t, &TCPListen{Addr: "127.0.0.1:0", Log: slog.New(slog.DiscardHandler)}, sink)
+	var logs testsupport.LogBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	addrc := make(chan net.Addr, 1)
+	src := &source.TCPListen{Addr: "127.0.0.1:0", Log: log}
+	source.SetReady(src, func(a net.Addr) { addrc <- a })
+	h := hub.New(hub.Config{})
+	f := feed.New("cam", src, h, feed.Options{StallTimeout: time.Minute}, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	addr := (<-addrc).String()
 
 	g, err := testsrc.New(testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 15})
 	if err != nil {
@@ -30,7 +48,7 @@ func TestTCPListenNewPublisherPausesInFrames(t *testing.T) {
 	// publish sends frames, each cut in pieces with a pause after each,
 	// and returns the VCL NAL units of each frame, for comparison.
 	publish := func(frames, pieces int, cut int) [][][]byte {
-		c := takeSlot(t, addr) // once the last publisher's slot is free
+		c := source.TakeSlot(t, addr) // once the last publisher's slot is free
 		defer c.Close()
 		var sent [][][]byte
 		for i := range frames {
@@ -58,11 +76,7 @@ func TestTCPListenNewPublisherPausesInFrames(t *testing.T) {
 		}
 		return sent
 	}
-	units := func() int {
-		sink.mu.Lock()
-		defer sink.mu.Unlock()
-		return len(sink.got)
-	}
+	units := func() int { return len(h.Since(time.Time{})) }
 	// The first publisher pauses only between frames: enough pauses for
 	// the parser to trust them.
 	first := publish(2*h264.PausesToTrust, 1, 0)
@@ -80,12 +94,17 @@ func TestTCPListenNewPublisherPausesInFrames(t *testing.T) {
 		return units() >= len(first)+len(second)-1+len(third)-1
 	})
 
-	sink.mu.Lock()
-	defer sink.mu.Unlock()
-	st := sink.p.Stats()
+	// The feed logs damage once a second: wait for a line that would come.
+	time.Sleep(1500 * time.Millisecond)
+	st := f.Status().Parser
 	if st.GarbageBytes != 0 || st.Dropped != 0 || st.Fragments != 0 || st.BadNALUs != 0 {
 		t.Errorf("damage: %d garbage bytes, %d undecodable frames dropped, %d cut, %d bad NAL units",
 			st.GarbageBytes, st.Dropped, st.Fragments, st.BadNALUs)
+	}
+	for _, bad := range []string{"garbage", "undecodable", "damaged", "pauses inside pictures"} {
+		if strings.Contains(logs.String(), bad) {
+			t.Errorf("the feed logged %q:\n%s", bad, logs.String())
+		}
 	}
 	check := func(who string, got []*h264.AccessUnit, want [][][]byte) {
 		for i, au := range got {
@@ -108,7 +127,7 @@ func TestTCPListenNewPublisherPausesInFrames(t *testing.T) {
 	}
 	// The killed publisher's cut frame never goes out, nor is it glued to
 	// the next publisher's first one.
-	got := sink.got
+	got := h.Since(time.Time{})
 	for i, want := range [][][][]byte{first, second[:len(second)-1], third[:len(third)-1]} {
 		who := []string{"first", "second", "third"}[i] + " publisher"
 		if len(got) < len(want) {
