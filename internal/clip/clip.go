@@ -20,6 +20,7 @@ import (
 	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/mediatime"
 	"github.com/camfeed/camfeed/internal/origin"
 	"github.com/camfeed/camfeed/internal/route"
 )
@@ -49,6 +50,10 @@ const (
 // defaultStallGrace is how long an after= clip waits past its end for a
 // feed that went quiet before it gives up and returns what it has.
 const defaultStallGrace = 5 * time.Second
+
+// estimateOver is the least span over which a clip's frame interval is
+// measured, from the units the feed holds.
+const estimateOver = 20 * time.Second
 
 // Config sets up clips.
 type Config struct {
@@ -262,7 +267,9 @@ func start(h *hub.Hub, req request, sub *hub.Sub) (*pending, error) {
 			break
 		}
 	}
-	p.frame = FrameInterval(p.units)
+	// The frame interval is measured over more than a short clip holds:
+	// the longer the run, the closer (mediatime.Estimate).
+	p.frame = mediatime.Estimate(h.Since(newest.Received.Add(-max(req.seconds, estimateOver))), h.Params().Info.FPS)
 	last := p.units[len(p.units)-1].Received
 	p.to = last.Add(p.frame + req.after)
 	p.from = p.to.Add(-(req.seconds + req.after))

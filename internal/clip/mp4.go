@@ -8,6 +8,8 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/pmp4"
+
+	"github.com/camfeed/camfeed/internal/mediatime"
 )
 
 // errMuxer means mediacommon's pmp4 writer did not behave as this file
@@ -48,7 +50,7 @@ func (c *Clip) WriteMP4(w io.Writer, size func(int64)) error {
 	mw.size = size
 	p := pmp4.Presentation{Tracks: []*pmp4.Track{{
 		ID:         1,
-		TimeScale:  Timescale,
+		TimeScale:  mediatime.Timescale,
 		TimeOffset: -int32(c.skipTicks),
 		Codec:      &codecs.H264{SPS: c.sps, PPS: c.pps},
 		Samples:    ptrs,
@@ -141,7 +143,7 @@ func (c *Clip) fixHeader(b []byte) error {
 		media += int64(d)
 	}
 	const movieTimescale = 1000 // pmp4's mvhd timescale
-	binary.BigEndian.PutUint32(b[elst+16:], uint32((media-c.skipTicks)*movieTimescale/Timescale))
+	binary.BigEndian.PutUint32(b[elst+16:], uint32((media-c.skipTicks)*movieTimescale/mediatime.Timescale))
 	binary.BigEndian.PutUint32(b[mdhd+24:], uint32(media))
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/h264"
+	"github.com/camfeed/camfeed/internal/mediatime"
 )
 
 // ErrNoVideo is returned when the feed holds no keyframe yet.
@@ -39,14 +40,15 @@ type Clip struct {
 
 // Plan makes the clip that shows [from, to) out of units, which must be in
 // feed order and should start at a keyframe at or before from (what
-// hub.Since returns). A unit is shown from its Received time (through a
-// Clock) until the next one's, the last one for a frame. A unit belongs to
+// hub.Since returns). A unit is shown for the time a mediatime.Clock
+// gives it (one frame interval, kept on the source's clock), the last one
+// for a frame. A unit belongs to
 // the clip when its Received time is within half a frame of the range, so
 // the duration is within one frame of to-from whatever the phase of the
 // frames. frame is the feed's frame interval; 0 estimates it from units.
 func Plan(units []*h264.AccessUnit, from, to time.Time, frame time.Duration) (*Clip, error) {
 	if frame <= 0 {
-		frame = FrameInterval(units)
+		frame = mediatime.Interval(units)
 	}
 	half := frame / 2
 	// The end: drop units that start past it.
@@ -90,12 +92,12 @@ func Plan(units []*h264.AccessUnit, from, to time.Time, frame time.Duration) (*C
 		Truncated: changed || units[cut-key].Received.After(from.Add(half)),
 		Frames:    len(units) - (cut - key),
 	}
-	clock := NewClock(units[0].Received, frame)
-	prev := clock.Ticks(units[0].Received)
+	clock := mediatime.NewClock(frame, mediatime.Smooth)
+	prev := clock.Next(units[0], false)
 	for i := 1; i <= len(units); i++ {
 		t := prev + clock.Frame()
 		if i < len(units) {
-			t = clock.Ticks(units[i].Received)
+			t = clock.Next(units[i], false)
 		}
 		c.durations[i-1] = uint32(t - prev)
 		if i == c.skip {
@@ -103,7 +105,7 @@ func Plan(units []*h264.AccessUnit, from, to time.Time, frame time.Duration) (*C
 		}
 		prev = t
 	}
-	c.Duration = time.Duration((prev - c.skipTicks) * int64(time.Second) / Timescale)
+	c.Duration = mediatime.Duration(prev - c.skipTicks)
 	return c, nil
 }
 

@@ -40,6 +40,14 @@ func (s *sink) WriteAU(nalus [][]byte) {
 	s.update()
 }
 
+// NewInput implements source.InputBreaker: the next publisher's stream
+// is parsed from scratch, and may end access units at its pauses again
+// once it shows it pauses only between pictures.
+func (s *sink) NewInput() {
+	s.parser.NewInput()
+	s.flush = true
+}
+
 // Units implements source.UnitCounter: a source that admits publishers
 // drops one whose bytes make no access unit.
 func (s *sink) Units() uint64 { return s.units.Load() }

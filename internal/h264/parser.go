@@ -170,6 +170,26 @@ func (p *Parser) afterPause(b []byte) {
 	}
 }
 
+// NewInput tells the parser that the bytes written so far end one input
+// and the next ones begin another: a publisher left and the next one
+// connected. What is pending is discarded, not emitted: the old input may
+// have stopped inside a picture (a publisher killed mid-write closes its
+// socket as cleanly as one that finished), and the new input's first NAL
+// unit must not be glued to it. The next unit emitted is a keyframe, since
+// the new input's pictures cannot refer to the old one's, and how the new
+// input pauses is learnt again from nothing (see Pause): trust earned by
+// an encoder that wrote whole frames must not cut the next publisher's
+// first keyframe, which arrives in pieces.
+func (p *Parser) NewInput() {
+	p.split.nal = p.split.nal[:0]
+	p.split.inNAL, p.split.oversized, p.split.zeros = false, false, 0
+	p.reset()
+	p.needKey = true
+	p.flushed, p.paused, p.noEarly = false, false, false
+	p.atEnds = 0
+	p.pauseAt = p.stats.Bytes
+}
+
 // cutByFlush handles an access unit that Flush ended too early: the rest
 // of it is dropped up to the next keyframe, and Pause ends no unit early
 // again.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"testing"
 	"time"
 )
@@ -203,5 +204,56 @@ func TestPauseOneWritePerFrame(t *testing.T) {
 	}
 	if len(r.got) != len(s.want) {
 		t.Fatalf("%d units, want %d", len(r.got), len(s.want))
+	}
+}
+
+// TestNewInput: an input that earned the parser's trust in its pauses
+// ended in the middle of a unit; the next one pauses inside its first
+// keyframe. The keyframe is not cut, and the old input's unfinished unit
+// is neither emitted nor glued to the new input's first NAL unit.
+func TestNewInput(t *testing.T) {
+	s := loadPauseStream(t, "high.h264")
+	var ends []int
+	for off := range s.ends {
+		ends = append(ends, off)
+	}
+	slices.Sort(ends)
+	if len(ends) < PausesToTrust+4 {
+		t.Fatalf("the stream has %d units", len(ends))
+	}
+	p := NewParser(ParserConfig{})
+	var got []*AccessUnit
+	emit := func(au *AccessUnit) { got = append(got, au) }
+	now := time.Now()
+	off := 0
+	for _, end := range ends[:PausesToTrust+2] {
+		p.Write(s.data[off:end], now, emit)
+		p.Pause(now, emit)
+		off = end
+	}
+	old := len(got)
+	p.Write(s.data[off:(off+ends[PausesToTrust+2])/2], now, emit) // stops mid-unit
+	p.NewInput()
+	off = 0
+	for _, end := range ends[:4] {
+		for _, cut := range []int{off + (end-off)/3, off + 2*(end-off)/3, end} {
+			p.Write(s.data[off:cut], now, emit)
+			p.Pause(now, emit)
+			off = cut
+		}
+	}
+	got = got[old:]
+	// A unit ends when the next one's first NAL unit is whole: of the
+	// four, at least the first two are out.
+	if len(got) < 2 || !got[0].Keyframe {
+		t.Fatalf("the new input gave %d units (want 2 or 3), the first a keyframe: %v", len(got), len(got) > 0 && got[0].Keyframe)
+	}
+	for i, au := range got {
+		if !bytes.Equal(au.Data, s.want[i]) {
+			t.Errorf("unit %d: %d bytes, want %d", i, len(au.Data), len(s.want[i]))
+		}
+	}
+	if st := p.Stats(); st.GarbageBytes != 0 || st.Dropped != 0 || st.Fragments != 0 {
+		t.Errorf("damage: %+v", st)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -29,8 +30,10 @@ import (
 	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
 
 	"github.com/camfeed/camfeed/internal/door"
+	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/limits"
+	"github.com/camfeed/camfeed/internal/mediatime"
 	"github.com/camfeed/camfeed/internal/route"
 )
 
@@ -254,6 +257,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, file string, inde
 	r2.URL.Path = "/" + file
 	playlist := strings.HasSuffix(file, ".m3u8")
 	if !playlist {
+		if file == gapFile {
+			serveGap(w)
+			return
+		}
 		cw := &countingWriter{ResponseWriter: w}
 		rec := &recorder{ResponseWriter: cw}
 		m.mux.Handle(rec, r2)
@@ -287,6 +294,24 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, file string, inde
 		w.WriteHeader(buf.code)
 	}
 	w.Write(body)
+}
+
+// gapFile is the URI gohlslib gives the gap segments it lists at the
+// start of a low-latency playlist: iOS wants a playlist of SegmentCount
+// segments at once, so until that many real ones exist, the first ones
+// are EXT-X-GAP entries. RFC 8216bis §4.4.4.7 says a client must not
+// load a gap segment, but some do (ffmpeg up to 7.x, which knows no
+// EXT-X-GAP), and gohlslib serves nothing there: they got 404, "Failed to
+// open segment". So gap.mp4 is served, as a segment with no samples in
+// it: an empty body, which adds nothing to the fMP4 stream that a client
+// reads after the init segment.
+const gapFile = "gap.mp4"
+
+func serveGap(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "video/mp4")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
 }
 
 // rewriteURIs puts prefix in front of, and query (when not empty) at the
@@ -323,10 +348,14 @@ func rewriteURIs(pl []byte, prefix, query string) []byte {
 	return out.Bytes()
 }
 
-// withQuery appends query to uri.
+// withQuery appends query to uri, unless uri has it already (gohlslib
+// copies the request's own query into the URIs of a media playlist).
 func withQuery(uri, query string) string {
+	_, q, _ := strings.Cut(uri, "?")
 	switch {
 	case query == "":
+		return uri
+	case slices.Contains(strings.Split(q, "&"), query):
 		return uri
 	case strings.Contains(uri, "?"):
 		return uri + "&" + query
@@ -362,6 +391,15 @@ type feedMuxer struct {
 	mux   *gohlslib.Muxer
 	track *gohlslib.Track
 
+	// Written by run's goroutine only.
+	frame    time.Duration      // the frame interval, 0 until measured
+	waiting  []*h264.AccessUnit // units that wait for it
+	clock    *mediatime.Clock
+	started  bool
+	segStart int64 // media time of the segment being written
+	segMin   int64 // SegmentDuration in ticks
+	segments int   // segments the muxer has begun
+
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -370,12 +408,52 @@ type feedMuxer struct {
 	err      error
 }
 
+// estimateOver is how far back the feed's units are looked at to measure
+// its frame interval for the media clock (see mediatime.Interval), and
+// measureOver the least span they must cover: a feed that has just
+// started holds a few units, and an interval measured from those can be
+// off by a tenth, which a muxer keeps for its whole life. Until the
+// feed's units cover it, the first units wait in the muxer (see write).
+const (
+	estimateOver = 20 * time.Second
+	measureOver  = time.Second
+)
+
+// spans is the time units cover, by their receive times.
+func spans(units []*h264.AccessUnit) time.Duration {
+	if len(units) < 2 {
+		return 0
+	}
+	return units[len(units)-1].Received.Sub(units[0].Received)
+}
+
 func startMuxer(parent context.Context, cfg Config, name string, h *hub.Hub, log *slog.Logger) (*feedMuxer, error) {
 	p := h.Params()
 	if p.Gen == 0 {
 		return nil, errNoPicture
 	}
-	track := &gohlslib.Track{Codec: &codecs.H264{SPS: p.SPS, PPS: p.PPS}, ClockRate: 90000}
+	var frame time.Duration // measured from the first units written
+	if _, newest := h.Latest(); newest != nil {
+		if units := h.Since(newest.Received.Add(-estimateOver)); spans(units) >= measureOver {
+			frame = mediatime.Interval(units)
+		}
+	}
+	m, err := newMuxer(cfg, name, p.Gen, p.SPS, p.PPS, frame, log)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(parent)
+	m.cancel = cancel
+	go m.run(ctx, h)
+	log.Debug("hls: muxer started", "feed", name, "frame_interval", frame)
+	return m, nil
+}
+
+// newMuxer starts a gohlslib muxer for a feed whose frame interval is
+// about frame, or is measured from the first second of units written
+// when frame is 0; run or write feed it.
+func newMuxer(cfg Config, name string, gen uint64, sps, pps []byte, frame time.Duration, log *slog.Logger) (*feedMuxer, error) {
+	track := &gohlslib.Track{Codec: &codecs.H264{SPS: sps, PPS: pps}, ClockRate: mediatime.Timescale}
 	mux := &gohlslib.Muxer{
 		Tracks:             []*gohlslib.Track{track},
 		Variant:            gohlslib.MuxerVariantLowLatency,
@@ -390,40 +468,96 @@ func startMuxer(parent context.Context, cfg Config, name string, h *hub.Hub, log
 	if err := mux.Start(); err != nil {
 		return nil, fmt.Errorf("hls: start muxer: %w", err)
 	}
-	ctx, cancel := context.WithCancel(parent)
-	m := &feedMuxer{name: name, gen: p.Gen, mux: mux, track: track, cancel: cancel, done: make(chan struct{}), lastUsed: time.Now()}
-	go m.run(ctx, h)
-	log.Debug("hls: muxer started", "feed", name)
-	return m, nil
+	return &feedMuxer{
+		name: name, gen: gen, mux: mux, track: track,
+		frame:  frame,
+		segMin: mediatime.Ticks(cfg.SegmentDuration),
+		cancel: func() {}, done: make(chan struct{}), lastUsed: time.Now(),
+	}, nil
 }
 
 // run writes the feed into the muxer. The viewer replays the cached GOP
 // (JoinKeyframe) so the first segment is complete as soon as possible;
-// timestamps are ingest times, so the replay lands where it belongs.
+// the media clock follows the units' own times, so the replay lands where
+// it belongs.
 func (m *feedMuxer) run(ctx context.Context, h *hub.Hub) {
 	defer close(m.done)
 	join := hub.JoinKeyframe
 	sub := h.Subscribe(hub.SubOptions{Output: "hls", Join: &join, LagBudget: 5 * time.Second})
 	defer sub.Close()
-	var start time.Time
 	for {
 		f, err := sub.Next(ctx)
 		if err != nil {
 			m.fail(err)
 			return
 		}
-		if start.IsZero() {
-			if !f.Keyframe {
-				continue
-			}
-			start = f.Received
-		}
-		pts := int64(f.Received.Sub(start)) * 90000 / int64(time.Second)
-		if err := m.mux.WriteH264(m.track, f.Received, pts, f.NALUs); err != nil {
+		if err := m.write(f.AccessUnit); err != nil {
 			m.fail(err)
 			return
 		}
 	}
+}
+
+// write gives au to the muxer, with its time on the media clock.
+//
+// The clock (mediatime.Segmented) keeps every frame the same length, so
+// every part holds the same number of frames and the playlist's
+// PART-TARGET never changes ("part duration changed ... this will cause
+// an error in iOS clients" when arrival times were used); it takes back
+// the time it runs ahead only at a keyframe where gohlslib starts a
+// segment, which ends a part whatever its length. Not at the first one:
+// gohlslib fixes its part length from the frame durations it saw by then.
+func (m *feedMuxer) write(au *h264.AccessUnit) error {
+	if !m.started {
+		if !au.Keyframe {
+			return nil
+		}
+		m.started = true
+	}
+	if m.clock == nil {
+		if m.frame == 0 {
+			// The first segment ends SegmentDuration (1 s by default)
+			// after it starts at the earliest: waiting for a second of
+			// units (and at least six) to measure the frame interval
+			// delays it little or not at all.
+			m.waiting = append(m.waiting, au)
+			if spans(m.waiting) < measureOver || len(m.waiting) < 6 {
+				return nil
+			}
+			m.frame = mediatime.Interval(m.waiting)
+		}
+		m.clock = mediatime.NewClock(m.frame, mediatime.Segmented)
+		waiting := m.waiting
+		m.waiting = nil
+		for _, w := range waiting {
+			if err := m.put(w); err != nil {
+				return err
+			}
+		}
+		if len(waiting) > 0 {
+			return nil // au was the last of them
+		}
+	}
+	return m.put(au)
+}
+
+// put gives au to the muxer once the clock runs.
+func (m *feedMuxer) put(au *h264.AccessUnit) error {
+	frame := m.clock.Frame()
+	// A segment starts at a keyframe SegmentDuration after the last one
+	// started; with half a frame to spare, taking the clock back by up to
+	// half a frame keeps it there.
+	next := m.clock.Last() + frame
+	correct := au.Keyframe && m.segments >= 2 && next-m.segStart >= m.segMin+frame/2
+	pts := m.clock.Next(au, correct)
+	if au.Keyframe && (m.segments == 0 || pts-m.segStart >= m.segMin) {
+		m.segStart = pts
+		m.segments++
+	}
+	if err := m.mux.WriteH264(m.track, au.Received, pts, au.NALUs); err != nil {
+		return fmt.Errorf("hls: write: %w", err)
+	}
+	return nil
 }
 
 func (m *feedMuxer) fail(err error) {

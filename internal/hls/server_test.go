@@ -20,8 +20,8 @@ func TestRewriteURIs(t *testing.T) {
 	if got := string(rewriteURIs([]byte(in), "hls/", "session=x")); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
-	in = "#EXT-X-PART:DURATION=0.2,URI=\"p1.mp4\",INDEPENDENT=YES\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p2.mp4?a=1\"\nseg.mp4\n"
-	want = "#EXT-X-PART:DURATION=0.2,URI=\"p1.mp4?session=x\",INDEPENDENT=YES\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p2.mp4?a=1&session=x\"\nseg.mp4?session=x\n"
+	in = "#EXT-X-PART:DURATION=0.2,URI=\"p1.mp4\",INDEPENDENT=YES\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p2.mp4?a=1\"\nseg.mp4\nseg2.mp4?session=x\n"
+	want = "#EXT-X-PART:DURATION=0.2,URI=\"p1.mp4?session=x\",INDEPENDENT=YES\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p2.mp4?a=1&session=x\"\nseg.mp4?session=x\nseg2.mp4?session=x\n"
 	if got := string(rewriteURIs([]byte(in), "", "session=x")); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}

@@ -15,8 +15,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 
-	"github.com/camfeed/camfeed/internal/clip"
 	"github.com/camfeed/camfeed/internal/limits"
+	"github.com/camfeed/camfeed/internal/mediatime"
 	"github.com/camfeed/camfeed/internal/route"
 )
 
@@ -60,7 +60,7 @@ func (r *Recorder) handleList(w http.ResponseWriter, _ *http.Request) {
 	}
 	var cur *current
 	if r.cur != nil {
-		cur = &current{r.cur.start, float64(r.cur.ticks) / clip.Timescale, r.cur.complete}
+		cur = &current{r.cur.start, float64(r.cur.ticks) / mediatime.Timescale, r.cur.complete}
 	}
 	r.mu.Unlock()
 	writeJSON(w, http.StatusOK, struct {
@@ -248,7 +248,7 @@ func (r *Recorder) handleExport(w http.ResponseWriter, req *http.Request) {
 			}
 			tr := parts[0].Tracks[0]
 			off := max(src.at(fi.base).Sub(exportStart), 0)
-			tr.BaseTime = max(uint64(off*clip.Timescale/time.Second), next)
+			tr.BaseTime = max(uint64(off*mediatime.Timescale/time.Second), next)
 			next = tr.BaseTime + fi.dur
 			parts[0].SequenceNumber = seq
 			seq++
@@ -285,14 +285,14 @@ func (r *Recorder) sources(from, to time.Time) []source {
 	}
 	if c := r.cur; c != nil && c.start.Before(to) {
 		// If it is finished meanwhile, it is read under its new name.
-		s := Segment{Start: c.start, Seconds: float64(c.ticks) / clip.Timescale}
+		s := Segment{Start: c.start, Seconds: float64(c.ticks) / mediatime.Timescale}
 		out = append(out, source{path: c.part, start: c.start, limit: c.complete, alt: s.Start.UTC().Format(nameTime)})
 	}
 	return out
 }
 
 func (s source) at(ticks uint64) time.Time {
-	return s.start.Add(time.Duration(ticks) * time.Second / clip.Timescale)
+	return s.start.Add(time.Duration(ticks) * time.Second / mediatime.Timescale)
 }
 
 func (s source) open() (*os.File, error) {

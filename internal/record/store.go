@@ -15,7 +15,7 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 
-	"github.com/camfeed/camfeed/internal/clip"
+	"github.com/camfeed/camfeed/internal/mediatime"
 )
 
 // Segment names: START_SECONDSs.mp4 once finished, START.mp4.part while
@@ -130,7 +130,7 @@ func (r *Recorder) repair(name string) (Segment, bool) {
 		return Segment{}, false
 	}
 	last := frags[len(frags)-1]
-	s := Segment{Start: start, Seconds: float64(last.base+last.dur) / clip.Timescale, Bytes: whole}
+	s := Segment{Start: start, Seconds: float64(last.base+last.dur) / mediatime.Timescale, Bytes: whole}
 	s.Name = s.fileName()
 	err = f.Truncate(whole)
 	if err == nil {

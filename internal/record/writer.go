@@ -13,9 +13,9 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
 
-	"github.com/camfeed/camfeed/internal/clip"
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/mediatime"
 )
 
 // retryEvery is how often a paused recorder checks whether it may resume.
@@ -31,7 +31,7 @@ type segment struct {
 
 	f        *os.File
 	sps, pps []byte
-	clock    *clip.Clock
+	clock    *mediatime.Clock
 	seq      uint32
 	frags    int
 }
@@ -62,12 +62,12 @@ func (w *writer) unit(f hub.Frame) {
 	if w.seg != nil {
 		sps, pps := paramSets(au)
 		// Half a frame early counts: keyframes jitter around the mark.
-		due := w.r.cfg.Segment - time.Duration(w.seg.clock.Frame())*time.Second/clip.Timescale/2
+		due := w.r.cfg.Segment - mediatime.Duration(w.seg.clock.Frame())/2
 		rotate := au.Keyframe && (au.Received.Sub(w.seg.start) >= due ||
 			w.seg.complete+w.fragBytes() >= w.r.cfg.MaxBytes/4 ||
 			!bytes.Equal(sps, w.seg.sps) || !bytes.Equal(pps, w.seg.pps))
 		if !rotate {
-			t := w.seg.clock.Ticks(au.Received)
+			t := w.seg.clock.Next(au, false)
 			if au.Keyframe || len(w.frag) > 0 && au.Received.Sub(w.frag[0].Received) >= maxFragment {
 				w.flush(t)
 			}
@@ -85,7 +85,7 @@ func (w *writer) unit(f hub.Frame) {
 	w.open(au)
 	if w.seg != nil {
 		w.frag = append(w.frag, au)
-		w.fragTicks = append(w.fragTicks, w.seg.clock.Ticks(au.Received))
+		w.fragTicks = append(w.fragTicks, w.seg.clock.Next(au, false))
 	}
 }
 
@@ -135,10 +135,10 @@ func (w *writer) open(au *h264.AccessUnit) {
 	sps, pps := paramSets(au)
 	seg := &segment{
 		start: au.Received, sps: sps, pps: pps, seq: 1,
-		clock: clip.NewClock(au.Received, r.frameInterval(au)),
+		clock: mediatime.NewClock(r.frameInterval(au), mediatime.Smooth),
 	}
 	seg.part = filepath.Join(r.dir, au.Received.UTC().Format(nameTime)+partExt)
-	init := fmp4.Init{Tracks: []*fmp4.InitTrack{{ID: 1, TimeScale: clip.Timescale, Codec: &codecs.H264{SPS: sps, PPS: pps}}}}
+	init := fmp4.Init{Tracks: []*fmp4.InitTrack{{ID: 1, TimeScale: mediatime.Timescale, Codec: &codecs.H264{SPS: sps, PPS: pps}}}}
 	w.buf.Reset()
 	if err := init.Marshal(&w.buf); err != nil {
 		w.pause(fmt.Errorf("record: init: %w", err))
@@ -204,7 +204,7 @@ func (w *writer) flush(end int64) {
 		return
 	}
 	data := w.buf.Bytes()
-	if err := w.r.makeRoom(int64(len(data)), seg.start.Add(time.Duration(end)*time.Second/clip.Timescale)); err != nil {
+	if err := w.r.makeRoom(int64(len(data)), seg.start.Add(mediatime.Duration(end))); err != nil {
 		w.drop()
 		if errors.Is(err, errNoRoom) {
 			// The segment alone reached max_bytes: close it, so that it
@@ -249,7 +249,7 @@ func (w *writer) finish(next *h264.AccessUnit) {
 		last := w.fragTicks[len(w.fragTicks)-1]
 		end := last + w.seg.clock.Frame()
 		if next != nil {
-			end = min(max(w.seg.clock.Ticks(next.Received), last+1), end+w.seg.clock.Frame())
+			end = min(max(w.seg.clock.Next(next, false), last+1), end+w.seg.clock.Frame())
 		}
 		w.flush(end)
 	}
@@ -277,7 +277,7 @@ func (w *writer) finalize() {
 	if cerr := seg.f.Close(); err == nil {
 		err = cerr
 	}
-	s := Segment{Start: seg.start, Seconds: float64(seg.ticks) / clip.Timescale, Bytes: seg.complete}
+	s := Segment{Start: seg.start, Seconds: float64(seg.ticks) / mediatime.Timescale, Bytes: seg.complete}
 	s.Name = s.fileName()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -296,15 +296,10 @@ func (w *writer) finalize() {
 }
 
 // frameInterval estimates the feed's frame interval for a segment's clock
-// from the units around au, or from the SPS when the feed just started.
+// from the units before au (up to 20 s: the longer, the closer; see
+// mediatime.Estimate).
 func (r *Recorder) frameInterval(au *h264.AccessUnit) time.Duration {
-	if units := r.h.Since(au.Received.Add(-3 * time.Second)); len(units) >= 8 {
-		return clip.FrameInterval(units)
-	}
-	if fps := r.h.Params().Info.FPS; fps >= 1 && fps <= 240 {
-		return time.Duration(float64(time.Second) / fps)
-	}
-	return time.Second / 30
+	return mediatime.Estimate(r.h.Since(au.Received.Add(-20*time.Second)), r.h.Params().Info.FPS)
 }
 
 func paramSets(au *h264.AccessUnit) (sps, pps []byte) {

@@ -153,6 +153,9 @@ func (t *TCPListen) Run(ctx context.Context, sink Sink) error {
 			err = fmt.Errorf("no video for %s: dropped, so that the slot is free for a real publisher", t.timeout())
 		}
 		conn.Close()
+		if b, ok := sink.(InputBreaker); ok {
+			b.NewInput() // the next publisher's stream starts from scratch
+		}
 		busy.Store(false)
 		if ctx.Err() != nil {
 			break

@@ -56,6 +56,9 @@ func (p *Publish) Attach() (Sink, func(), error) {
 			p.attached = false
 			if p.sink != nil {
 				p.sink.Idle()
+				if b, ok := p.sink.(InputBreaker); ok {
+					b.NewInput() // the next publisher starts from its keyframe
+				}
 			}
 			p.mu.Unlock()
 		})

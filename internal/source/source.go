@@ -23,6 +23,15 @@ type Sink interface {
 	WriteAU(nalus [][]byte)
 }
 
+// InputBreaker is what a Sink may also offer: NewInput says that the
+// bytes written so far end one input and the next ones begin another (a
+// tcp-listen publisher left; the next one connects), so that nothing of
+// the old input is glued to the new one and the new one is parsed from
+// scratch (see h264.Parser.NewInput). The feed's sink implements it.
+type InputBreaker interface {
+	NewInput()
+}
+
 // Source makes H.264 for one feed.
 type Source interface {
 	// Run produces into sink until ctx ends or the source fails. It

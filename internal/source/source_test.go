@@ -66,11 +66,14 @@ func TestExplainCamera(t *testing.T) {
 
 // recSink records what a source produced.
 type recSink struct {
-	mu    sync.Mutex
-	data  []byte
-	idles int
-	aus   int
+	mu     sync.Mutex
+	data   []byte
+	idles  int
+	aus    int
+	inputs int // NewInput calls
 }
+
+func (r *recSink) NewInput() { r.mu.Lock(); r.inputs++; r.mu.Unlock() }
 
 func (r *recSink) Write(p []byte) (int, error) {
 	r.mu.Lock()
@@ -202,5 +205,12 @@ func TestPublishOnePublisher(t *testing.T) {
 	<-done
 	if _, _, aus := sink.snapshot(); aus != 1 {
 		t.Fatalf("aus %d", aus)
+	}
+	// Each publisher that leaves ends an input: the next one's stream is
+	// parsed from scratch (its first unit must be its own keyframe).
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if sink.inputs != 2 {
+		t.Errorf("NewInput called %d times for 2 publishers leaving", sink.inputs)
 	}
 }

@@ -115,3 +115,40 @@ func DecodeAnnexB(t testing.TB, data []byte) (string, int) {
 	}
 	return stderr.String(), frames
 }
+
+// SampleSpacings returns the decode-time spacing of the first video
+// stream's consecutive samples in path, in its time base's ticks.
+func SampleSpacings(t testing.TB, path string) []int64 {
+	t.Helper()
+	bin := NeedTool(t, "ffprobe")
+	out, err := Run(t, 2*time.Minute, bin, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=dts", "-of", "csv=p=0", path)
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v\n%s", filepath.Base(path), err, out)
+	}
+	var d []int64
+	var prev int64
+	for i, f := range strings.Fields(out) {
+		v, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			t.Fatalf("ffprobe %s: %q", filepath.Base(path), f)
+		}
+		if i > 0 {
+			d = append(d, v-prev)
+		}
+		prev = v
+	}
+	return d
+}
+
+// Reencodes fails the test unless ffmpeg re-encodes the file at path
+// with libx264 without complaining about its timestamps ("non
+// monotonically increasing dts", which samples a tick apart cause).
+func Reencodes(t testing.TB, path string) {
+	t.Helper()
+	bin := NeedTool(t, "ffmpeg")
+	out, err := Run(t, 2*time.Minute, bin, "-v", "warning", "-nostdin", "-i", path,
+		"-c:v", "libx264", "-preset", "ultrafast", "-f", "null", "-")
+	if err != nil || strings.Contains(out, "non monotonically") {
+		t.Fatalf("ffmpeg re-encoding %s: %v\n%s", filepath.Base(path), err, out)
+	}
+}
