@@ -231,10 +231,7 @@ func doorEndpoints() []endpoint {
 // startDoorApp runs camfeed with RTSP and raw TCP on, users alice (read
 // cam) and bob (read door), no anonymous reading, and caps.
 func startDoorApp(t *testing.T, caps limits.Caps, mutate ...func(*config.Config)) *testApp {
-	hash, err := auth.HashPassword("s3cret")
-	if err != nil {
-		t.Fatal(err)
-	}
+	hash := testHash(t, "s3cret")
 	no := false
 	ta := startApp(t, func(c *config.Config) {
 		c.RTSP, c.RTSPUDPRTP, c.RTSPUDPRTCP = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"

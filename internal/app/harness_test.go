@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/camfeed/camfeed/internal/config"
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/testsupport"
@@ -288,4 +290,16 @@ func parseSPS(n []byte) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%dx%d", info.Width, info.Height), nil
+}
+
+// testHash is a bcrypt hash of pw at the lowest cost. The tests check who
+// gets in, not how long a guess takes, and at the default cost one check
+// takes seconds under -race on a busy machine.
+func testHash(t testing.TB, pw string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
 }

@@ -18,10 +18,7 @@ import (
 // the user in; the health check stays open.
 func TestAuthOnEveryHTTPOutput(t *testing.T) {
 	t.Parallel()
-	hash, err := auth.HashPassword("s3cret")
-	if err != nil {
-		t.Fatal(err)
-	}
+	hash := testHash(t, "s3cret")
 	no := false
 	ta := startApp(t, func(c *config.Config) {
 		c.Users = []auth.User{{Name: "alice", Password: hash, Permissions: []string{"read"}}}

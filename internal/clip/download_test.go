@@ -105,10 +105,11 @@ func TestClipAfter(t *testing.T) {
 			t.Parallel()
 			begin := time.Now()
 			resp, body := get(t, fmt.Sprintf("%s/cam/clip.mp4?seconds=%g&after=%g", ts, tc.seconds, tc.after))
-			took := time.Since(begin)
-			if took < time.Duration(tc.after*float64(time.Second))-100*time.Millisecond {
-				t.Errorf("answered after %v, before the %g s to wait for", took, tc.after)
-			}
+			// That the server waited for the video after the request is
+			// judged on the stream's clock, below: the clip holds seconds +
+			// after and starts where asked. (On the wall clock it may answer
+			// early when a busy machine's source catches up in a burst.)
+			t.Logf("answered after %v", time.Since(begin))
 			checkClip(t, resp, body, time.Duration((tc.seconds+tc.after)*float64(time.Second)), fps)
 			if resp.Header.Get("X-Camfeed-Clip-Truncated") != "false" {
 				t.Error("clip marked truncated")

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/camfeed/camfeed/internal/config"
 )
@@ -340,16 +341,19 @@ func TestCheckMemory(t *testing.T) {
 			f.file("/proc/meminfo", fmt.Sprintf("MemTotal: 460000 kB\nMemAvailable: %d kB\n", mb*1024))
 		}
 	}
+	// A 30 s pre-roll, budgeted at 4 Mbit/s with half again (21 MiB).
+	preroll30 := func(f *fake) { f.env.Config.Buffer = config.Size{Duration: 30 * time.Second} }
 	runCases(t, "memory", []checkCase{
 		{"none", nil, OK, nil},
-		// The default config: a 30 s pre-roll at 4 Mbit/s with half again
-		// (21 MiB), twice; 64 viewers; the test pattern, no camera process.
-		{"enough", avail(300), OK, []string{"MemAvailable 300 MiB; the config may take about 83 MiB (twice the pre-roll budgets of 21 MiB; 64 viewers at 256 KiB; 0 camera processes"}},
+		// Twice the pre-roll; 64 viewers; the test pattern, no camera
+		// process.
+		{"enough", func(f *fake) { preroll30(f); avail(300)(f) }, OK, []string{"MemAvailable 300 MiB; the config may take about 83 MiB (twice the pre-roll budgets of 21 MiB; 64 viewers at 256 KiB; 0 camera processes"}},
 		{"too little", avail(60), Fault, []string{"too little memory", "lower buffer"}},
 		{"camera process counted", func(f *fake) {
+			preroll30(f)
 			avail(120)(f)
 			f.feed(func(c *config.Feed) { c.Source = "rpicam" })
-		}, Fault, []string{"about 147 MiB", "1 camera processes at 64 MiB"}},
+		}, Fault, []string{"about 147 MiB", "1 camera process at 64 MiB"}},
 		{"camfeed running", func(f *fake) {
 			avail(60)(f)
 			f.proc(500, 1, "camfeed")

@@ -175,8 +175,12 @@ func checkMemory(ctx context.Context, m *machine) Result {
 	cams := int64(len(m.cameraFeeds()))
 	viewers := int64(c.Limits.MaxViewers)
 	need := 2*budgets + memBase + viewers*memPerViewer + cams*memPerCamera
-	detail := fmt.Sprintf("MemAvailable %s; the config may take about %s (twice the pre-roll budgets of %s; %d viewers at 256 KiB; %d camera processes at 64 MiB; 24 MiB base)",
-		inMiB(avail), inMiB(need), inMiB(budgets), viewers, cams)
+	procs := "camera processes"
+	if cams == 1 {
+		procs = "camera process"
+	}
+	detail := fmt.Sprintf("MemAvailable %s; the config may take about %s (twice the pre-roll budgets of %s; %d viewers at 256 KiB; %d %s at 64 MiB; 24 MiB base)",
+		inMiB(avail), inMiB(need), inMiB(budgets), viewers, cams, procs)
 	fix := "lower buffer (such as buffer: 10s) or limits.max_viewers, or stop other programs"
 	if viewers <= 0 {
 		return Result{Level: Warning, Detail: detail + ", but max_viewers is 0: nothing bounds what viewers take",
