@@ -74,7 +74,7 @@ func TestSourceKilledIsRestarted(t *testing.T) {
 		t.Errorf("last error %q", st.LastError)
 	}
 	ta.waitFrames(t, "cam", before+30)
-	if !strings.Contains(ta.logs.String(), "source stopped; restarting") {
+	if !strings.Contains(ta.logs.String(), "source stopped; retrying") {
 		t.Error("restart not logged")
 	}
 	h, _ := ta.Hub("cam")

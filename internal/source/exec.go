@@ -17,6 +17,6 @@ func (e *Exec) String() string { return "exec:" + e.Command }
 
 // Run implements Source.
 func (e *Exec) Run(ctx context.Context, sink Sink) error {
-	p := &process{name: "/bin/sh", args: []string{"-c", e.Command}, log: e.Log}
+	p := &process{name: "/bin/sh", args: []string{"-c", e.Command}, log: e.Log, label: "command"}
 	return p.run(ctx, sink)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -25,6 +26,9 @@ type process struct {
 	name string
 	args []string
 	log  *slog.Logger
+	// label names the child in errors; name when empty. Exec says
+	// "command": "/bin/sh exited" tells the user nothing.
+	label string
 	// explain turns a stderr line into a plain-words problem, or "".
 	explain func(line string) string
 }
@@ -46,12 +50,12 @@ func (p *process) run(ctx context.Context, sink Sink) error {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
 	var wg sync.WaitGroup
-	var problem string
+	var problem, last string
 	var pmu sync.Mutex
 	wg.Go(func() {
-		found := p.readStderr(stderr)
+		found, l := p.readStderr(stderr)
 		pmu.Lock()
-		problem = found
+		problem, last = found, l
 		pmu.Unlock()
 	})
 	perr := pump(ctx, stdout, sink)
@@ -81,7 +85,7 @@ func (p *process) run(ctx context.Context, sink Sink) error {
 	if werr != nil {
 		var ee *exec.ExitError
 		if errors.As(werr, &ee) {
-			return fmt.Errorf("%s exited with %v", p.name, ee.ProcessState)
+			return exitError(p.labelOr(), ee.ProcessState, last)
 		}
 		return fmt.Errorf("%s: %w", p.name, werr)
 	}
@@ -91,12 +95,71 @@ func (p *process) run(ctx context.Context, sink Sink) error {
 	return perr
 }
 
+func (p *process) labelOr() string {
+	if p.label != "" {
+		return p.label
+	}
+	return p.name
+}
+
+// Exit statuses a shell gives when it cannot run a command (POSIX, "Shell
+// Command Language", 2.8.2 Exit Status for Commands).
+const (
+	exitNotFound      = 127
+	exitNotExecutable = 126
+)
+
+// maxErrLine bounds how much of the child's last stderr line goes into an
+// error (the status page and /healthz show it).
+const maxErrLine = 200
+
+// exitError says why a child exited, in the words a person can act on:
+// the shell's "not found" and "permission denied" become what they mean,
+// and otherwise the child's last stderr line is quoted, since that is
+// where ffmpeg, gst-launch and rpicam-vid say what went wrong.
+func exitError(label string, ps *os.ProcessState, last string) error {
+	if len(last) > maxErrLine {
+		last = last[:maxErrLine] + "..."
+	}
+	switch ps.ExitCode() {
+	case exitNotFound:
+		if name := shellSubject(last); name != "" {
+			return fmt.Errorf("command not found: %s", name)
+		}
+	case exitNotExecutable:
+		if name := shellSubject(last); name != "" {
+			return fmt.Errorf("permission denied: %s (not executable, or a directory)", name)
+		}
+	}
+	if last != "" {
+		return fmt.Errorf("%s exited with %v: %s", label, ps, last)
+	}
+	return fmt.Errorf("%s exited with %v", label, ps)
+}
+
+// shellSubject finds the command a shell could not run in its complaint:
+// dash writes "/bin/sh: 1: nosuchcmd: not found", bash "sh: line 1:
+// nosuchcmd: command not found" (and "...: Permission denied").
+func shellSubject(line string) string {
+	for _, tail := range []string{": not found", ": command not found", ": Permission denied", ": Is a directory"} {
+		head, ok := strings.CutSuffix(line, tail)
+		if !ok {
+			continue
+		}
+		if i := strings.LastIndex(head, ": "); i >= 0 {
+			return head[i+2:]
+		}
+		return head
+	}
+	return ""
+}
+
 // readStderr logs the child's stderr line by line (at most 20 lines a
-// second; the rest are counted) and returns the last recognised problem.
-func (p *process) readStderr(r io.Reader) string {
+// second; the rest are counted) and returns the last recognised problem
+// and the last line.
+func (p *process) readStderr(r io.Reader) (problem, last string) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 64<<10)
-	var problem string
 	var window time.Time
 	lines, dropped := 0, 0
 	for sc.Scan() {
@@ -104,6 +167,7 @@ func (p *process) readStderr(r io.Reader) string {
 		if line == "" {
 			continue
 		}
+		last = line
 		if p.explain != nil {
 			if s := p.explain(line); s != "" {
 				problem = s
@@ -121,5 +185,5 @@ func (p *process) readStderr(r io.Reader) string {
 		}
 		p.log.Info(line, "child", p.name)
 	}
-	return problem
+	return problem, last
 }

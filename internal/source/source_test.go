@@ -204,3 +204,39 @@ func TestPublishOnePublisher(t *testing.T) {
 		t.Fatalf("aus %d", aus)
 	}
 }
+
+// TestExecExitInWords: a command that cannot run, or fails, is reported
+// with what the shell or the command said, not as "/bin/sh exited with
+// exit status 127" (the line a person needs was only in the INFO log).
+func TestExecExitInWords(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := t.TempDir()
+	script := filepath.Join(dir, "notexec.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ command, want string }{
+		{"nosuchcmd-camfeed --x", "command not found: nosuchcmd-camfeed"},
+		{script, "permission denied: " + script},
+		{"echo first >&2; echo 'Invalid data found when processing input' >&2; exit 1", "command exited with exit status 1: Invalid data found when processing input"},
+		{"exit 3", "command exited with exit status 3"},
+	} {
+		err := (&Exec{Command: tc.command, Log: log}).Run(context.Background(), &recSink{})
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.command, err, tc.want)
+		}
+	}
+}
+
+func TestShellSubject(t *testing.T) {
+	for line, want := range map[string]string{
+		"/bin/sh: 1: nosuchcmd: not found":               "nosuchcmd",
+		"sh: line 1: nosuchcmd: command not found":       "nosuchcmd",
+		"/bin/sh: 1: ./x.sh: Permission denied":          "./x.sh",
+		"ffmpeg version 6.1 Copyright (c) 2000-2023 the": "",
+	} {
+		if got := shellSubject(line); got != want {
+			t.Errorf("%q: got %q, want %q", line, got, want)
+		}
+	}
+}
