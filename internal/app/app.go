@@ -33,6 +33,9 @@ const shutdownGrace = 3 * time.Second
 
 // App is a running camfeed.
 type App struct {
+	// cfg is the config the process started with. It never changes: the
+	// listeners and outputs are built from it, and shutdown undoes what
+	// Run started from it. A reload changes only sources and users.
 	cfg     *config.Config
 	log     *slog.Logger
 	version string
@@ -50,6 +53,12 @@ type App struct {
 
 	started time.Time
 
+	// reloadMu serialises reloads and guards sourceCfg: each feed's
+	// settings as its running source was built (by New or by a reload),
+	// what the next reload compares against.
+	reloadMu  sync.Mutex
+	sourceCfg map[string]config.Feed
+
 	// Notifier, if set, tells systemd about readiness, health and stop.
 	Notifier *systemd.Notifier
 	// WedgeAfter is how long a feed may go without video before systemd's
@@ -63,7 +72,7 @@ type App struct {
 
 // New builds the feeds and outputs from cfg. Nothing runs until Run.
 func New(cfg *config.Config, version string, log *slog.Logger) (*App, error) {
-	a := &App{cfg: cfg, log: log, version: version, feeds: map[string]*feed.Feed{}}
+	a := &App{cfg: cfg, log: log, version: version, feeds: map[string]*feed.Feed{}, sourceCfg: map[string]config.Feed{}}
 	a.metrics = metrics.New(a, version)
 	az, err := auth.New(a.authConfig(cfg))
 	if err != nil {
@@ -79,6 +88,7 @@ func New(cfg *config.Config, version string, log *slog.Logger) (*App, error) {
 			return nil, fmt.Errorf("feed %s: %w", name, err)
 		}
 		a.feeds[name] = f
+		a.sourceCfg[name] = cfg.Effective(name)
 		a.names = append(a.names, name)
 	}
 	a.origins = origin.New(cfg.AllowedOrigins)
@@ -107,7 +117,7 @@ func (a *App) newFeed(name string) (*feed.Feed, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := a.newSource(name, fc)
+	src, err := a.newSource(a.cfg, name, fc)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +169,10 @@ func (a *App) Run(ctx context.Context) error {
 
 	// Listeners first: a port that is taken is an error before anything
 	// starts. The outputs are built even with HTTP off (RTSP needs no HTTP).
+	// Shutdown undoes what was started here (httpOn), whatever a reload
+	// has set since.
 	httpSrv := a.httpServer()
+	httpOn := false
 	if err := a.startOutputs(ctx, &wg); err != nil {
 		return fail(err)
 	}
@@ -183,6 +196,7 @@ func (a *App) Run(ctx context.Context) error {
 			ln = tls.NewListener(ln, tc)
 		}
 		closers = append(closers, func() { httpSrv.Close() })
+		httpOn = true
 		wg.Go(func() {
 			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.log.Error("http server stopped", "err", err)
@@ -252,7 +266,7 @@ func (a *App) Run(ctx context.Context) error {
 	for _, f := range a.feeds {
 		f.Hub().Close()
 	}
-	if a.cfg.HTTP != "off" {
+	if httpOn {
 		sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
 		if err := httpSrv.Shutdown(sctx); err != nil {
 			httpSrv.Close()
@@ -261,11 +275,38 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.stopOutputs()
 	stopFeeds()
-	feedWG.Wait()
+	a.waitFeeds(&feedWG)
 	wg.Wait()
 	a.door.Flush()
 	a.log.Info("stopped")
 	return nil
+}
+
+// feedStopGrace bounds how long shutdown waits for the sources to stop: a
+// child process gets stopGrace (3 s) after SIGINT before SIGKILL, so a
+// source still running after this is stuck in something no cancel reaches.
+const feedStopGrace = 5 * time.Second
+
+// waitFeeds waits for the feeds' supervisors to return, at most
+// feedStopGrace. A source that is stuck past that is named in the log and
+// left behind: the process is exiting, and a stuck camera must not keep it
+// from doing so (systemd would kill it after TimeoutStopSec anyway).
+func (a *App) waitFeeds(wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(feedStopGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		var stuck []string
+		for _, name := range a.names {
+			if st := a.feeds[name].Status(); st.State != feed.StateStopped {
+				stuck = append(stuck, name+" ("+st.Source+")")
+			}
+		}
+		a.log.Warn("sources did not stop in time; exiting without them", "after", feedStopGrace.String(), "feeds", stuck)
+	}
 }
 
 func addrString(a net.Addr) string {

@@ -7,32 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 )
-
-// Stdin reads Annex-B H.264 from standard input, e.g.
-// rpicam-vid -t 0 --inline -o - | camfeed --source stdin.
-type Stdin struct{ Log *slog.Logger }
-
-func (Stdin) String() string { return "stdin" }
-
-// Passive: stdin produces nothing until its writer does.
-func (Stdin) Passive() bool { return true }
-
-// Run implements Source. Standard input cannot be reopened: once it ends
-// the feed waits for nothing, so Run blocks until ctx ends.
-func (s Stdin) Run(ctx context.Context, sink Sink) error {
-	err := pump(ctx, os.Stdin, sink)
-	if errors.Is(err, ErrEnded) {
-		s.Log.Warn("standard input ended; the feed has no more video until camfeed restarts")
-		<-ctx.Done()
-		return ctx.Err()
-	}
-	return err
-}
 
 // TCP connects to a publisher such as rpicam-vid --listen -o tcp://0.0.0.0:PORT.
 type TCP struct {

@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 func TestRPiCamArgs(t *testing.T) {
@@ -238,5 +241,38 @@ func TestShellSubject(t *testing.T) {
 		if got := shellSubject(line); got != want {
 			t.Errorf("%q: got %q, want %q", line, got, want)
 		}
+	}
+}
+
+// TestStdinStopsOnCancel: a stdin source whose writer never writes (nor
+// closes) stops when its context ends; a blocking read of standard input
+// held shutdown for as long as the writer lived. The descriptor is left
+// in blocking mode, as the shell that shares a terminal expects.
+func TestStdinStopsOnCancel(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	defer r.Close()
+	fd := int(r.Fd()) // Fd puts r in blocking mode, as standard input usually is
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Stdin{Log: slog.New(slog.DiscardHandler), fd: fd}.Run(ctx, &recSink{}) }()
+	if _, err := w.Write([]byte{0, 0, 0, 1, 0x09, 0xf0}); err != nil { // an access unit delimiter, then silence
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // let Run reach its read; the cancel must work either way
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Run returned %v, want context.Canceled", err)
+		}
+	case <-time.After(testsupport.Patience):
+		t.Fatal("stdin source still reading after its context ended")
+	}
+	if isNonblock(fd) {
+		t.Error("standard input left in non-blocking mode")
 	}
 }
