@@ -57,7 +57,7 @@ func TestCheckConfig(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
 	os.WriteFile(good, []byte("feeds:\n  cam:\n    source: test\n"), 0o600)
-	if code, out, errs := runCmd("--check-config", good); code != 0 || !strings.Contains(out, "ok (1 feeds: cam)") {
+	if code, out, errs := runCmd("--check-config", good); code != 0 || !strings.Contains(out, "ok (1 feed: cam)") {
 		t.Errorf("good: %d %q %q", code, out, errs)
 	}
 	bad := filepath.Join(dir, "bad.yaml")

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/term"
+
 	"github.com/camfeed/camfeed/internal/app"
 	"github.com/camfeed/camfeed/internal/auth"
 	"github.com/camfeed/camfeed/internal/cameras"
@@ -62,15 +64,13 @@ func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "token (give this to the client):  %s\nconfig (put this under tokens:): %s\n", tok, configured)
 		return 0
 	}
-	fmt.Fprint(stderr, "password (read from standard input, one line): ")
-	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
+	pw, err := readPassword(stdin, stderr)
+	if err != nil {
 		fmt.Fprintln(stderr, "camfeed passwd:", err)
 		return 1
 	}
-	pw := strings.TrimRight(line, "\r\n")
 	if pw == "" {
-		fmt.Fprintln(stderr, "\ncamfeed passwd: empty password")
+		fmt.Fprintln(stderr, "camfeed passwd: empty password")
 		return 2
 	}
 	hash, err := auth.HashPassword(pw)
@@ -78,9 +78,42 @@ func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "camfeed passwd:", err)
 		return 1
 	}
-	fmt.Fprintln(stderr)
 	fmt.Fprintln(stdout, hash)
 	return 0
+}
+
+// errMismatch is a password typed twice differently on a terminal.
+var errMismatch = errors.New("the passwords do not match")
+
+// readPassword reads the password: on a terminal with echo off, asked
+// twice (a typo would otherwise lock the user out), and otherwise one line
+// of standard input, so that scripts can pipe it in.
+func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		ask := func(prompt string) (string, error) {
+			fmt.Fprint(stderr, prompt)
+			b, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(stderr) // the Enter the terminal did not echo
+			return string(b), err
+		}
+		pw, err := ask("password: ")
+		if err != nil || pw == "" {
+			return pw, err
+		}
+		again, err := ask("password again: ")
+		if err != nil {
+			return "", err
+		}
+		if again != pw {
+			return "", errMismatch
+		}
+		return pw, nil
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
 }
 
 // runService installs, removes or shows the systemd service.
@@ -159,6 +192,10 @@ func checkConfig(path string, env []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "camfeed:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d feeds: %s)\n", path, len(cfg.Feeds), strings.Join(cfg.FeedNames(), ", "))
+	noun := "feeds"
+	if len(cfg.Feeds) == 1 {
+		noun = "feed"
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d %s: %s)\n", path, len(cfg.Feeds), noun, strings.Join(cfg.FeedNames(), ", "))
 	return 0
 }

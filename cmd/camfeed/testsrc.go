@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,13 +12,28 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/camfeed/camfeed/internal/testsrc"
 )
+
+// testsrcHint says where the stream can go instead of a terminal.
+const testsrcHint = `camfeed testsrc writes H.264 video to standard output, which is a terminal here.
+Send it somewhere that takes video, for example:
+  camfeed testsrc | ffplay -f h264 -                 watch it
+  camfeed testsrc | camfeed --source stdin           serve it
+  camfeed testsrc --frames 300 > pattern.h264        save 10 seconds to a file`
 
 // runTestsrc writes the test pattern to stdout in real time, as Annex-B.
 func runTestsrc(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("camfeed testsrc", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	usage := func(w io.Writer) {
+		fmt.Fprintln(w, "usage: camfeed testsrc [flags] | PROGRAM   (or > FILE.h264)\n\nWrites the built-in test pattern to standard output as H.264 (Annex-B), in real time.\n\nFlags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+	fs.Usage = func() {} // Parse would print it to stderr even for --help
 	w := fs.Int("width", testsrc.DefaultWidth, "picture width (multiple of 16)")
 	h := fs.Int("height", testsrc.DefaultHeight, "picture height (multiple of 8)")
 	fps := fs.Int("fps", testsrc.DefaultFPS, "frames per second")
@@ -25,6 +41,15 @@ func runTestsrc(args []string, stdout, stderr io.Writer) int {
 	frames := fs.Int("frames", 0, "stop after this many frames (0: run until interrupted)")
 	fast := fs.Bool("fast", false, "do not pace frames in real time")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout) // asked for: the usage is the output
+			return 0
+		}
+		usage(stderr)
+		return 2
+	}
+	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprintln(stderr, testsrcHint)
 		return 2
 	}
 	g, err := testsrc.New(testsrc.Config{Width: *w, Height: *h, FPS: *fps, Intra: *intra})
