@@ -173,7 +173,7 @@ func runService(args, env []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "camfeed service:", err)
+		fmt.Fprintln(stderr, "camfeed", err) // "camfeed service install: ..."
 		return 1
 	}
 	return 0
