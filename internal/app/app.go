@@ -274,6 +274,13 @@ func (a *App) Run(ctx context.Context) error {
 		scancel()
 	}
 	a.stopOutputs()
+	// Every viewer's left line before "stopped": connections taken over
+	// from net/http are not waited for by Shutdown.
+	vctx, vcancel := context.WithTimeout(context.Background(), shutdownGrace)
+	if err := a.door.Wait(vctx); err != nil {
+		a.log.Warn("exiting with viewers whose output did not end", "err", err)
+	}
+	vcancel()
 	stopFeeds()
 	a.waitFeeds(&feedWG)
 	wg.Wait()

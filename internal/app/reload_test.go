@@ -1,14 +1,10 @@
 package app
 
 import (
-	"context"
-	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/camfeed/camfeed/internal/config"
 	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
@@ -18,30 +14,9 @@ import (
 // read the reloaded config to decide what to stop; under -race the
 // reload racing Run's reads of the config showed too.
 func TestReloadHTTPOffThenShutdown(t *testing.T) {
-	cfg := config.Default()
-	cfg.HTTP = "127.0.0.1:0"
-	cfg.RTSP, cfg.WebRTC = "off", "off"
-	cfg.Feeds[config.DefaultFeed].Source = "test"
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
 	logs := &testsupport.LogBuffer{}
-	a, err := New(cfg, "test", slog.New(slog.NewTextHandler(logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan map[string]net.Addr, 1)
-	a.Ready = func(m map[string]net.Addr) { ready <- m }
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	var addrs map[string]net.Addr
-	select {
-	case addrs = <-ready:
-	case err := <-done:
-		t.Fatalf("app did not start: %v", err)
-	}
+	a, addr, cancel, done := runOwned(t, logs, nil)
+	cfg := a.cfg
 
 	next := *cfg
 	next.HTTP = "off"
@@ -53,7 +28,7 @@ func TestReloadHTTPOffThenShutdown(t *testing.T) {
 		return strings.Contains(s, "take effect only after a restart") && strings.Contains(s, "changes=[http]")
 	})
 	// The server started at launch still serves until shutdown.
-	resp, cancelGet := httpGet(t, "http://"+addrs["http"].String()+"/healthz", 5*time.Second)
+	resp, cancelGet := httpGet(t, "http://"+addr.String()+"/healthz", 5*time.Second)
 	resp.Body.Close()
 	cancelGet()
 
