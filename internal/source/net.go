@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -136,13 +137,22 @@ func (t *TCPListen) Run(ctx context.Context, sink Sink) error {
 			break
 		}
 		if dropped.Load() {
-			t.Log.Warn("publisher dropped", "remote", conn.RemoteAddr().String(), "reason", err)
+			t.Log.Warn("publisher dropped", "remote", conn.RemoteAddr().String(), "reason", err.Error())
 			continue
 		}
-		t.Log.Info("publisher disconnected", "remote", conn.RemoteAddr().String(), "reason", err)
+		t.Log.Info("publisher disconnected", "remote", conn.RemoteAddr().String(), "reason", publisherGone(err))
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	return fmt.Errorf("publisher listener on %s closed", t.Addr)
+}
+
+// publisherGone puts the end of a publisher's connection in words: its
+// hanging up is the normal end, not an error.
+func publisherGone(err error) string {
+	if err == nil || errors.Is(err, ErrEnded) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) {
+		return "publisher closed the connection"
+	}
+	return err.Error()
 }

@@ -139,7 +139,8 @@ func TestExecStopsProcessGroup(t *testing.T) {
 // TestTCPListenOnePublisher: one publisher at a time; a second is refused
 // with a message; after the first leaves, the next one is served.
 func TestTCPListenOnePublisher(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &testsupport.LogBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
 	addrc := make(chan net.Addr, 1)
 	src := &TCPListen{Addr: "127.0.0.1:0", Log: log, ready: func(a net.Addr) { addrc <- a }}
 	sink := &recSink{}
@@ -176,6 +177,11 @@ func TestTCPListenOnePublisher(t *testing.T) {
 	}
 	if n, _, _ := sink.snapshot(); n != 6 {
 		t.Errorf("got %d bytes, want 6", n)
+	}
+	// A publisher hanging up is the normal end: a reason, not an error.
+	if out := logs.String(); !strings.Contains(out, `msg="publisher disconnected"`) ||
+		!strings.Contains(out, `reason="publisher closed the connection"`) || strings.Contains(out, "input ended") {
+		t.Errorf("publisher's end not in words:\n%s", out)
 	}
 }
 
