@@ -52,7 +52,9 @@ func (p *process) run(ctx context.Context, sink Sink) error {
 	var wg sync.WaitGroup
 	var problem, last string
 	var pmu sync.Mutex
+	stderrDone := make(chan struct{})
 	wg.Go(func() {
+		defer close(stderrDone)
 		found, l := p.readStderr(stderr)
 		pmu.Lock()
 		problem, last = found, l
@@ -71,6 +73,14 @@ func (p *process) run(ctx context.Context, sink Sink) error {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		}
 	}()
+	// Read stderr to its end before Wait, which closes the pipe: the last
+	// line, where a command says why it failed, was lost about half the
+	// time. The end comes when the group exits (SIGKILL at stopGrace); a
+	// process outside the group that holds stderr open gets a second more.
+	select {
+	case <-stderrDone:
+	case <-time.After(stopGrace + time.Second):
+	}
 	werr := cmd.Wait()
 	close(done)
 	wg.Wait()
