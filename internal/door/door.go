@@ -246,7 +246,7 @@ func (d *Door) Wait(ctx context.Context) error {
 		select {
 		case <-d.left:
 		case <-ctx.Done():
-			return fmt.Errorf("%d viewers still connected: %w", n, ctx.Err())
+			return fmt.Errorf("%d viewer(s) still connected: %w", n, ctx.Err())
 		}
 	}
 }

@@ -191,7 +191,7 @@ func TestWaitAndShutdownReason(t *testing.T) {
 	a.Leave("viewer closed the connection") // before shutdown: its own reason
 	d.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	if err := d.Wait(ctx); err == nil || !strings.Contains(err.Error(), "1 viewers still connected") {
+	if err := d.Wait(ctx); err == nil || !strings.Contains(err.Error(), "1 viewer(s) still connected") {
 		t.Errorf("Wait with a session open: %v", err)
 	}
 	cancel()

@@ -336,7 +336,11 @@ func Status(ctx context.Context, opts InstallOptions, out io.Writer) (ServiceSta
 	}
 	fmt.Fprintf(out, "%s: %s (%s), %s\n", u.UnitFile(), st.Active, st.Sub, st.Enabled)
 	if st.Running() {
-		fmt.Fprintf(out, "  since %s, main PID %d, restarted %d times\n", st.Since, st.MainPID, st.Restarts)
+		times := fmt.Sprintf("%d times", st.Restarts)
+		if st.Restarts == 1 {
+			times = "once"
+		}
+		fmt.Fprintf(out, "  since %s, main PID %d, restarted %s\n", st.Since, st.MainPID, times)
 	}
 	if st.Text != "" {
 		fmt.Fprintf(out, "  status: %s\n", st.Text)
