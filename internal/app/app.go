@@ -150,8 +150,12 @@ func (a *App) Feeds() []*feed.Feed {
 // Run starts every feed and listener and serves until ctx ends; then it
 // stops the listeners, closes the viewers and stops the sources, within a
 // few seconds. It returns an error when a listener cannot be bound.
-func (a *App) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
+func (a *App) Run(parent context.Context) error {
+	// The outputs and listeners run under their own context, ended only
+	// once the door is closed: a viewer whose output stops at shutdown is
+	// then said to leave because camfeed stopped, not for a reason of its
+	// own (it was "viewer closed the connection" for unix and FIFO ones).
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	defer cancel()
 	a.started = time.Now()
 	var wg sync.WaitGroup
@@ -255,9 +259,10 @@ func (a *App) Run(ctx context.Context) error {
 		wg.Go(func() { n.Run(ctx, a.systemdHealth) })
 	}
 
-	<-ctx.Done()
+	<-parent.Done()
 	a.log.Info("shutting down")
 	a.door.Close()
+	cancel()
 	if a.Notifier.Enabled() {
 		_ = a.Notifier.Stopping()
 	}

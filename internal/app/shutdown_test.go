@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,16 +20,18 @@ import (
 
 // TestShutdownLogsEveryViewer: viewers connected at shutdown, over raw
 // HTTP and MSE (both take their connection over from net/http, so
-// http.Server.Shutdown does not wait for them), each get their "viewer
-// left" line, with the reason camfeed stopped, before "stopped". The MSE
-// viewer's line was lost and the raw one came after "stopped", saying the
-// viewer had closed the connection. The raw viewer has stopped reading,
+// http.Server.Shutdown does not wait for them) and a unix socket, each get
+// their "viewer left" line, with the reason camfeed stopped, before
+// "stopped". The MSE viewer's line was lost, the raw one came after
+// "stopped", and the unix one said the viewer had closed the connection. The raw viewer has stopped reading,
 // so its output only notices at the write timeout: shutdown waits for it
 // (within its grace period) instead of exiting first.
 func TestShutdownLogsEveryViewer(t *testing.T) {
 	logs := &testsupport.LogBuffer{}
+	sockets := t.TempDir()
 	_, base, cancel, done := runOwned(t, logs, func(c *config.Config) {
 		c.Limits.WriteTimeout = time.Second // under shutdownGrace
+		c.UnixDir = sockets
 	})
 	// A raw viewer that stops reading, with a small receive buffer so
 	// that camfeed's writes to it block soon.
@@ -47,7 +51,13 @@ func TestShutdownLogsEveryViewer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.Close()
-	testsupport.Eventually(t, "both viewers joined", func() bool { return strings.Count(logs.String(), `msg="viewer joined"`) == 2 })
+	unix, err := net.Dial("unix", filepath.Join(sockets, "cam.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close()
+	go func() { _, _ = io.Copy(io.Discard, unix) }()
+	testsupport.Eventually(t, "the viewers joined", func() bool { return strings.Count(logs.String(), `msg="viewer joined"`) == 3 })
 	time.Sleep(500 * time.Millisecond) // the raw viewer's buffers fill; the test passes however far they got
 
 	cancel()
@@ -58,7 +68,7 @@ func TestShutdownLogsEveryViewer(t *testing.T) {
 	}
 	out := logs.String()
 	stopped := strings.Index(out, "msg=stopped")
-	for _, protocol := range []string{door.HTTP, door.MSE} {
+	for _, protocol := range []string{door.HTTP, door.MSE, door.Unix} {
 		i := strings.Index(out, `msg="viewer left" component=door feed=cam protocol=`+protocol+" ")
 		if i < 0 || i > stopped {
 			t.Errorf("%s viewer: no left line before stopped:\n%s", protocol, out)
