@@ -30,10 +30,9 @@ var sampleConfig = config.Sample
 // runCameras lists the cameras: camfeed cameras [--json].
 func runCameras(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("camfeed cameras", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parseFlags(fs, args, "camfeed cameras [--json]\n\nLists the cameras libcamera sees, with their modes.", stdout, stderr); done {
+		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -51,13 +50,33 @@ func runCameras(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// parseFlags parses a subcommand's flags. --help is a request: the usage
+// goes to stdout and the exit status is 0. A wrong flag is a mistake: the
+// error and the usage go to stderr, status 2. done tells the caller to
+// return code.
+func parseFlags(fs *flag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (code int, done bool) {
+	fs.SetOutput(stderr)
+	fs.Usage = func() {} // Parse would print it to stderr, even for --help
+	err := fs.Parse(args)
+	if err == nil {
+		return 0, false
+	}
+	w, code := stderr, 2
+	if errors.Is(err, flag.ErrHelp) {
+		w, code = stdout, 0
+	}
+	fmt.Fprintf(w, "usage: %s\n\nFlags:\n", usage)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	return code, true
+}
+
 // runPasswd prints a password hash (or a token) for the config's users.
 func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("camfeed passwd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	token := fs.Bool("token", false, "make a bearer token instead of a password hash")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parseFlags(fs, args, "camfeed passwd [--token]\n\nPrints a password hash for users[].password: the password is asked for on a\nterminal (twice, not shown) or read as one line from a pipe.", stdout, stderr); done {
+		return code
 	}
 	if *token {
 		tok, configured := auth.NewToken()
@@ -118,17 +137,26 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 
 // runService installs, removes or shows the systemd service.
 func runService(args, env []string, stdout, stderr io.Writer) int {
+	const usage = "camfeed service install|uninstall|status [--dry-run] [--config FILE]\n\nInstalls camfeed as a systemd service (see docs/OPERATIONS.md), removes it, or shows its state."
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: camfeed service install|uninstall|status [--dry-run] [--config FILE]")
+		fmt.Fprintln(stderr, "usage: "+usage)
 		return 2
 	}
 	verb := args[0]
+	switch verb {
+	case "install", "uninstall", "status":
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stdout, "usage: "+usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "camfeed service: unknown command %q; use install, uninstall or status\nusage: %s\n", verb, usage)
+		return 2
+	}
 	fs := flag.NewFlagSet("camfeed service "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	dry := fs.Bool("dry-run", false, "print the unit and the steps; change nothing")
 	cfgPath := fs.String("config", systemd.DefaultConfig, "config file the service runs with")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	if code, done := parseFlags(fs, args[1:], usage, stdout, stderr); done {
+		return code
 	}
 	opts := systemd.InstallOptions{Unit: systemd.DefaultUnitOptions(), DefaultConfig: sampleConfig}
 	opts.Unit.Groups = nil // those of video and render that exist
@@ -168,9 +196,6 @@ func runService(args, env []string, stdout, stderr io.Writer) int {
 		err = systemd.Uninstall(ctx, opts, *dry, stdout)
 	case "status":
 		_, err = systemd.Status(ctx, opts, stdout)
-	default:
-		fmt.Fprintf(stderr, "camfeed service: unknown command %q; use install, uninstall or status\n", verb)
-		return 2
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "camfeed", err) // "camfeed service install: ..."

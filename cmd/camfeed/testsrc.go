@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,26 +26,14 @@ Send it somewhere that takes video, for example:
 // runTestsrc writes the test pattern to stdout in real time, as Annex-B.
 func runTestsrc(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("camfeed testsrc", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	usage := func(w io.Writer) {
-		fmt.Fprintln(w, "usage: camfeed testsrc [flags] | PROGRAM   (or > FILE.h264)\n\nWrites the built-in test pattern to standard output as H.264 (Annex-B), in real time.\n\nFlags:")
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-	}
-	fs.Usage = func() {} // Parse would print it to stderr even for --help
 	w := fs.Int("width", testsrc.DefaultWidth, "picture width (multiple of 16)")
 	h := fs.Int("height", testsrc.DefaultHeight, "picture height (multiple of 8)")
 	fps := fs.Int("fps", testsrc.DefaultFPS, "frames per second")
 	intra := fs.Int("intra", testsrc.DefaultIntra, "keyframe period in frames")
 	frames := fs.Int("frames", 0, "stop after this many frames (0: run until interrupted)")
 	fast := fs.Bool("fast", false, "do not pace frames in real time")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			usage(stdout) // asked for: the usage is the output
-			return 0
-		}
-		usage(stderr)
-		return 2
+	if code, done := parseFlags(fs, args, "camfeed testsrc [flags] | PROGRAM   (or > FILE.h264)\n\nWrites the built-in test pattern to standard output as H.264 (Annex-B), in real time.", stdout, stderr); done {
+		return code
 	}
 	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		fmt.Fprintln(stderr, testsrcHint)
