@@ -127,14 +127,15 @@ func (f *Feed) Replace(src source.Source) {
 	f.srcMu.Lock()
 	f.src = src
 	cancel := f.cancel
+	if cancel == nil { // between attempts: wake the backoff (under srcMu, see attempt)
+		select {
+		case f.replaced <- struct{}{}:
+		default: // already woken
+		}
+	}
 	f.srcMu.Unlock()
 	if cancel != nil {
 		cancel(ErrReplaced)
-		return
-	}
-	select {
-	case f.replaced <- struct{}{}:
-	default: // already woken
 	}
 }
 
@@ -153,12 +154,6 @@ func (f *Feed) Run(ctx context.Context) error {
 	var lastMsg string
 	var lastLog time.Time
 	for {
-		// A wake-up left from a Replace that already reached an attempt
-		// (it was cancelled) must not cut the next backoff short.
-		select {
-		case <-f.replaced:
-		default:
-		}
 		start := time.Now()
 		gotAU, err := f.attempt(ctx)
 		if ctx.Err() != nil {
@@ -212,6 +207,12 @@ func (f *Feed) attempt(ctx context.Context) (bool, error) {
 	f.srcMu.Lock()
 	src := f.src
 	f.cancel = cancel
+	// This attempt runs the newest source: a wake-up from a Replace made
+	// just before must not cut its backoff short, should it fail.
+	select {
+	case <-f.replaced:
+	default:
+	}
 	f.srcMu.Unlock()
 	defer func() {
 		f.srcMu.Lock()
