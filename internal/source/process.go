@@ -31,6 +31,39 @@ type process struct {
 	label string
 	// explain turns a stderr line into a plain-words problem, or "".
 	explain func(line string) string
+	// seen, if set, holds the lines of the source's previous run: those
+	// said again are logged at debug level (see stderrMemory).
+	seen *stderrMemory
+}
+
+// stderrMemory remembers a source's stderr lines from one run to the next.
+// A failing command retried with backoff says the same thing every time
+// ("nosuchcmd: not found", ffmpeg's banner): the journal gets it once, and
+// a line that differs, what a person needs, still stands out. The feed's
+// WARN line says each retry's reason all the same. No lock: a source runs
+// once at a time, and run waits for its stderr reader.
+type stderrMemory struct {
+	prev, this map[string]bool
+}
+
+// maxRemembered bounds the lines remembered from a run.
+const maxRemembered = 64
+
+// repeat reports whether line was said in the previous run, and notes it
+// for the next.
+func (m *stderrMemory) repeat(line string) bool {
+	if m.this == nil {
+		m.this = map[string]bool{}
+	}
+	if len(m.this) < maxRemembered {
+		m.this[line] = true
+	}
+	return m.prev[line]
+}
+
+// next starts a new run.
+func (m *stderrMemory) next() {
+	m.prev, m.this = m.this, nil
 }
 
 func (p *process) run(ctx context.Context, sink Sink) error {
@@ -189,11 +222,18 @@ func (p *process) readStderr(r io.Reader) (problem, last string) {
 			}
 			window, lines, dropped = now, 0, 0
 		}
+		if p.seen != nil && p.seen.repeat(line) {
+			p.log.Debug(line, "child", p.name, "repeated", true)
+			continue
+		}
 		if lines++; lines > 20 {
 			dropped++
 			continue
 		}
 		p.log.Info(line, "child", p.name)
+	}
+	if p.seen != nil {
+		p.seen.next()
 	}
 	return problem, last
 }

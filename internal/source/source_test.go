@@ -287,3 +287,25 @@ func TestStdinStopsOnCancel(t *testing.T) {
 		t.Error("standard input left in non-blocking mode")
 	}
 }
+
+// TestStderrRepeatsQuiet: a command retried with backoff that says the
+// same thing each time has it logged at info level once; what changes
+// still shows.
+func TestStderrRepeatsQuiet(t *testing.T) {
+	logs := &testsupport.LogBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil)) // info and up, as in the journal
+	marker := filepath.Join(t.TempDir(), "ran")
+	e := &Exec{Command: "echo 'cannot open /dev/video9' >&2; [ -e " + marker + " ] && echo 'now something else' >&2; touch " + marker + "; exit 1", Log: log}
+	for range 3 {
+		if err := e.Run(context.Background(), &recSink{}); err == nil {
+			t.Fatal("the command failed, Run did not")
+		}
+	}
+	out := logs.String()
+	if n := strings.Count(out, "cannot open /dev/video9"); n != 1 {
+		t.Errorf("the repeated line logged %d times, want once:\n%s", n, out)
+	}
+	if n := strings.Count(out, "now something else"); n != 1 {
+		t.Errorf("the new line logged %d times, want once:\n%s", n, out)
+	}
+}
