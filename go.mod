@@ -22,6 +22,7 @@ require (
 	github.com/prometheus/common v0.62.0
 	golang.org/x/crypto v0.55.0
 	golang.org/x/net v0.58.0
+	golang.org/x/term v0.45.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 

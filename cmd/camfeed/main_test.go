@@ -57,7 +57,7 @@ func TestCheckConfig(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
 	os.WriteFile(good, []byte("feeds:\n  cam:\n    source: test\n"), 0o600)
-	if code, out, errs := runCmd("--check-config", good); code != 0 || !strings.Contains(out, "ok (1 feeds: cam)") {
+	if code, out, errs := runCmd("--check-config", good); code != 0 || !strings.Contains(out, "ok (1 feed: cam)") {
 		t.Errorf("good: %d %q %q", code, out, errs)
 	}
 	bad := filepath.Join(dir, "bad.yaml")
@@ -81,7 +81,11 @@ func TestServiceDryRun(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "camfeed.yaml")
 	os.WriteFile(cfg, []byte("buffer: 10s\nfeeds:\n  cam:\n    source: test\n"), 0o600)
 	code, out, errs := runCmd("service", "install", "--dry-run", "--config", cfg)
-	if code != 0 || !strings.Contains(out, "Type=notify") || !strings.Contains(out, "--config "+cfg) {
+	want := "--config " + cfg
+	if strings.HasPrefix(cfg, "/tmp/") { // hidden by PrivateTmp: copied to /etc/camfeed
+		want = "--config /etc/camfeed/camfeed.yaml"
+	}
+	if code != 0 || !strings.Contains(out, "Type=notify") || !strings.Contains(out, want) {
 		t.Errorf("service install --dry-run: %d %q %q", code, out, errs)
 	}
 }

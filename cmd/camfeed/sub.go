@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/term"
+
 	"github.com/camfeed/camfeed/internal/app"
 	"github.com/camfeed/camfeed/internal/auth"
 	"github.com/camfeed/camfeed/internal/cameras"
@@ -28,10 +30,9 @@ var sampleConfig = config.Sample
 // runCameras lists the cameras: camfeed cameras [--json].
 func runCameras(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("camfeed cameras", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parseFlags(fs, args, "camfeed cameras [--json]\n\nLists the cameras libcamera sees, with their modes.", stdout, stderr); done {
+		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -49,28 +50,46 @@ func runCameras(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// parseFlags parses a subcommand's flags. --help is a request: the usage
+// goes to stdout and the exit status is 0. A wrong flag is a mistake: the
+// error and the usage go to stderr, status 2. done tells the caller to
+// return code.
+func parseFlags(fs *flag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (code int, done bool) {
+	fs.SetOutput(stderr)
+	fs.Usage = func() {} // Parse would print it to stderr, even for --help
+	err := fs.Parse(args)
+	if err == nil {
+		return 0, false
+	}
+	w, code := stderr, 2
+	if errors.Is(err, flag.ErrHelp) {
+		w, code = stdout, 0
+	}
+	fmt.Fprintf(w, "usage: %s\n\nFlags:\n", usage)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	return code, true
+}
+
 // runPasswd prints a password hash (or a token) for the config's users.
 func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("camfeed passwd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	token := fs.Bool("token", false, "make a bearer token instead of a password hash")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, done := parseFlags(fs, args, "camfeed passwd [--token]\n\nPrints a password hash for users[].password: the password is asked for on a\nterminal (twice, not shown) or read as one line from a pipe.", stdout, stderr); done {
+		return code
 	}
 	if *token {
 		tok, configured := auth.NewToken()
 		fmt.Fprintf(stdout, "token (give this to the client):  %s\nconfig (put this under tokens:): %s\n", tok, configured)
 		return 0
 	}
-	fmt.Fprint(stderr, "password (read from standard input, one line): ")
-	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
+	pw, err := readPassword(stdin, stderr)
+	if err != nil {
 		fmt.Fprintln(stderr, "camfeed passwd:", err)
 		return 1
 	}
-	pw := strings.TrimRight(line, "\r\n")
 	if pw == "" {
-		fmt.Fprintln(stderr, "\ncamfeed passwd: empty password")
+		fmt.Fprintln(stderr, "camfeed passwd: empty password")
 		return 2
 	}
 	hash, err := auth.HashPassword(pw)
@@ -78,24 +97,66 @@ func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "camfeed passwd:", err)
 		return 1
 	}
-	fmt.Fprintln(stderr)
 	fmt.Fprintln(stdout, hash)
 	return 0
 }
 
+// errMismatch is a password typed twice differently on a terminal.
+var errMismatch = errors.New("the passwords do not match")
+
+// readPassword reads the password: on a terminal with echo off, asked
+// twice (a typo would otherwise lock the user out), and otherwise one line
+// of standard input, so that scripts can pipe it in.
+func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		ask := func(prompt string) (string, error) {
+			fmt.Fprint(stderr, prompt)
+			b, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(stderr) // the Enter the terminal did not echo
+			return string(b), err
+		}
+		pw, err := ask("password: ")
+		if err != nil || pw == "" {
+			return pw, err
+		}
+		again, err := ask("password again: ")
+		if err != nil {
+			return "", err
+		}
+		if again != pw {
+			return "", errMismatch
+		}
+		return pw, nil
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
 // runService installs, removes or shows the systemd service.
 func runService(args, env []string, stdout, stderr io.Writer) int {
+	const usage = "camfeed service install|uninstall|status [--dry-run] [--config FILE]\n\nInstalls camfeed as a systemd service (see docs/OPERATIONS.md), removes it, or shows its state."
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: camfeed service install|uninstall|status [--dry-run] [--config FILE]")
+		fmt.Fprintln(stderr, "usage: "+usage)
 		return 2
 	}
 	verb := args[0]
+	switch verb {
+	case "install", "uninstall", "status":
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stdout, "usage: "+usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "camfeed service: unknown command %q; use install, uninstall or status\nusage: %s\n", verb, usage)
+		return 2
+	}
 	fs := flag.NewFlagSet("camfeed service "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	dry := fs.Bool("dry-run", false, "print the unit and the steps; change nothing")
 	cfgPath := fs.String("config", systemd.DefaultConfig, "config file the service runs with")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	if code, done := parseFlags(fs, args[1:], usage, stdout, stderr); done {
+		return code
 	}
 	opts := systemd.InstallOptions{Unit: systemd.DefaultUnitOptions(), DefaultConfig: sampleConfig}
 	opts.Unit.Groups = nil // those of video and render that exist
@@ -135,12 +196,9 @@ func runService(args, env []string, stdout, stderr io.Writer) int {
 		err = systemd.Uninstall(ctx, opts, *dry, stdout)
 	case "status":
 		_, err = systemd.Status(ctx, opts, stdout)
-	default:
-		fmt.Fprintf(stderr, "camfeed service: unknown command %q; use install, uninstall or status\n", verb)
-		return 2
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "camfeed service:", err)
+		fmt.Fprintln(stderr, "camfeed", err) // "camfeed service install: ..."
 		return 1
 	}
 	return 0
@@ -159,6 +217,10 @@ func checkConfig(path string, env []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "camfeed:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d feeds: %s)\n", path, len(cfg.Feeds), strings.Join(cfg.FeedNames(), ", "))
+	noun := "feeds"
+	if len(cfg.Feeds) == 1 {
+		noun = "feed"
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d %s: %s)\n", path, len(cfg.Feeds), noun, strings.Join(cfg.FeedNames(), ", "))
 	return 0
 }

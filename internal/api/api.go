@@ -180,13 +180,20 @@ func HealthyWithin(fs []*feed.Feed, now time.Time, keyframeAge time.Duration) (b
 		} else {
 			why += " yet"
 		}
-		why += fmt.Sprintf(" (source %s is %s", st.Source, st.State)
+		state := string(st.State)
+		if st.State == feed.StateBackoff {
+			state = "in backoff" // waiting to try again
+		}
+		why += fmt.Sprintf(" (source %s is %s", st.Source, state)
 		if st.LastError != "" {
 			why += ": " + st.LastError
 		}
 		problems = append(problems, why+")")
 	}
 	if len(problems) == 0 {
+		if len(fs) == 1 {
+			return true, "1 feed ok"
+		}
 		return true, fmt.Sprintf("%d feeds ok", len(fs))
 	}
 	return false, strings.Join(problems, "; ")

@@ -73,7 +73,7 @@ func TestHealth(t *testing.T) {
 
 	base := testsupport.Serve(t, (&Handlers{Feeds: feeds{cam}}).Register)
 	code, hdr, body := get(t, base+"/healthz")
-	if code != http.StatusOK || body != "1 feeds ok\n" || hdr.Get("Cache-Control") != "no-store" {
+	if code != http.StatusOK || body != "1 feed ok\n" || hdr.Get("Cache-Control") != "no-store" {
 		t.Errorf("healthy: %d %q %v", code, body, hdr)
 	}
 

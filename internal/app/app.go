@@ -35,6 +35,9 @@ const shutdownGrace = 3 * time.Second
 
 // App is a running camfeed.
 type App struct {
+	// cfg is the config the process started with. It never changes: the
+	// listeners and outputs are built from it, and shutdown undoes what
+	// Run started from it. A reload changes only sources and users.
 	cfg     *config.Config
 	log     *slog.Logger
 	version string
@@ -53,6 +56,12 @@ type App struct {
 
 	started time.Time
 
+	// reloadMu serialises reloads and guards sourceCfg: each feed's
+	// settings as its running source was built (by New or by a reload),
+	// what the next reload compares against.
+	reloadMu  sync.Mutex
+	sourceCfg map[string]config.Feed
+
 	// Notifier, if set, tells systemd about readiness, health and stop.
 	Notifier *systemd.Notifier
 	// Pi reads the Raspberry Pi's health while camfeed runs (pihealth.go);
@@ -69,7 +78,7 @@ type App struct {
 
 // New builds the feeds and outputs from cfg. Nothing runs until Run.
 func New(cfg *config.Config, version string, log *slog.Logger) (*App, error) {
-	a := &App{cfg: cfg, log: log, version: version, feeds: map[string]*feed.Feed{}}
+	a := &App{cfg: cfg, log: log, version: version, feeds: map[string]*feed.Feed{}, sourceCfg: map[string]config.Feed{}}
 	a.metrics = metrics.New(a, version)
 	a.Pi = a.newPiHealth()
 	az, err := auth.New(a.authConfig(cfg))
@@ -86,6 +95,7 @@ func New(cfg *config.Config, version string, log *slog.Logger) (*App, error) {
 			return nil, fmt.Errorf("feed %s: %w", name, err)
 		}
 		a.feeds[name] = f
+		a.sourceCfg[name] = cfg.Effective(name)
 		a.names = append(a.names, name)
 	}
 	if err := a.newPushes(); err != nil {
@@ -117,7 +127,7 @@ func (a *App) newFeed(name string) (*feed.Feed, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := a.newSource(name, fc)
+	src, err := a.newSource(a.cfg, name, fc)
 	if err != nil {
 		return nil, err
 	}
@@ -150,8 +160,12 @@ func (a *App) Feeds() []*feed.Feed {
 // Run starts every feed and listener and serves until ctx ends; then it
 // stops the listeners, closes the viewers and stops the sources, within a
 // few seconds. It returns an error when a listener cannot be bound.
-func (a *App) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
+func (a *App) Run(parent context.Context) error {
+	// The outputs and listeners run under their own context, ended only
+	// once the door is closed: a viewer whose output stops at shutdown is
+	// then said to leave because camfeed stopped, not for a reason of its
+	// own (it was "viewer closed the connection" for unix and FIFO ones).
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
 	defer cancel()
 	a.started = time.Now()
 	var wg sync.WaitGroup
@@ -170,10 +184,13 @@ func (a *App) Run(ctx context.Context) error {
 	// Listeners first: a port that is taken is an error before anything
 	// starts, and every port taken is named at once with what moves it.
 	// The outputs are built even with HTTP off (RTSP needs no HTTP).
+	// Shutdown undoes what was started here (httpOn), whatever a reload
+	// has set since.
 	if err := a.checkPorts(); err != nil {
-		return err
+		return fail(err)
 	}
 	httpSrv := a.httpServer()
+	httpOn := false
 	if err := a.startOutputs(ctx, &wg); err != nil {
 		return fail(err)
 	}
@@ -197,6 +214,7 @@ func (a *App) Run(ctx context.Context) error {
 			ln = tls.NewListener(ln, tc)
 		}
 		closers = append(closers, func() { httpSrv.Close() })
+		httpOn = true
 		wg.Go(func() {
 			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.log.Error("http server stopped", "err", err)
@@ -258,9 +276,10 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { a.Pi.Run(ctx) })
 
-	<-ctx.Done()
+	<-parent.Done()
 	a.log.Info("shutting down")
 	a.door.Close()
+	cancel()
 	if a.Notifier.Enabled() {
 		_ = a.Notifier.Stopping()
 	}
@@ -269,7 +288,7 @@ func (a *App) Run(ctx context.Context) error {
 	for _, f := range a.feeds {
 		f.Hub().Close()
 	}
-	if a.cfg.HTTP != "off" {
+	if httpOn {
 		sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
 		if err := httpSrv.Shutdown(sctx); err != nil {
 			httpSrv.Close()
@@ -277,12 +296,46 @@ func (a *App) Run(ctx context.Context) error {
 		scancel()
 	}
 	a.stopOutputs()
+	// Every viewer's left line before "stopped": connections taken over
+	// from net/http are not waited for by Shutdown.
+	vctx, vcancel := context.WithTimeout(context.Background(), shutdownGrace)
+	if err := a.door.Wait(vctx); err != nil {
+		a.log.Warn("exiting with viewers whose output did not end", "err", err)
+	}
+	vcancel()
 	stopFeeds()
-	feedWG.Wait()
+	a.waitFeeds(&feedWG)
 	wg.Wait()
 	a.door.Flush()
 	a.log.Info("stopped")
 	return nil
+}
+
+// feedStopGrace bounds how long shutdown waits for the sources to stop: a
+// child process gets stopGrace (3 s) after SIGINT before SIGKILL, so a
+// source still running after this is stuck in something no cancel reaches.
+const feedStopGrace = 5 * time.Second
+
+// waitFeeds waits for the feeds' supervisors to return, at most
+// feedStopGrace. A source that is stuck past that is named in the log and
+// left behind: the process is exiting, and a stuck camera must not keep it
+// from doing so (systemd would kill it after TimeoutStopSec anyway).
+func (a *App) waitFeeds(wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(feedStopGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		var stuck []string
+		for _, name := range a.names {
+			if st := a.feeds[name].Status(); st.State != feed.StateStopped {
+				stuck = append(stuck, name+" ("+st.Source+")")
+			}
+		}
+		a.log.Warn("sources did not stop in time; exiting without them", "after", feedStopGrace.String(), "feeds", stuck)
+	}
 }
 
 func addrString(a net.Addr) string {

@@ -31,16 +31,7 @@ type testApp struct {
 // mutate changes the config. It stops when the test ends.
 func startApp(t testing.TB, mutate func(*config.Config)) *testApp {
 	t.Helper()
-	cfg := config.Default()
-	cfg.HTTP = "127.0.0.1:0"
-	cfg.RTSP, cfg.WebRTC = "off", "off"
-	cfg.Feeds[config.DefaultFeed].Source = "test"
-	if mutate != nil {
-		mutate(cfg)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, mutate)
 	logs := &testsupport.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	a, err := New(cfg, "test", log)
@@ -68,6 +59,23 @@ func startApp(t testing.TB, mutate func(*config.Config)) *testApp {
 		}
 	})
 	return ta
+}
+
+// testConfig is the config of startApp: the test pattern, HTTP on
+// 127.0.0.1 port 0, RTSP and WebRTC off, then mutate, validated.
+func testConfig(t testing.TB, mutate func(*config.Config)) *config.Config {
+	t.Helper()
+	cfg := config.Default()
+	cfg.HTTP = "127.0.0.1:0"
+	cfg.RTSP, cfg.WebRTC = "off", "off"
+	cfg.Feeds[config.DefaultFeed].Source = "test"
+	if mutate != nil {
+		mutate(cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 type testWriter struct{ t testing.TB }

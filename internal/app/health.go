@@ -22,8 +22,6 @@ func (a *App) FeedStats(name string) (hub.Stats, metrics.SourceStatus, bool) {
 	st := f.Status()
 	state := string(st.State)
 	switch st.State {
-	case feed.StateRestarting:
-		state = "backoff"
 	case feed.StateWaiting:
 		state = "starting"
 	}

@@ -15,16 +15,21 @@ import (
 // source settings changed gets the new source in the same hub, so its
 // viewers stay connected. Users and permissions change at once. What
 // cannot change in a running process (listen addresses, the set of feeds,
-// a feed's RAM budget or join policy) is logged as needing a restart. On
-// error nothing is changed.
+// a feed's RAM budget or join policy) is logged as needing a restart, and
+// never changes what Run started or what its shutdown undoes. On error
+// nothing is changed. Safe to call while Run runs, and concurrently.
 func (a *App) Reload(cfg *config.Config) error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
 	newAuth, err := auth.New(a.authConfig(cfg))
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
-	old := a.cfg
+	// What needs a restart is judged against what is running (cfg); a
+	// feed's source against the settings it was built with.
+	running := a.cfg
 	var restartNeeded []string
-	for _, name := range old.FeedNames() {
+	for _, name := range running.FeedNames() {
 		if _, ok := cfg.Feeds[name]; !ok {
 			restartNeeded = append(restartNeeded, "removing feed "+name)
 		}
@@ -35,38 +40,38 @@ func (a *App) Reload(cfg *config.Config) error {
 	}
 	var changes []change
 	for _, name := range cfg.FeedNames() {
-		if _, ok := old.Feeds[name]; !ok {
+		if _, ok := running.Feeds[name]; !ok {
 			restartNeeded = append(restartNeeded, "adding feed "+name)
 			continue
 		}
-		was, now := old.Effective(name), cfg.Effective(name)
-		if !reflect.DeepEqual(was.Push, now.Push) {
+		started, was, now := running.Effective(name), a.sourceCfg[name], cfg.Effective(name)
+		if !reflect.DeepEqual(started.Push, now.Push) {
 			restartNeeded = append(restartNeeded, "push of feed "+name)
 		}
-		was.Push, now.Push = nil, nil // not the source's business
-		if reflect.DeepEqual(was, now) {
-			continue
-		}
-		if was.Buffer != now.Buffer || was.LagBudget != now.LagBudget || was.Join != now.Join || was.StallTimeout != now.StallTimeout {
+		if started.Buffer != now.Buffer || started.LagBudget != now.LagBudget || started.Join != now.Join || started.StallTimeout != now.StallTimeout {
 			restartNeeded = append(restartNeeded, "buffer, lag_budget, join or stall_timeout of feed "+name)
 		}
-		changes = append(changes, change{name, now})
+		wasSrc, nowSrc := was, now
+		wasSrc.Push, nowSrc.Push = nil, nil // not the source's business
+		if !reflect.DeepEqual(wasSrc, nowSrc) {
+			changes = append(changes, change{name, now})
+		}
 	}
 	for _, k := range []struct{ key, was, now string }{
-		{"http", old.HTTP, cfg.HTTP}, {"tcp", old.TCP, cfg.TCP}, {"fifo", old.FIFO, cfg.FIFO},
-		{"unix_dir", old.UnixDir, cfg.UnixDir}, {"rtsp", old.RTSP, cfg.RTSP}, {"webrtc", old.WebRTC, cfg.WebRTC},
+		{"http", running.HTTP, cfg.HTTP}, {"tcp", running.TCP, cfg.TCP}, {"fifo", running.FIFO, cfg.FIFO},
+		{"unix_dir", running.UnixDir, cfg.UnixDir}, {"rtsp", running.RTSP, cfg.RTSP}, {"webrtc", running.WebRTC, cfg.WebRTC},
 	} {
 		if k.was != k.now {
 			restartNeeded = append(restartNeeded, k.key)
 		}
 	}
-	if serverLimits(old.Limits) != serverLimits(cfg.Limits) {
+	if serverLimits(running.Limits) != serverLimits(cfg.Limits) {
 		restartNeeded = append(restartNeeded, "limits other than max_auth_failures_per_ip, max_auth_failures and max_password_checks")
 	}
 	// Build every new source first: a failure changes nothing.
 	srcs := make(map[string]source.Source, len(changes))
 	for _, c := range changes {
-		src, err := a.newSource(c.name, c.fc)
+		src, err := a.newSource(cfg, c.name, c.fc)
 		if err != nil {
 			return fmt.Errorf("reload: feed %s: %w", c.name, err)
 		}
@@ -75,12 +80,12 @@ func (a *App) Reload(cfg *config.Config) error {
 	a.authz.Store(newAuth)
 	for _, c := range changes {
 		a.feeds[c.name].Replace(srcs[c.name])
+		a.sourceCfg[c.name] = c.fc
 		a.log.Info("reload: feed source changed", "feed", c.name)
 	}
 	if len(restartNeeded) > 0 {
 		a.log.Warn("reload: some changes take effect only after a restart (systemctl restart camfeed)", "changes", restartNeeded)
 	}
-	a.cfg = cfg
 	a.log.Info("config reloaded", "changed_feeds", len(changes))
 	return nil
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -11,7 +12,9 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/config"
+	"github.com/camfeed/camfeed/internal/feed"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // testStream writes n frames of the test pattern (paced timestamps, not
@@ -74,7 +77,7 @@ func TestSourceKilledIsRestarted(t *testing.T) {
 		t.Errorf("last error %q", st.LastError)
 	}
 	ta.waitFrames(t, "cam", before+30)
-	if !strings.Contains(ta.logs.String(), "source stopped; restarting") {
+	if !strings.Contains(ta.logs.String(), "source stopped; retrying") {
 		t.Error("restart not logged")
 	}
 	h, _ := ta.Hub("cam")
@@ -187,4 +190,36 @@ func TestFIFOSource(t *testing.T) {
 	if st := ta.feeds["cam"].Status(); st.Restarts != 0 {
 		t.Errorf("FIFO writer leaving restarted the source: %s", st.LastError)
 	}
+}
+
+// TestMissingCommandInWords: an exec: source whose command does not exist
+// says so, in the same words, in the WARN line, the status and /healthz
+// ("/bin/sh exited with exit status 127" said nothing useful), and the
+// feed is in backoff there and in the metrics alike.
+func TestMissingCommandInWords(t *testing.T) {
+	t.Parallel()
+	ta := startApp(t, func(c *config.Config) {
+		c.Feeds["cam"].Source = "exec:nosuchcmd-camfeed --x"
+	})
+	const want = "command not found: nosuchcmd-camfeed"
+	testsupport.Eventually(t, "the source in backoff", func() bool {
+		st := ta.feeds["cam"].Status()
+		return st.State == feed.StateBackoff && st.LastError == want
+	})
+	if !strings.Contains(ta.logs.String(), `msg="source stopped; retrying" feed=cam source="exec:nosuchcmd-camfeed --x" reason="`+want+`"`) {
+		t.Errorf("WARN line:\n%s", ta.logs.String())
+	}
+	// Between two waits the source is briefly starting again: look until
+	// a wait is seen.
+	testsupport.Eventually(t, "/healthz saying "+want, func() bool {
+		res, cancel := httpGet(t, ta.url("/healthz"), 5*time.Second)
+		defer cancel()
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		return strings.Contains(string(body), "is in backoff: "+want)
+	})
+	testsupport.Eventually(t, "metrics state backoff", func() bool {
+		_, src, _ := ta.FeedStats("cam")
+		return src.State == "backoff"
+	})
 }

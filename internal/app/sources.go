@@ -19,8 +19,9 @@ func parserConfig() h264.ParserConfig {
 	return h264.ParserConfig{StampIngest: true}
 }
 
-// newSource builds a feed's source from its spec.
-func (a *App) newSource(name string, fc config.Feed) (source.Source, error) {
+// newSource builds a feed's source from its spec, with cfg's settings (the
+// config being started or reloaded).
+func (a *App) newSource(cfg *config.Config, name string, fc config.Feed) (source.Source, error) {
 	spec, err := config.ParseSource(fc.Source)
 	if err != nil {
 		return nil, err
@@ -48,7 +49,7 @@ func (a *App) newSource(name string, fc config.Feed) (source.Source, error) {
 	case config.SourceTCPListen:
 		// A bare TCP stream has no credentials: tcp_allow decides.
 		allow := func(r net.Addr) bool { return a.authz.Load().AllowTCPPublish(r, name) }
-		return &source.TCPListen{Addr: spec.Arg, Log: log, Allow: allow, Timeout: a.cfg.PublishTimeout}, nil
+		return &source.TCPListen{Addr: spec.Arg, Log: log, Allow: allow, Timeout: cfg.PublishTimeout}, nil
 	case config.SourceRTSP:
 		return source.NewRTSP(spec.Arg, log), nil
 	case config.SourcePublish:

@@ -89,6 +89,8 @@ type Door struct {
 	met   Metrics
 	lines *logx.RateLog
 
+	left chan struct{} // a session left: Wait looks again
+
 	mu     sync.Mutex
 	open   map[*Session]struct{}
 	closed bool
@@ -103,7 +105,7 @@ type key struct{ feed, protocol string }
 func New(feeds Feeds, slots *limits.Viewers, met Metrics, log *slog.Logger) *Door {
 	return &Door{
 		feeds: feeds, slots: slots, met: met, lines: logx.NewRateLog(log, linesPer, linesEvery),
-		open: map[*Session]struct{}{}, done: map[key]*Totals{},
+		open: map[*Session]struct{}{}, done: map[key]*Totals{}, left: make(chan struct{}, 1),
 	}
 }
 
@@ -230,6 +232,32 @@ func (d *Door) Close() {
 	d.mu.Unlock()
 }
 
+// ReasonShutdown is the reason of every session that leaves after Close:
+// at shutdown, whatever the output saw (a closed feed, a closed socket,
+// a stopped server), the viewer left because camfeed stopped.
+const ReasonShutdown = "camfeed stopped"
+
+// Wait waits until every session has left, or ctx ends. Shutdown calls
+// it after Close and after closing the hubs, so that every viewer's left
+// line is written before the process exits: outputs that took their
+// connection over from net/http (raw HTTP, MSE's WebSocket) are not
+// waited for by http.Server.Shutdown.
+func (d *Door) Wait(ctx context.Context) error {
+	for {
+		d.mu.Lock()
+		n := len(d.open)
+		d.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-d.left:
+		case <-ctx.Done():
+			return fmt.Errorf("%d viewer(s) still connected: %w", n, ctx.Err())
+		}
+	}
+}
+
 // Flush writes the count of per-viewer lines held back, so that none is
 // lost at shutdown.
 func (d *Door) Flush() { d.lines.Flush() }
@@ -299,6 +327,11 @@ func (s *Session) Leave(reason string) {
 	}
 	st := s.Stats()
 	d := s.d
+	d.mu.Lock()
+	if d.closed {
+		reason = ReasonShutdown
+	}
+	d.mu.Unlock()
 	// The line first: once a viewer no longer counts anywhere, its line
 	// has been written (or counted for the summary).
 	d.Log(context.Background(), slog.LevelInfo, "viewer left", "feed", s.Feed, "protocol", s.Protocol, "remote", s.Remote, "user", s.User, "id", s.ID,
@@ -321,6 +354,10 @@ func (s *Session) Leave(reason string) {
 	t.Bytes += st.Bytes
 	t.Skips += st.Skips
 	d.mu.Unlock()
+	select {
+	case d.left <- struct{}{}:
+	default: // Wait is already woken
+	}
 }
 
 // Info describes an open session, for the status API.

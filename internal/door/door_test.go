@@ -2,6 +2,7 @@ package door
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"net/http/httptest"
@@ -172,5 +173,40 @@ func TestLogLinesAreRateLimited(t *testing.T) {
 	}
 	if !strings.Contains(out, `msg="viewer left" more=`) || !strings.Contains(out, `msg="viewer joined" more=`) {
 		t.Errorf("no summary:\n%s", out)
+	}
+}
+
+// TestWaitAndShutdownReason: after Close, Wait returns once every session
+// has left, and each leaves with ReasonShutdown whatever its output saw.
+func TestWaitAndShutdownReason(t *testing.T) {
+	d, _, logs, _ := newDoor(t, limits.Caps{})
+	a, err := d.Enter(Who{Feed: "cam", Protocol: HTTP, Remote: "192.0.2.1:5000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := d.Admit(Who{Feed: "cam", Protocol: HLS, Remote: "192.0.2.2:5000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Leave("viewer closed the connection") // before shutdown: its own reason
+	d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	if err := d.Wait(ctx); err == nil || !strings.Contains(err.Error(), "1 viewer(s) still connected") {
+		t.Errorf("Wait with a session open: %v", err)
+	}
+	cancel()
+	done := make(chan error, 1)
+	go func() { done <- d.Wait(context.Background()) }()
+	b.Leave("server stopped")
+	if err := <-done; err != nil {
+		t.Errorf("Wait: %v", err)
+	}
+	d.Flush()
+	out := logs.String()
+	if !strings.Contains(out, `protocol=http remote=192.0.2.1:5000`) || !strings.Contains(out, `reason="viewer closed the connection"`) {
+		t.Errorf("the viewer that left before shutdown lost its reason:\n%s", out)
+	}
+	if !strings.Contains(out, `reason="`+ReasonShutdown+`"`) || strings.Contains(out, "server stopped") {
+		t.Errorf("the viewer that left at shutdown is not said to have left because camfeed stopped:\n%s", out)
 	}
 }

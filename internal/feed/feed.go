@@ -30,11 +30,11 @@ type State string
 
 // States.
 const (
-	StateStarting   State = "starting"   // source started, no access unit yet
-	StateWaiting    State = "waiting"    // a passive source waits for its publisher
-	StateRunning    State = "running"    // access units flowing
-	StateRestarting State = "restarting" // waiting out the backoff after a failure
-	StateStopped    State = "stopped"
+	StateStarting State = "starting" // source started, no access unit yet
+	StateWaiting  State = "waiting"  // a passive source waits for its publisher
+	StateRunning  State = "running"  // access units flowing
+	StateBackoff  State = "backoff"  // waiting out the backoff after a failure (the metrics' word too)
+	StateStopped  State = "stopped"
 )
 
 // Options tune the supervisor. Zero values take the defaults.
@@ -82,6 +82,10 @@ type Feed struct {
 	srcMu  sync.Mutex
 	cancel context.CancelCauseFunc // the running attempt's, for Replace
 
+	// replaced wakes a supervisor waiting out its backoff: a reload that
+	// fixes a failing source is tried at once, not up to MaxBackoff later.
+	replaced chan struct{}
+
 	mu          sync.Mutex
 	state       State
 	stateSince  time.Time
@@ -95,7 +99,10 @@ type Feed struct {
 // New returns a feed; call Run to start it.
 func New(name string, src source.Source, h *hub.Hub, opts Options, log *slog.Logger) *Feed {
 	opts.setDefaults()
-	return &Feed{name: name, src: src, hub: h, opts: opts, log: log.With("feed", name), state: StateStopped, stateSince: time.Now()}
+	return &Feed{
+		name: name, src: src, hub: h, opts: opts, log: log.With("feed", name), state: StateStopped, stateSince: time.Now(),
+		replaced: make(chan struct{}, 1),
+	}
 }
 
 // Name returns the feed's name.
@@ -112,12 +119,20 @@ func (f *Feed) Source() source.Source {
 }
 
 // Replace swaps the feed's source (a config reload) and stops the running
-// attempt; the next one starts at once with the new source. The hub and
-// its viewers stay: they continue at the new source's first keyframe.
+// attempt, or ends the wait of a feed in backoff; either way the next
+// attempt starts at once with the new source, with the backoff reset. The
+// hub and its viewers stay: they continue at the new source's first
+// keyframe.
 func (f *Feed) Replace(src source.Source) {
 	f.srcMu.Lock()
 	f.src = src
 	cancel := f.cancel
+	if cancel == nil { // between attempts: wake the backoff (under srcMu, see attempt)
+		select {
+		case f.replaced <- struct{}{}:
+		default: // already woken
+		}
+	}
 	f.srcMu.Unlock()
 	if cancel != nil {
 		cancel(ErrReplaced)
@@ -161,17 +176,24 @@ func (f *Feed) Run(ctx context.Context) error {
 		// The same failure over and over is logged once a minute, not at
 		// every retry.
 		if msg != lastMsg || time.Since(lastLog) > time.Minute {
-			f.log.Warn("source stopped; restarting", "source", f.Source().String(), "reason", msg, "retry_in", backoff.String())
+			f.log.Warn("source stopped; retrying", "source", f.Source().String(), "reason", msg, "retry_in", backoff.String())
 			lastMsg, lastLog = msg, time.Now()
 		} else {
 			f.log.Debug("source stopped again", "reason", msg)
 		}
-		f.setState(StateRestarting)
+		f.setState(StateBackoff)
+		wait := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
+			wait.Stop()
 			f.setState(StateStopped)
 			return nil
-		case <-time.After(backoff):
+		case <-f.replaced:
+			wait.Stop()
+			f.log.Info("source replaced by a config reload; starting it now", "source", f.Source().String())
+			backoff = f.opts.MinBackoff
+			continue
+		case <-wait.C:
 		}
 		backoff = min(backoff*2, f.opts.MaxBackoff)
 	}
@@ -185,6 +207,12 @@ func (f *Feed) attempt(ctx context.Context) (bool, error) {
 	f.srcMu.Lock()
 	src := f.src
 	f.cancel = cancel
+	// This attempt runs the newest source: a wake-up from a Replace made
+	// just before must not cut its backoff short, should it fail.
+	select {
+	case <-f.replaced:
+	default:
+	}
 	f.srcMu.Unlock()
 	defer func() {
 		f.srcMu.Lock()

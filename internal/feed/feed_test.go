@@ -12,6 +12,7 @@ import (
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/source"
 	"github.com/camfeed/camfeed/internal/testsrc"
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // fakeSource records when it was started and fails at once, or runs a
@@ -165,4 +166,27 @@ func (b *blocking) Run(ctx context.Context, _ source.Sink) error {
 	close(b.started)
 	<-ctx.Done()
 	return ctx.Err()
+}
+
+// TestReplaceInBackoff: a reload that fixes a failing source is tried at
+// once, not after the backoff (up to MaxBackoff, 30 s by default): the
+// feed starts from a source that fails, waits out a long backoff, and
+// the good source's frames reach the hub within Patience.
+func TestReplaceInBackoff(t *testing.T) {
+	bad := &fakeSource{}
+	h := hub.New(hub.Config{})
+	f := New("cam", bad, h, Options{MinBackoff: time.Hour, MaxBackoff: time.Hour}, quietLog())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	testsupport.Eventually(t, "the failing source waits out its backoff", func() bool { return f.Status().State == StateBackoff })
+	sub := h.Subscribe(hub.SubOptions{})
+	defer sub.Close()
+	f.Replace(&fakeSource{frames: 30})
+	nctx, ncancel := context.WithTimeout(ctx, testsupport.Patience)
+	defer ncancel()
+	if _, err := sub.Next(nctx); err != nil {
+		t.Fatalf("no frame from the new source: %v (state %s)", err, f.Status().State)
+	}
 }

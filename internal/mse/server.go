@@ -15,11 +15,13 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -201,9 +203,13 @@ func readControl(conn *websocket.Conn) {
 	}
 }
 
+// leaveReason puts the end of a stream in words for the door's left line.
+// A viewer going away (a closed tab: the socket closed, reset, or a close
+// frame) is the normal end, not an error's text.
 func leaveReason(err error) string {
 	switch {
-	case err == nil, errors.Is(err, context.Canceled):
+	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, websocket.ErrCloseSent), errors.Is(err, net.ErrClosed),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET), websocket.IsCloseError(err, websocket.CloseGoingAway, websocket.CloseNormalClosure):
 		return "viewer closed the connection"
 	case errors.Is(err, hub.ErrClosed):
 		return "feed closed"

@@ -188,15 +188,15 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 	if se.pub != nil {
 		se.pub.close()
 		s.log.Info("rtsp: publisher left", "feed", se.feed.name, "remote", se.remote,
-			"units", se.pub.units(), "err", ctx.Error)
+			"units", se.pub.units(), "reason", closeReason("publisher", ctx.Error))
 		return
 	}
 	if se.door != nil {
-		se.door.Leave(closeReason(ctx.Error))
+		se.door.Leave(closeReason("viewer", ctx.Error))
 	}
 	if !se.since.IsZero() {
 		attrs := []any{"feed", se.feed.name, "remote", se.remote, "transport", se.transport,
-			"for", time.Since(se.since).Round(time.Millisecond), "err", ctx.Error}
+			"for", time.Since(se.since).Round(time.Millisecond), "reason", closeReason("viewer", ctx.Error)}
 		if v != nil {
 			attrs = append(attrs, "bytes", bytes, "skips", skips)
 		}
@@ -206,16 +206,16 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 
 // closeReason puts a session's end in words for the door's viewer-left
 // line.
-func closeReason(err error) string {
+func closeReason(who string, err error) string {
 	switch {
 	case err == nil:
 		return "session closed"
 	case errors.Is(err, io.EOF):
-		return "viewer closed the connection"
+		return who + " closed the connection"
 	}
 	var terr liberrors.ErrServerSessionTornDown
 	if errors.As(err, &terr) {
-		return "viewer sent TEARDOWN"
+		return who + " sent TEARDOWN"
 	}
 	return err.Error()
 }

@@ -1,8 +1,9 @@
 package rtsp
 
 import (
-	"github.com/camfeed/camfeed/internal/door"
 	"time"
+
+	"github.com/camfeed/camfeed/internal/door"
 
 	"github.com/bluenviron/gortsplib/v5"
 )

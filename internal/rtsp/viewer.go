@@ -155,7 +155,7 @@ func (v *viewer) run(ctx context.Context) {
 		f, err := v.sub.Next(ctx)
 		if err != nil {
 			if errors.Is(err, hub.ErrClosed) {
-				v.s.log.Info("rtsp: feed closed, ending viewer", "feed", v.feed.name, "viewer", v.label)
+				v.s.log.Debug("rtsp: feed closed, ending viewer", "feed", v.feed.name, "viewer", v.label)
 				v.feed.closeFrom(v) // its sessions end, and their clients reconnect
 			}
 			return

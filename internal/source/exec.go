@@ -11,12 +11,14 @@ import (
 type Exec struct {
 	Command string
 	Log     *slog.Logger
+
+	seen stderrMemory
 }
 
 func (e *Exec) String() string { return "exec:" + e.Command }
 
 // Run implements Source.
 func (e *Exec) Run(ctx context.Context, sink Sink) error {
-	p := &process{name: "/bin/sh", args: []string{"-c", e.Command}, log: e.Log}
+	p := &process{name: "/bin/sh", args: []string{"-c", e.Command}, log: e.Log, label: "command", seen: &e.seen}
 	return p.run(ctx, sink)
 }

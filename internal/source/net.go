@@ -7,32 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
-
-// Stdin reads Annex-B H.264 from standard input, e.g.
-// rpicam-vid -t 0 --inline -o - | camfeed --source stdin.
-type Stdin struct{ Log *slog.Logger }
-
-func (Stdin) String() string { return "stdin" }
-
-// Passive: stdin produces nothing until its writer does.
-func (Stdin) Passive() bool { return true }
-
-// Run implements Source. Standard input cannot be reopened: once it ends
-// the feed waits for nothing, so Run blocks until ctx ends.
-func (s Stdin) Run(ctx context.Context, sink Sink) error {
-	err := pump(ctx, os.Stdin, sink)
-	if errors.Is(err, ErrEnded) {
-		s.Log.Warn("standard input ended; the feed has no more video until camfeed restarts")
-		<-ctx.Done()
-		return ctx.Err()
-	}
-	return err
-}
 
 // TCP connects to a publisher such as rpicam-vid --listen -o tcp://0.0.0.0:PORT.
 type TCP struct {
@@ -161,13 +140,22 @@ func (t *TCPListen) Run(ctx context.Context, sink Sink) error {
 			break
 		}
 		if dropped.Load() {
-			t.Log.Warn("publisher dropped", "remote", conn.RemoteAddr().String(), "reason", err)
+			t.Log.Warn("publisher dropped", "remote", conn.RemoteAddr().String(), "reason", err.Error())
 			continue
 		}
-		t.Log.Info("publisher disconnected", "remote", conn.RemoteAddr().String(), "reason", err)
+		t.Log.Info("publisher disconnected", "remote", conn.RemoteAddr().String(), "reason", publisherGone(err))
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	return fmt.Errorf("publisher listener on %s closed", t.Addr)
+}
+
+// publisherGone puts the end of a publisher's connection in words: its
+// hanging up is the normal end, not an error.
+func publisherGone(err error) string {
+	if err == nil || errors.Is(err, ErrEnded) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) {
+		return "publisher closed the connection"
+	}
+	return err.Error()
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -25,8 +26,44 @@ type process struct {
 	name string
 	args []string
 	log  *slog.Logger
+	// label names the child in errors; name when empty. Exec says
+	// "command": "/bin/sh exited" tells the user nothing.
+	label string
 	// explain turns a stderr line into a plain-words problem, or "".
 	explain func(line string) string
+	// seen, if set, holds the lines of the source's previous run: those
+	// said again are logged at debug level (see stderrMemory).
+	seen *stderrMemory
+}
+
+// stderrMemory remembers a source's stderr lines from one run to the next.
+// A failing command retried with backoff says the same thing every time
+// ("nosuchcmd: not found", ffmpeg's banner): the journal gets it once, and
+// a line that differs, what a person needs, still stands out. The feed's
+// WARN line says each retry's reason all the same. No lock: a source runs
+// once at a time, and run waits for its stderr reader.
+type stderrMemory struct {
+	prev, this map[string]bool
+}
+
+// maxRemembered bounds the lines remembered from a run.
+const maxRemembered = 64
+
+// repeat reports whether line was said in the previous run, and notes it
+// for the next.
+func (m *stderrMemory) repeat(line string) bool {
+	if m.this == nil {
+		m.this = map[string]bool{}
+	}
+	if len(m.this) < maxRemembered {
+		m.this[line] = true
+	}
+	return m.prev[line]
+}
+
+// next starts a new run.
+func (m *stderrMemory) next() {
+	m.prev, m.this = m.this, nil
 }
 
 func (p *process) run(ctx context.Context, sink Sink) error {
@@ -46,12 +83,14 @@ func (p *process) run(ctx context.Context, sink Sink) error {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
 	var wg sync.WaitGroup
-	var problem string
+	var problem, last string
 	var pmu sync.Mutex
+	stderrDone := make(chan struct{})
 	wg.Go(func() {
-		found := p.readStderr(stderr)
+		defer close(stderrDone)
+		found, l := p.readStderr(stderr)
 		pmu.Lock()
-		problem = found
+		problem, last = found, l
 		pmu.Unlock()
 	})
 	perr := pump(ctx, stdout, sink)
@@ -67,6 +106,14 @@ func (p *process) run(ctx context.Context, sink Sink) error {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		}
 	}()
+	// Read stderr to its end before Wait, which closes the pipe: the last
+	// line, where a command says why it failed, was lost about half the
+	// time. The end comes when the group exits (SIGKILL at stopGrace); a
+	// process outside the group that holds stderr open gets a second more.
+	select {
+	case <-stderrDone:
+	case <-time.After(stopGrace + time.Second):
+	}
 	werr := cmd.Wait()
 	close(done)
 	wg.Wait()
@@ -81,7 +128,7 @@ func (p *process) run(ctx context.Context, sink Sink) error {
 	if werr != nil {
 		var ee *exec.ExitError
 		if errors.As(werr, &ee) {
-			return fmt.Errorf("%s exited with %v", p.name, ee.ProcessState)
+			return exitError(p.labelOr(), ee.ProcessState, last)
 		}
 		return fmt.Errorf("%s: %w", p.name, werr)
 	}
@@ -91,12 +138,71 @@ func (p *process) run(ctx context.Context, sink Sink) error {
 	return perr
 }
 
+func (p *process) labelOr() string {
+	if p.label != "" {
+		return p.label
+	}
+	return p.name
+}
+
+// Exit statuses a shell gives when it cannot run a command (POSIX, "Shell
+// Command Language", 2.8.2 Exit Status for Commands).
+const (
+	exitNotFound      = 127
+	exitNotExecutable = 126
+)
+
+// maxErrLine bounds how much of the child's last stderr line goes into an
+// error (the status page and /healthz show it).
+const maxErrLine = 200
+
+// exitError says why a child exited, in the words a person can act on:
+// the shell's "not found" and "permission denied" become what they mean,
+// and otherwise the child's last stderr line is quoted, since that is
+// where ffmpeg, gst-launch and rpicam-vid say what went wrong.
+func exitError(label string, ps *os.ProcessState, last string) error {
+	if len(last) > maxErrLine {
+		last = last[:maxErrLine] + "..."
+	}
+	switch ps.ExitCode() {
+	case exitNotFound:
+		if name := shellSubject(last); name != "" {
+			return fmt.Errorf("command not found: %s", name)
+		}
+	case exitNotExecutable:
+		if name := shellSubject(last); name != "" {
+			return fmt.Errorf("permission denied: %s (not executable, or a directory)", name)
+		}
+	}
+	if last != "" {
+		return fmt.Errorf("%s exited with %v: %s", label, ps, last)
+	}
+	return fmt.Errorf("%s exited with %v", label, ps)
+}
+
+// shellSubject finds the command a shell could not run in its complaint:
+// dash writes "/bin/sh: 1: nosuchcmd: not found", bash "sh: line 1:
+// nosuchcmd: command not found" (and "...: Permission denied").
+func shellSubject(line string) string {
+	for _, tail := range []string{": not found", ": command not found", ": Permission denied", ": Is a directory"} {
+		head, ok := strings.CutSuffix(line, tail)
+		if !ok {
+			continue
+		}
+		if i := strings.LastIndex(head, ": "); i >= 0 {
+			return head[i+2:]
+		}
+		return head
+	}
+	return ""
+}
+
 // readStderr logs the child's stderr line by line (at most 20 lines a
-// second; the rest are counted) and returns the last recognised problem.
-func (p *process) readStderr(r io.Reader) string {
+// second; the rest are counted) and returns the last recognised problem
+// and the last line.
+func (p *process) readStderr(r io.Reader) (problem, last string) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 64<<10)
-	var problem string
 	var window time.Time
 	lines, dropped := 0, 0
 	for sc.Scan() {
@@ -104,6 +210,7 @@ func (p *process) readStderr(r io.Reader) string {
 		if line == "" {
 			continue
 		}
+		last = line
 		if p.explain != nil {
 			if s := p.explain(line); s != "" {
 				problem = s
@@ -115,11 +222,18 @@ func (p *process) readStderr(r io.Reader) string {
 			}
 			window, lines, dropped = now, 0, 0
 		}
+		if p.seen != nil && p.seen.repeat(line) {
+			p.log.Debug(line, "child", p.name, "repeated", true)
+			continue
+		}
 		if lines++; lines > 20 {
 			dropped++
 			continue
 		}
 		p.log.Info(line, "child", p.name)
 	}
-	return problem
+	if p.seen != nil {
+		p.seen.next()
+	}
+	return problem, last
 }

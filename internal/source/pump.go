@@ -78,6 +78,11 @@ func pump(ctx context.Context, r io.Reader, sink Sink) error {
 			if err := d.SetReadDeadline(time.Time{}); err != nil {
 				canIdle = false
 			}
+			// A cancel that ends reads with a deadline (Stdin) may have
+			// set it just before: look again, or the read would block.
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			continue
 		}
 		if ctx.Err() != nil {

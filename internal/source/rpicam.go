@@ -31,7 +31,8 @@ type RPiCam struct {
 	Software bool
 	Log      *slog.Logger
 
-	bin string
+	bin  string
+	seen stderrMemory
 }
 
 // ErrNoCameraTool is returned when neither rpicam-vid nor libcamera-vid is
@@ -117,7 +118,7 @@ func (r *RPiCam) Run(ctx context.Context, sink Sink) error {
 			return err
 		}
 	}
-	p := &process{name: bin, args: r.Args(), log: r.Log, explain: explainCamera}
+	p := &process{name: bin, args: r.Args(), log: r.Log, explain: explainCamera, seen: &r.seen}
 	return p.run(ctx, sink)
 }
 

@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 func TestRPiCamArgs(t *testing.T) {
@@ -139,7 +142,8 @@ func TestExecStopsProcessGroup(t *testing.T) {
 // TestTCPListenOnePublisher: one publisher at a time; a second is refused
 // with a message; after the first leaves, the next one is served.
 func TestTCPListenOnePublisher(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &testsupport.LogBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
 	addrc := make(chan net.Addr, 1)
 	src := &TCPListen{Addr: "127.0.0.1:0", Log: log, ready: func(a net.Addr) { addrc <- a }}
 	sink := &recSink{}
@@ -177,6 +181,11 @@ func TestTCPListenOnePublisher(t *testing.T) {
 	if n, _, _ := sink.snapshot(); n != 6 {
 		t.Errorf("got %d bytes, want 6", n)
 	}
+	// A publisher hanging up is the normal end: a reason, not an error.
+	if out := logs.String(); !strings.Contains(out, `msg="publisher disconnected"`) ||
+		!strings.Contains(out, `reason="publisher closed the connection"`) || strings.Contains(out, "input ended") {
+		t.Errorf("publisher's end not in words:\n%s", out)
+	}
 }
 
 func TestPublishOnePublisher(t *testing.T) {
@@ -212,5 +221,101 @@ func TestPublishOnePublisher(t *testing.T) {
 	defer sink.mu.Unlock()
 	if sink.inputs != 2 {
 		t.Errorf("NewInput called %d times for 2 publishers leaving", sink.inputs)
+	}
+}
+
+// TestExecExitInWords: a command that cannot run, or fails, is reported
+// with what the shell or the command said, not as "/bin/sh exited with
+// exit status 127" (the line a person needs was only in the INFO log).
+func TestExecExitInWords(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := t.TempDir()
+	script := filepath.Join(dir, "notexec.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ command, want string }{
+		{"nosuchcmd-camfeed --x", "command not found: nosuchcmd-camfeed"},
+		{script, "permission denied: " + script},
+		{"echo first >&2; echo 'Invalid data found when processing input' >&2; exit 1", "command exited with exit status 1: Invalid data found when processing input"},
+		{"exit 3", "command exited with exit status 3"},
+	} {
+		// Ten times: the last line was lost about one time in seven when
+		// Wait closed the stderr pipe before it was read.
+		for range 10 {
+			err := (&Exec{Command: tc.command, Log: log}).Run(context.Background(), &recSink{})
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("%s: got %v, want %q", tc.command, err, tc.want)
+				break
+			}
+		}
+	}
+}
+
+func TestShellSubject(t *testing.T) {
+	for line, want := range map[string]string{
+		"/bin/sh: 1: nosuchcmd: not found":               "nosuchcmd",
+		"sh: line 1: nosuchcmd: command not found":       "nosuchcmd",
+		"/bin/sh: 1: ./x.sh: Permission denied":          "./x.sh",
+		"ffmpeg version 6.1 Copyright (c) 2000-2023 the": "",
+	} {
+		if got := shellSubject(line); got != want {
+			t.Errorf("%q: got %q, want %q", line, got, want)
+		}
+	}
+}
+
+// TestStdinStopsOnCancel: a stdin source whose writer never writes (nor
+// closes) stops when its context ends; a blocking read of standard input
+// held shutdown for as long as the writer lived. The descriptor is left
+// in blocking mode, as the shell that shares a terminal expects.
+func TestStdinStopsOnCancel(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	defer r.Close()
+	fd := int(r.Fd()) // Fd puts r in blocking mode, as standard input usually is
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Stdin{Log: slog.New(slog.DiscardHandler), fd: fd}.Run(ctx, &recSink{}) }()
+	if _, err := w.Write([]byte{0, 0, 0, 1, 0x09, 0xf0}); err != nil { // an access unit delimiter, then silence
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // let Run reach its read; the cancel must work either way
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Run returned %v, want context.Canceled", err)
+		}
+	case <-time.After(testsupport.Patience):
+		t.Fatal("stdin source still reading after its context ended")
+	}
+	if isNonblock(fd) {
+		t.Error("standard input left in non-blocking mode")
+	}
+}
+
+// TestStderrRepeatsQuiet: a command retried with backoff that says the
+// same thing each time has it logged at info level once; what changes
+// still shows.
+func TestStderrRepeatsQuiet(t *testing.T) {
+	logs := &testsupport.LogBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil)) // info and up, as in the journal
+	marker := filepath.Join(t.TempDir(), "ran")
+	e := &Exec{Command: "echo 'cannot open /dev/video9' >&2; [ -e " + marker + " ] && echo 'now something else' >&2; touch " + marker + "; exit 1", Log: log}
+	for range 3 {
+		if err := e.Run(context.Background(), &recSink{}); err == nil {
+			t.Fatal("the command failed, Run did not")
+		}
+	}
+	out := logs.String()
+	if n := strings.Count(out, "cannot open /dev/video9"); n != 1 {
+		t.Errorf("the repeated line logged %d times, want once:\n%s", n, out)
+	}
+	if n := strings.Count(out, "now something else"); n != 1 {
+		t.Errorf("the new line logged %d times, want once:\n%s", n, out)
 	}
 }

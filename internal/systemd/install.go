@@ -21,7 +21,15 @@ var (
 	ErrNotInstalled = errors.New("camfeed service is not installed: sudo camfeed service install")
 	ErrPackaged     = errors.New("the camfeed service was installed by the camfeed package: sudo apt remove camfeed")
 	ErrConfigExists = errors.New("a different config is already installed; edit it, or remove it first")
+	ErrNoSystemd    = errors.New("systemd is not running on this machine (no /run/systemd/system), so there is no service to manage: run camfeed directly, or under the init system in use")
 )
+
+// systemdRunning reports whether systemd is the running init system, as
+// sd_booted(3) decides it.
+func (o InstallOptions) systemdRunning() bool {
+	st, err := os.Stat(o.path("/run/systemd/system"))
+	return err == nil && st.IsDir()
+}
 
 // InstallOptions configures Install, Uninstall and Status.
 type InstallOptions struct {
@@ -38,8 +46,8 @@ type InstallOptions struct {
 	DefaultConfig []byte
 }
 
-// Directories where binaries and configs are moved when they sit in a home
-// directory, which the service user cannot enter (Pi OS homes are 0700).
+// Where a binary outside the system directories, and a config the sandbox
+// would hide, are copied (see inSystemDir and hiddenFromService).
 const (
 	systemBinary = "/usr/local/bin/camfeed"
 	systemConfig = DefaultConfig
@@ -72,39 +80,47 @@ func Install(ctx context.Context, opts InstallOptions, dryRun bool, out io.Write
 	if !dryRun && opts.real() && os.Geteuid() != 0 {
 		return ErrNotRoot
 	}
+	if !dryRun && !opts.systemdRunning() {
+		return fmt.Errorf("service install: %w", ErrNoSystemd)
+	}
 	u := opts.Unit.withDefaults()
 	var steps []step
 
-	if underHome(u.Binary) {
+	// The binary and the config are checked before any step is planned:
+	// a wrong --config is an error, not a sample config written under
+	// that name or a copy that fails halfway through the install.
+	if !inSystemDir(u.Binary) {
 		src := u.Binary
+		if _, err := os.Stat(src); err != nil {
+			return fmt.Errorf("service install: binary: %w", err)
+		}
 		u.Binary = systemBinary
 		steps = append(steps, step{
-			fmt.Sprintf("copy %s to %s (the service user cannot enter home directories)", src, systemBinary),
+			fmt.Sprintf("copy %s to %s (%s; run install again to update it)", src, systemBinary, whyCopy(src)),
 			func(context.Context) error { return copyFile(src, opts.path(systemBinary), 0o755, true) },
 		})
 	}
-	fromHome := underHome(u.Config)
-	if fromHome {
-		src := u.Config
-		u.Config = systemConfig
-		steps = append(steps, step{
-			fmt.Sprintf("copy %s to %s", src, systemConfig),
-			func(context.Context) error { return copyFile(src, opts.path(systemConfig), 0o640, false) },
-		})
-	} else if u.Config != "" && opts.DefaultConfig != nil {
-		if _, err := os.Stat(opts.path(u.Config)); errors.Is(err, os.ErrNotExist) {
+	if u.Config != "" {
+		if hiddenFromService(u.Config) {
+			src := u.Config
+			if _, err := os.Stat(src); err != nil {
+				return fmt.Errorf("service install: %w", configMissing(src, err))
+			}
+			u.Config = systemConfig
+			steps = append(steps, step{
+				fmt.Sprintf("copy %s to %s (%s; from now on edit %s)", src, systemConfig, whyCopy(src), systemConfig),
+				func(context.Context) error { return copyFile(src, opts.path(systemConfig), 0o640, false) },
+			})
+		} else if _, err := os.Stat(opts.path(u.Config)); err != nil {
+			if !errors.Is(err, os.ErrNotExist) || u.Config != systemConfig || opts.DefaultConfig == nil {
+				return fmt.Errorf("service install: %w", configMissing(u.Config, err))
+			}
 			steps = append(steps, step{
 				"write the default config to " + u.Config,
 				func(context.Context) error {
 					return writeFile(opts.path(u.Config), opts.DefaultConfig, 0o640)
 				},
 			})
-		}
-	}
-
-	if u.Config != "" && !fromHome && opts.DefaultConfig == nil {
-		if _, err := os.Stat(opts.path(u.Config)); err != nil {
-			return fmt.Errorf("service install: config: %w", err)
 		}
 	}
 
@@ -177,7 +193,66 @@ func Install(ctx context.Context, opts InstallOptions, dryRun bool, out io.Write
 		return fmt.Errorf("service install: %w", err)
 	}
 	fmt.Fprintf(out, "%s is enabled and running. Its log: journalctl -u %s -f\n", u.UnitFile(), u.Name)
+	if u.Config != "" {
+		fmt.Fprintf(out, "It reads %s: after editing it, sudo systemctl reload %s.\n", u.Config, u.Name)
+	}
 	return nil
+}
+
+// ErrConfigMissing is a --config file that does not exist.
+var ErrConfigMissing = errors.New("config file not found")
+
+func configMissing(path string, err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: %s (check the path, or leave out --config to install the default config at %s)", ErrConfigMissing, path, systemConfig)
+	}
+	return fmt.Errorf("config: %w", err)
+}
+
+// systemBinDirs hold programs that a service runs where they are: the
+// package manager's and the administrator's own. ProtectSystem=strict makes
+// them read-only, which is all a program needs.
+var systemBinDirs = []string{"/usr/bin/", "/usr/sbin/", "/usr/local/bin/", "/usr/local/sbin/", "/bin/", "/sbin/", "/opt/"}
+
+// inSystemDir reports whether p is in one of systemBinDirs. A binary
+// anywhere else (a home directory, /tmp, a build or download directory) is
+// copied to /usr/local/bin: the service must not depend on a file the
+// sandbox hides (ProtectHome, PrivateTmp) or that a rebuild or a clean-up
+// changes or removes under it.
+func inSystemDir(p string) bool {
+	for _, d := range systemBinDirs {
+		if strings.HasPrefix(p, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// hiddenFromService reports whether the unit's sandbox hides p from the
+// service: home directories (ProtectHome) and the temporary directories,
+// which PrivateTmp replaces with the service's own. A config anywhere else
+// is read where it is, so that the user keeps editing the file they know.
+func hiddenFromService(p string) bool {
+	if underHome(p) {
+		return true
+	}
+	for _, d := range []string{"/tmp/", "/var/tmp/"} {
+		if strings.HasPrefix(p, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// whyCopy says why a file is copied out of p's directory.
+func whyCopy(p string) string {
+	switch {
+	case underHome(p):
+		return "the service cannot enter home directories"
+	case hiddenFromService(p):
+		return "the service has its own private /tmp"
+	}
+	return "the service runs programs from system directories only, not from build or download directories"
 }
 
 // Uninstall stops and disables the service and removes the unit that
@@ -186,6 +261,9 @@ func Install(ctx context.Context, opts InstallOptions, dryRun bool, out io.Write
 func Uninstall(ctx context.Context, opts InstallOptions, dryRun bool, out io.Writer) error {
 	if !dryRun && opts.real() && os.Geteuid() != 0 {
 		return fmt.Errorf("service uninstall: %w", errors.New("must run as root: sudo camfeed service uninstall"))
+	}
+	if !dryRun && !opts.systemdRunning() {
+		return fmt.Errorf("service uninstall: %w", ErrNoSystemd)
 	}
 	u := opts.Unit.withDefaults()
 	unitPath := filepath.Join(unitDir, u.UnitFile())
@@ -237,6 +315,9 @@ func (s ServiceStatus) Running() bool { return s.Active == "active" }
 // needs no privileges. It returns ErrNotInstalled when there is no unit.
 func Status(ctx context.Context, opts InstallOptions, out io.Writer) (ServiceStatus, error) {
 	u := opts.Unit.withDefaults()
+	if !opts.systemdRunning() {
+		return ServiceStatus{}, fmt.Errorf("service status: %w", ErrNoSystemd)
+	}
 	b, err := exec.CommandContext(ctx, "systemctl", "show", u.UnitFile(), "--no-pager",
 		"--property=LoadState,UnitFileState,ActiveState,SubState,MainPID,NRestarts,StatusText,ActiveEnterTimestamp,FragmentPath").Output()
 	if err != nil {
@@ -255,7 +336,11 @@ func Status(ctx context.Context, opts InstallOptions, out io.Writer) (ServiceSta
 	}
 	fmt.Fprintf(out, "%s: %s (%s), %s\n", u.UnitFile(), st.Active, st.Sub, st.Enabled)
 	if st.Running() {
-		fmt.Fprintf(out, "  since %s, main PID %d, restarted %d times\n", st.Since, st.MainPID, st.Restarts)
+		times := fmt.Sprintf("%d times", st.Restarts)
+		if st.Restarts == 1 {
+			times = "once"
+		}
+		fmt.Fprintf(out, "  since %s, main PID %d, restarted %s\n", st.Since, st.MainPID, times)
 	}
 	if st.Text != "" {
 		fmt.Fprintf(out, "  status: %s\n", st.Text)

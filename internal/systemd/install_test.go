@@ -44,6 +44,9 @@ func fakeRoot(t *testing.T, passwd, groups string) string {
 	root := t.TempDir()
 	mustWrite(t, filepath.Join(root, "etc/passwd"), passwd)
 	mustWrite(t, filepath.Join(root, "etc/group"), groups)
+	if err := os.MkdirAll(filepath.Join(root, "run/systemd/system"), 0o755); err != nil { // systemd is running
+		t.Fatal(err)
+	}
 	return root
 }
 
@@ -124,8 +127,17 @@ func TestInstallMissingConfig(t *testing.T) {
 	root := fakeRoot(t, "", "video:x:44:\n")
 	opts := InstallOptions{Unit: UnitOptions{Config: "/etc/camfeed/nope.yaml"}, Root: root}
 	err := Install(context.Background(), opts, false, &bytes.Buffer{})
-	if !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("got %v, want a missing-config error", err)
+	if !errors.Is(err, ErrConfigMissing) || !strings.Contains(err.Error(), "/etc/camfeed/nope.yaml") {
+		t.Errorf("got %v, want a missing-config error naming the file", err)
+	}
+	// Even with a default config to write, one named by --config that does
+	// not exist is an error: the sample is written only to the default path.
+	opts.DefaultConfig = []byte("feeds: {}\n")
+	if err := Install(context.Background(), opts, true, &bytes.Buffer{}); !errors.Is(err, ErrConfigMissing) {
+		t.Errorf("dry run with a default config: got %v, want ErrConfigMissing", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/camfeed/nope.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Error("the sample config was written under the name given")
 	}
 	if got := calls(t, log); got != "" {
 		t.Errorf("commands ran before the check: %s", got)
@@ -135,7 +147,13 @@ func TestInstallMissingConfig(t *testing.T) {
 func TestInstallDryRun(t *testing.T) {
 	log := fakeTools(t)
 	root := fakeRoot(t, "", "video:x:44:\n")
-	opts := InstallOptions{Unit: UnitOptions{Binary: "/home/pi/go/bin/camfeed", Config: "/home/pi/camfeed.yaml"}, Root: root}
+	// A binary and a config under /tmp, as a download or a build leaves
+	// them: PrivateTmp=yes hides /tmp from the service, so both are copied.
+	dir := tmpDir(t)
+	bin, cfg := filepath.Join(dir, "camfeed"), filepath.Join(dir, "camfeed.yaml")
+	mustWrite(t, bin, "#!/bin/sh\n")
+	mustWrite(t, cfg, "feeds: {}\n")
+	opts := InstallOptions{Unit: UnitOptions{Binary: bin, Config: cfg}, Root: root}
 	var out bytes.Buffer
 	if err := Install(context.Background(), opts, true, &out); err != nil {
 		t.Fatal(err)
@@ -148,8 +166,8 @@ func TestInstallDryRun(t *testing.T) {
 	}
 	s := out.String()
 	for _, want := range []string{
-		"#   copy /home/pi/go/bin/camfeed to /usr/local/bin/camfeed",
-		"#   copy /home/pi/camfeed.yaml to /etc/camfeed/camfeed.yaml",
+		"#   copy " + bin + " to /usr/local/bin/camfeed (the service has its own private /tmp; run install again to update it)",
+		"#   copy " + cfg + " to /etc/camfeed/camfeed.yaml (the service has its own private /tmp; from now on edit /etc/camfeed/camfeed.yaml)",
 		"#   useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --groups video camfeed",
 		"#   systemctl enable camfeed.service",
 		"ExecStart=/usr/local/bin/camfeed --config /etc/camfeed/camfeed.yaml\n",
@@ -158,6 +176,66 @@ func TestInstallDryRun(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("dry run output lacks %q:\n%s", want, s)
 		}
+	}
+}
+
+// tmpDir is a directory under /tmp whatever $TMPDIR says: the install
+// rules are about /tmp itself.
+func tmpDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/tmp", "camfeed-install-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// TestInstallWhereFilesStay: a binary in a system directory and a config
+// outside the places the sandbox hides are used where they are; a binary
+// anywhere else (a build directory) is copied; a missing binary is an
+// error before anything is planned.
+func TestInstallWhereFilesStay(t *testing.T) {
+	fakeTools(t)
+	root := fakeRoot(t, "", "video:x:44:\n")
+	cfg := "/srv/camfeed/cam.yaml"
+	mustWrite(t, filepath.Join(root, cfg), "feeds: {}\n")
+	for _, tc := range []struct {
+		binary string
+		copied bool
+	}{
+		{"/usr/bin/camfeed", false},
+		{"/usr/local/bin/camfeed", false},
+		{"/opt/camfeed/bin/camfeed", false},
+		{"", true}, // this test binary, in Go's build cache
+	} {
+		bin := tc.binary
+		if bin == "" {
+			var err error
+			if bin, err = os.Executable(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var out bytes.Buffer
+		opts := InstallOptions{Unit: UnitOptions{Binary: bin, Config: cfg}, Root: root}
+		if err := Install(context.Background(), opts, true, &out); err != nil {
+			t.Fatalf("%s: %v", bin, err)
+		}
+		s := out.String()
+		if got := strings.Contains(s, "#   copy "+bin+" to /usr/local/bin/camfeed"); got != tc.copied {
+			t.Errorf("%s: copied %v, want %v:\n%s", bin, got, tc.copied, s)
+		}
+		wantExec := "ExecStart=" + bin + " --config " + cfg + "\n"
+		if tc.copied {
+			wantExec = "ExecStart=/usr/local/bin/camfeed --config " + cfg + "\n"
+		}
+		if !strings.Contains(s, wantExec) || strings.Contains(s, "copy "+cfg) {
+			t.Errorf("%s: want %q and the config used in place:\n%s", bin, wantExec, s)
+		}
+	}
+	opts := InstallOptions{Unit: UnitOptions{Binary: "/home/nobody-camfeed/go/bin/camfeed", Config: cfg}, Root: root}
+	if err := Install(context.Background(), opts, true, &bytes.Buffer{}); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing binary: got %v, want not found", err)
 	}
 }
 
@@ -211,8 +289,9 @@ func TestStatus(t *testing.T) {
 
 	mustWrite(t, show, "LoadState=loaded\nUnitFileState=enabled\nActiveState=active\nSubState=running\nMainPID=812\nNRestarts=2\n"+
 		"StatusText=cam: 30.0 fps, 1 viewer\nActiveEnterTimestamp=Sat 2025-05-03 10:00:00 BST\nFragmentPath=/etc/systemd/system/camfeed.service\n")
+	root := fakeRoot(t, "", "")
 	var out bytes.Buffer
-	st, err := Status(context.Background(), InstallOptions{}, &out)
+	st, err := Status(context.Background(), InstallOptions{Root: root}, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,8 +307,32 @@ func TestStatus(t *testing.T) {
 	}
 
 	mustWrite(t, show, "LoadState=not-found\nActiveState=inactive\n")
-	if _, err := Status(context.Background(), InstallOptions{}, &out); !errors.Is(err, ErrNotInstalled) {
+	if _, err := Status(context.Background(), InstallOptions{Root: root}, &out); !errors.Is(err, ErrNotInstalled) {
 		t.Errorf("not found: %v", err)
+	}
+}
+
+// TestNoSystemd: on a machine without systemd (a container, another init
+// system) the service commands say so, instead of "systemctl show: exit
+// status 1", and run nothing.
+func TestNoSystemd(t *testing.T) {
+	log := fakeTools(t)
+	root := t.TempDir()
+	opts := InstallOptions{Unit: DefaultUnitOptions(), Root: root, DefaultConfig: []byte("feeds: {}\n")}
+	if _, err := Status(context.Background(), opts, &bytes.Buffer{}); !errors.Is(err, ErrNoSystemd) {
+		t.Errorf("status: %v", err)
+	}
+	if err := Install(context.Background(), opts, false, &bytes.Buffer{}); !errors.Is(err, ErrNoSystemd) {
+		t.Errorf("install: %v", err)
+	}
+	if err := Uninstall(context.Background(), opts, false, &bytes.Buffer{}); !errors.Is(err, ErrNoSystemd) {
+		t.Errorf("uninstall: %v", err)
+	}
+	if err := Install(context.Background(), opts, true, &bytes.Buffer{}); err != nil {
+		t.Errorf("a dry run needs no systemd: %v", err)
+	}
+	if got := calls(t, log); got != "" {
+		t.Errorf("commands ran: %s", got)
 	}
 }
 
