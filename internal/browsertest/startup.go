@@ -25,7 +25,7 @@ type Startup map[string]float64
 var StartupOrder = []string{
 	"responseStart", "responseEnd", "domLoading", "viewer.css.start", "viewer.css", "timecode.js.start", "timecode.js", "player.js.start", "player.js", "page.js.start", "page.js",
 	"script", "start", "session", "sessionStarted", "pageDone", "domInteractive", "domContentLoaded", "load",
-	"offerSent", "answered", "remoteSet", "track", "iceConnected", "connected",
+	"pcMade", "transceiver", "caps", "offerMade", "offerSent", "answered", "remoteSet", "track", "iceConnected", "connected",
 	"wsOpen", "streamInfo", "sourceOpen", "initSegment", "firstFragment", "buffered",
 	"loadedmetadata", "loadeddata", "playing", "presented", "firstFrame",
 }

@@ -139,7 +139,7 @@ func (b *broadcaster) join(p *peer) {
 		p.q <- fr // the queue holds more than maxGOP and is empty yet
 	}
 	if len(start) > 0 {
-		p.log.Debug("webrtc: viewer joins", "frames", len(start), "keyframe_age", time.Since(start[0].received).Round(time.Millisecond).String())
+		p.log.Debug("webrtc: viewer joins", "frames", len(start), "keyframe_age", time.Since(start[0].received).Round(time.Millisecond).String(), "ts", start[0].ts)
 	}
 	p.live.Store(true)
 	if len(start) < len(b.gop) || len(b.gop) == 0 {

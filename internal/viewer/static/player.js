@@ -349,21 +349,36 @@
     var p = this.player, self = this;
     if (!global.RTCPeerConnection) return Promise.reject(new Error("no WebRTC in this browser"));
     var pc = this.pc = new RTCPeerConnection({bundlePolicy: "max-bundle"});
+    p.mark("pcMade");
     var tr = pc.addTransceiver("video", {direction: "recvonly"});
+    p.mark("transceiver");
     if (tr.setCodecPreferences && global.RTCRtpReceiver && RTCRtpReceiver.getCapabilities) {
       var h264 = RTCRtpReceiver.getCapabilities("video").codecs.filter(function (c) {
         return c.mimeType === "video/H264" && /packetization-mode=1/.test(c.sdpFmtpLine || "");
       });
+      p.mark("caps");
       if (h264.length) try { tr.setCodecPreferences(h264); } catch (e) { /* keep defaults */ }
+    }
+    // show puts the receiver's track on the video. It is done while the
+    // offer is out, not at ontrack: a video element takes its time to
+    // set up its player (tens of ms of the page's main thread), and a
+    // picture decoded before the track has its sink is shown to no one.
+    // With the feed's join policy at "instant" the first picture can be
+    // a lone keyframe (when the cached one is stale, the frames after it
+    // are not sent), so losing it meant waiting for the next keyframe,
+    // up to a GOP later: 200–700 ms of the first picture in 1 start of 2.
+    function show(track, receiver) {
+      try { receiver.jitterBufferTarget = 0; } catch (x) { /* older browsers */ }
+      try { receiver.playoutDelayHint = 0; } catch (x) { /* non-Chrome */ }
+      var v = p.video, cur = v.srcObject;
+      if (cur && cur.getVideoTracks && cur.getVideoTracks()[0] === track) return;
+      if (v.src) { v.removeAttribute("src"); }
+      v.srcObject = new MediaStream([track]);
+      v.play().catch(function () {});
     }
     pc.ontrack = function (e) {
       p.mark("track");
-      try { e.receiver.jitterBufferTarget = 0; } catch (x) { /* older browsers */ }
-      try { e.receiver.playoutDelayHint = 0; } catch (x) { /* non-Chrome */ }
-      var v = p.video;
-      if (v.src) { v.removeAttribute("src"); }
-      v.srcObject = e.streams && e.streams[0] ? e.streams[0] : new MediaStream([e.track]);
-      v.play().catch(function () {});
+      show(e.track, e.receiver);
     };
     pc.oniceconnectionstatechange = function () {
       if (pc.iceConnectionState === "connected" || pc.iceConnectionState === "completed") p.mark("iceConnected");
@@ -381,9 +396,11 @@
     // The offer goes out before candidates are gathered: the server
     // learns this side's address from its connectivity checks, which
     // saves the gathering time on every start.
-    return pc.createOffer().then(function (o) { return pc.setLocalDescription(o); }).then(function () {
+    return pc.createOffer().then(function (o) { p.mark("offerMade"); return pc.setLocalDescription(o); }).then(function () {
       p.mark("offerSent");
-      return fetch(url, {method: "POST", headers: {"Content-Type": "application/sdp"}, body: pc.localDescription.sdp});
+      var answer = fetch(url, {method: "POST", headers: {"Content-Type": "application/sdp"}, body: pc.localDescription.sdp});
+      if (tr.receiver && tr.receiver.track) show(tr.receiver.track, tr.receiver);
+      return answer;
     }).then(function (r) {
       if (r.status !== 201 && r.status !== 200) return r.text().then(function (t) { throw new Error("WHEP " + r.status + " " + t.trim()); });
       var loc = r.headers.get("Location");
@@ -652,6 +669,7 @@
     if (!this.gotFrame) {
       this.mark("firstFrame");
       if (meta && meta.presentationTime) this.marks.presented = meta.presentationTime;
+      if (meta && meta.rtpTimestamp !== undefined) this.marks.rtpTimestamp = meta.rtpTimestamp;
       this.gotFrame = true;
       this.firstFrameMs = this.lastFrameAt - this.startedAt;
       this.everPlayed = true;
