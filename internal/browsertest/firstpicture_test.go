@@ -23,6 +23,7 @@ var (
 	firstPictureRuns   = flag.Int("firstpicture.runs", 7, "measured page loads per protocol in TestFirstPicture")
 	firstPictureProtos = flag.String("firstpicture.protocols", "webrtc,mse", "protocols TestFirstPicture measures")
 	firstPictureLog    = flag.Bool("firstpicture.log", false, "TestFirstPicture logs the servers' debug lines")
+	firstPicturePage   = flag.String("firstpicture.page", "/cam/", "the viewer page TestFirstPicture opens: /cam/ or /cam/embed")
 )
 
 // TestFirstPicture measures the viewer page's first picture: from
@@ -60,7 +61,7 @@ func TestFirstPicture(t *testing.T) {
 	for _, proto := range strings.Split(*firstPictureProtos, ",") {
 		var runs []browsertest.Startup
 		for i := 0; i <= *firstPictureRuns; i++ {
-			st, err := b.FirstPicture(base + "/cam/?proto=" + proto)
+			st, err := b.FirstPicture(base + *firstPicturePage + "?proto=" + proto)
 			if err != nil {
 				t.Fatalf("%s: %v", proto, err)
 			}

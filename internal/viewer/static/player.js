@@ -709,7 +709,7 @@
         this.stats.latencyKind = kind;
       }
     }
-    if (this.measure && global.camfeedTimeCode) {
+    if (this.measure && global.camfeedTimeCode && this.clock.synced) {
       var tc = camfeedTimeCode.fromVideo(v);
       if (tc !== null) {
         this.tcSamples.push({at: now, latency: server - tc, proto: this.proto});
