@@ -359,10 +359,11 @@
       p.mark("caps");
       if (h264.length) try { tr.setCodecPreferences(h264); } catch (e) { /* keep defaults */ }
     }
-    // show puts the receiver's track on the video. It is done while the
-    // offer is out, not at ontrack: a video element takes its time to
-    // set up its player (tens of ms of the page's main thread), and a
-    // picture decoded before the track has its sink is shown to no one.
+    // show puts the receiver's track on the video. It is done at once,
+    // not at ontrack: a video element takes its time to set up its
+    // player (tens of ms of the page's main thread, here spent while the
+    // browser makes the offer on its own thread), and a picture decoded
+    // before the track has its sink is shown to no one.
     // With the feed's join policy at "instant" the first picture can be
     // a lone keyframe (when the cached one is stale, the frames after it
     // are not sent), so losing it meant waiting for the next keyframe,
@@ -380,6 +381,7 @@
       p.mark("track");
       show(e.track, e.receiver);
     };
+    if (tr.receiver && tr.receiver.track) show(tr.receiver.track, tr.receiver);
     pc.oniceconnectionstatechange = function () {
       if (pc.iceConnectionState === "connected" || pc.iceConnectionState === "completed") p.mark("iceConnected");
     };
@@ -395,12 +397,16 @@
     var url = abs(p.base, "whep");
     // The offer goes out before candidates are gathered: the server
     // learns this side's address from its connectivity checks, which
-    // saves the gathering time on every start.
-    return pc.createOffer().then(function (o) { p.mark("offerMade"); return pc.setLocalDescription(o); }).then(function () {
+    // saves the gathering time on every start. It also goes out while
+    // the browser applies it (setLocalDescription, 20–50 ms in Chromium):
+    // the offer is final once made, and the answer is applied only after
+    // both are done.
+    return pc.createOffer().then(function (o) {
+      p.mark("offerMade");
+      var local = pc.setLocalDescription(o);
       p.mark("offerSent");
-      var answer = fetch(url, {method: "POST", headers: {"Content-Type": "application/sdp"}, body: pc.localDescription.sdp});
-      if (tr.receiver && tr.receiver.track) show(tr.receiver.track, tr.receiver);
-      return answer;
+      var answer = fetch(url, {method: "POST", headers: {"Content-Type": "application/sdp"}, body: o.sdp});
+      return Promise.all([answer, local]).then(function (r) { return r[0]; });
     }).then(function (r) {
       if (r.status !== 201 && r.status !== 200) return r.text().then(function (t) { throw new Error("WHEP " + r.status + " " + t.trim()); });
       var loc = r.headers.get("Location");
