@@ -12,13 +12,15 @@ import (
 
 // Startup is when each step of a viewer page's start happened, in ms
 // from navigation start (performance.timeOrigin): the document's own
-// timing (responseStart, responseEnd, domInteractive, domContentLoaded,
-// load) and the player's milestones (its marks: script, start, then
-// offerSent, answered, remoteSet, track, iceConnected, connected for
-// WebRTC or wsOpen, streamInfo, initSegment, sourceOpen, firstFragment,
-// buffered for MSE; loadedmetadata, loadeddata, playing and firstFrame,
-// the first requestVideoFrameCallback, for both). A step that did not
-// happen is absent.
+// timing (responseStart, responseEnd, domLoading, domInteractive,
+// domContentLoaded, load), each resource it fetched (NAME.start and
+// NAME, its responseEnd), and the player's marks (player.js: script,
+// start, session; pcMade, caps, offerMade, offerSent, answered,
+// remoteSet, track, iceConnected, connected for WebRTC; wsOpen,
+// streamInfo, sourceOpen, initSegment, firstFragment, buffered for MSE;
+// loadedmetadata, loadeddata, playing, presented and firstFrame, the
+// first requestVideoFrameCallback, for both). StartupOrder lists them in
+// order. A step that did not happen is absent.
 type Startup map[string]float64
 
 // StartupOrder is the order steps are shown in.
