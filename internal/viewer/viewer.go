@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
-	"github.com/camfeed/camfeed/internal/route"
 	"html/template"
 	"io/fs"
 	"mime"
@@ -21,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/camfeed/camfeed/internal/route"
 
 	"github.com/camfeed/camfeed/internal/hub"
 )
@@ -66,9 +67,34 @@ var templateFS embed.FS
 
 // Viewer serves the viewer pages.
 type Viewer struct {
-	feeds Feeds
-	opts  Options
-	tmpl  *template.Template
+	feeds  Feeds
+	opts   Options
+	tmpl   *template.Template
+	inline inline
+}
+
+// inline is what the feed and embed pages carry in themselves rather
+// than fetch: the style and the scripts. A fresh page load fetched four
+// assets (the page is no-cache, so every load did), and the player could
+// only start after the last: 60–80 ms of the first picture on loopback
+// in Chromium, more over Wi-Fi. The assets are still served under
+// AssetPrefix for the feed list and for dashboards that embed the player.
+type inline struct {
+	CSS template.CSS
+	JS  template.JS
+}
+
+func loadInline() inline {
+	var in inline
+	css, _ := staticFS.ReadFile("static/viewer.css")
+	in.CSS = template.CSS(css)
+	var js []byte
+	for _, f := range []string{"timecode.js", "player.js", "page.js"} {
+		b, _ := staticFS.ReadFile("static/" + f)
+		js = append(append(js, b...), '\n')
+	}
+	in.JS = template.JS(js)
+	return in
 }
 
 // New returns a viewer for feeds.
@@ -80,9 +106,10 @@ func New(feeds Feeds, opts Options) *Viewer {
 		opts.Title = "camfeed"
 	}
 	return &Viewer{
-		feeds: feeds,
-		opts:  opts,
-		tmpl:  template.Must(template.ParseFS(templateFS, "templates/*.html")),
+		feeds:  feeds,
+		opts:   opts,
+		tmpl:   template.Must(template.ParseFS(templateFS, "templates/*.html")),
+		inline: loadInline(),
 	}
 }
 
@@ -203,10 +230,12 @@ type pageData struct {
 	Feeds     []Info
 	Protocols string
 	Assets    string
+	Inline    inline
 }
 
 func (v *Viewer) render(w http.ResponseWriter, page string, d pageData) {
 	d.Assets = AssetPrefix
+	d.Inline = v.inline
 	d.Protocols = strings.Join(v.opts.Protocols, ",")
 	if d.Title == "" {
 		d.Title = v.opts.Title

@@ -138,6 +138,9 @@ func (b *broadcaster) join(p *peer) {
 	for _, fr := range start {
 		p.q <- fr // the queue holds more than maxGOP and is empty yet
 	}
+	if len(start) > 0 {
+		p.log.Debug("webrtc: viewer joins", "frames", len(start), "keyframe_age", time.Since(start[0].received).Round(time.Millisecond).String(), "ts", start[0].ts)
+	}
 	p.live.Store(true)
 	if len(start) < len(b.gop) || len(b.gop) == 0 {
 		// The peer waits for the next keyframe: ask for one now rather

@@ -427,6 +427,7 @@ func (p *peer) askRestart(now time.Time) {
 		return
 	}
 	p.lastPLI = now
+	p.log.Debug("webrtc: viewer lost its picture", "after", now.Sub(p.started).Round(time.Millisecond).String(), "frames_sent", p.sent.Load())
 	p.restart.Store(true)
 	// Wake sendLoop when the queue is empty.
 	select {

@@ -354,6 +354,7 @@ func (s *Server) serveOffer(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
+	began := time.Now()
 	p, answer, err := s.build(r, name, h, params, string(offer), sess)
 	if err != nil {
 		s.unreserve()
@@ -371,6 +372,7 @@ func (s *Server) serveOffer(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusCreated)
 	io.WriteString(w, answer)
+	p.log.Debug("webrtc: offer answered", "took", time.Since(began).Round(100*time.Microsecond).String())
 }
 
 // reserve takes one of maxPeers under the lock, so that concurrent offers
@@ -549,7 +551,6 @@ func (s *Server) newPeer(name string, h *hub.Hub, params hub.Params, offer, remo
 	})
 	go p.sendLoop()
 	go p.rtcpLoop(sender)
-	p.log.Debug("webrtc: offer answered")
 	return p, pc.LocalDescription().SDP, nil
 }
 

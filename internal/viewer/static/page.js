@@ -4,6 +4,7 @@
 // the test pattern's pixel time code (tests and measurements).
 "use strict";
 function camfeedPage(cfg) {
+  var scriptAt = performance.now();
   var q = new URLSearchParams(location.search);
   var video = document.getElementById("video"), overlay = document.getElementById("overlay");
   var status = document.getElementById("status"), stage = document.getElementById("stage");
@@ -22,19 +23,18 @@ function camfeedPage(cfg) {
     }
   });
   window.camfeedPlayer = player;
+  player.marks.script = scriptAt;
+  // The stream is asked for first; the controls are built while it
+  // connects.
+  player.start();
+  // Leaving the page hangs up (a WebRTC session is DELETEd), so the
+  // viewer's slot is free at once rather than when ICE times out.
+  window.addEventListener("pagehide", function (e) { if (!e.persisted) player.stop(); });
 
-  function fmtRate(b) {
-    return b >= 1e6 ? (b / 1e6).toFixed(2) + " Mbit/s" : Math.round(b / 1e3) + " kbit/s";
-  }
   function draw(s) {
     overlay.hidden = !showOverlay;
     if (!showOverlay) return;
-    var parts = [s.protocol];
-    if (s.width) parts.push(s.width + "×" + s.height);
-    parts.push(Math.round(s.fps) + " fps");
-    parts.push(fmtRate(s.bitrate));
-    var lat = s.latency === null ? "latency …" : s.latencyKind + " " + Math.round(s.latency) + " ms";
-    overlay.textContent = parts.join(" · ") + "\n" + lat;
+    overlay.textContent = camfeedPage.overlayText(s);
   }
 
   // Protocol buttons: Auto first, then each enabled protocol.
@@ -88,6 +88,21 @@ function camfeedPage(cfg) {
   ["mousemove", "touchstart", "keydown"].forEach(function (e) { document.addEventListener(e, wake, {passive: true}); });
   wake();
   draw(player.stats);
-  player.start();
   mark();
+  player.mark("pageDone");
 }
+
+// overlayText is the overlay's text for the player's stats. Rates and
+// latency are shown once the player has them (a second of frames, a
+// reading against a synced clock), not as zeros before.
+camfeedPage.overlayText = function (s) {
+  function fmtRate(b) {
+    return b >= 1e6 ? (b / 1e6).toFixed(2) + " Mbit/s" : Math.round(b / 1e3) + " kbit/s";
+  }
+  var parts = [s.protocol];
+  if (s.width) parts.push(s.width + "×" + s.height);
+  if (s.fps !== null && s.fps !== undefined) parts.push(Math.round(s.fps) + " fps");
+  if (s.bitrate !== null && s.bitrate !== undefined) parts.push(fmtRate(s.bitrate));
+  var lat = s.latency === null || s.latency === undefined ? "latency …" : s.latencyKind + " " + Math.max(0, Math.round(s.latency)) + " ms";
+  return parts.join(" · ") + "\n" + lat;
+};

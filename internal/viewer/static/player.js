@@ -37,12 +37,18 @@
     this.rtt = Infinity;
     return once().catch(function () {});
   };
+  // begin starts syncing, once: the player calls it at its first
+  // picture, so the round trips to /time do not compete with the start
+  // of the stream for the page's connections and main thread.
+  Clock.prototype.begin = function () {
+    var self = this;
+    if (this.begun) return;
+    this.begun = true;
+    this.sync();
+    setInterval(function () { self.sync(); }, 60000);
+  };
   function clockFor(url) {
-    if (!clocks[url]) {
-      clocks[url] = new Clock(url);
-      clocks[url].sync();
-      setInterval(function () { clocks[url].sync(); }, 60000);
-    }
+    if (!clocks[url]) clocks[url] = new Clock(url);
     return clocks[url];
   }
 
@@ -156,11 +162,17 @@
 
   // ---- MediaSource plumbing shared by MSE and HLS ----
   var MS = global.ManagedMediaSource || global.MediaSource;
-  function SourceBufferQueue(player, mime, onready) {
+  // SourceBufferQueue attaches a MediaSource to the video at once; its
+  // source buffer is added when the MediaSource is open and the stream's
+  // type is known (setType), whichever comes last, so opening the media
+  // pipeline overlaps connecting to the stream.
+  function SourceBufferQueue(player, mime) {
     var self = this;
     this.player = player;
     this.queue = [];
     this.sb = null;
+    this.mime = mime || null;
+    this.opened = false;
     this.ms = new MS();
     this.url = URL.createObjectURL(this.ms);
     var video = player.video;
@@ -168,25 +180,36 @@
     video.srcObject = null;
     video.src = this.url;
     this.ms.addEventListener("sourceopen", function () {
-      try {
-        self.sb = self.ms.addSourceBuffer(mime);
-        self.sb.mode = "segments";
-        self.sb.addEventListener("updateend", function () { self.started || self.kick(); self.pump(); });
-        self.sb.addEventListener("error", function () { player.fail("source buffer error"); });
-      } catch (e) {
-        player.fail("MediaSource cannot play " + mime + ": " + e.message);
-        return;
-      }
-      onready && onready();
-      self.pump();
+      player.mark("sourceOpen");
+      self.opened = true;
+      self.attach();
     }, {once: true});
   }
+  SourceBufferQueue.prototype.setType = function (mime) {
+    this.mime = mime;
+    this.attach();
+  };
+  SourceBufferQueue.prototype.attach = function () {
+    var self = this, player = this.player;
+    if (this.sb || !this.opened || !this.mime || this.closed) return;
+    try {
+      this.sb = this.ms.addSourceBuffer(this.mime);
+      this.sb.mode = "segments";
+      this.sb.addEventListener("updateend", function () { self.started || self.kick(); self.pump(); });
+      this.sb.addEventListener("error", function () { player.fail("source buffer error"); });
+    } catch (e) {
+      player.fail("MediaSource cannot play " + this.mime + ": " + e.message);
+      return;
+    }
+    this.pump();
+  };
   // kick starts playback at the first buffered picture as soon as there
   // is one, rather than at the next live-edge tick.
   SourceBufferQueue.prototype.kick = function () {
     var v = this.player.video, b = this.sb.buffered;
     if (!b.length) return;
     this.started = true;
+    this.player.mark("buffered");
     if (v.currentTime < b.start(0) || v.currentTime > b.end(b.length - 1)) v.currentTime = b.start(b.length - 1);
     v.play().catch(function () {});
   };
@@ -266,6 +289,22 @@
     if (video.paused) video.play().catch(function () {});
   }
 
+  // reading turns one latency measurement into what the overlay may
+  // average, or null. The measurement is the local display time of a
+  // frame, moved to the server's clock by the offset from GET /time,
+  // less the frame's time stamp on the server's clock (its ingest or
+  // capture time). The offset is good to half the round trip of the
+  // best /time exchange (NTP's bound), and the two ends of the
+  // measurement are read to about a millisecond: a reading below zero by
+  // less than that is a latency too small to tell from zero, and shows
+  // as 0; one further below says the offset is off (the network or the
+  // server's clock moved), and is left out until the next sync.
+  function reading(lat, rtt) {
+    if (lat >= 0) return lat;
+    var err = (isFinite(rtt) ? rtt / 2 : 0) + 2;
+    return lat >= -err ? 0 : null;
+  }
+
   function abs(base, rel) { return new URL(rel, new URL(base, location.href)).href; }
 
   // ---- MSE over WebSocket ----
@@ -276,17 +315,18 @@
     u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
     var ws = this.ws = new WebSocket(u.href);
     ws.binaryType = "arraybuffer";
-    var q = null, inited = false;
+    var q = self.q = new SourceBufferQueue(p), inited = false;
+    ws.onopen = function () { p.mark("wsOpen"); };
     ws.onmessage = function (e) {
       if (typeof e.data === "string") {
+        p.mark("streamInfo");
         var info = JSON.parse(e.data);
         p.setInfo(info);
-        q = self.q = new SourceBufferQueue(p, 'video/mp4; codecs="' + info.codec + '"');
+        q.setType('video/mp4; codecs="' + info.codec + '"');
         return;
       }
-      if (!q) return;
       p.bytes += e.data.byteLength;
-      if (!inited) { inited = true; self.timescale = timescaleOf(e.data); } else p.addTimes(fragmentTimes(e.data, self.timescale));
+      if (!inited) { inited = true; p.mark("initSegment"); self.timescale = timescaleOf(e.data); } else { p.mark("firstFragment"); p.addTimes(fragmentTimes(e.data, self.timescale)); }
       q.append(e.data);
     };
     ws.onclose = function (e) { if (!self.stopped) p.fail("websocket closed (" + e.code + ")"); };
@@ -309,23 +349,45 @@
     var p = this.player, self = this;
     if (!global.RTCPeerConnection) return Promise.reject(new Error("no WebRTC in this browser"));
     var pc = this.pc = new RTCPeerConnection({bundlePolicy: "max-bundle"});
+    p.mark("pcMade");
     var tr = pc.addTransceiver("video", {direction: "recvonly"});
+    p.mark("transceiver");
     if (tr.setCodecPreferences && global.RTCRtpReceiver && RTCRtpReceiver.getCapabilities) {
       var h264 = RTCRtpReceiver.getCapabilities("video").codecs.filter(function (c) {
         return c.mimeType === "video/H264" && /packetization-mode=1/.test(c.sdpFmtpLine || "");
       });
+      p.mark("caps");
       if (h264.length) try { tr.setCodecPreferences(h264); } catch (e) { /* keep defaults */ }
     }
-    pc.ontrack = function (e) {
-      try { e.receiver.jitterBufferTarget = 0; } catch (x) { /* older browsers */ }
-      try { e.receiver.playoutDelayHint = 0; } catch (x) { /* non-Chrome */ }
-      var v = p.video;
+    // show puts the receiver's track on the video. It is done at once,
+    // not at ontrack: a video element takes its time to set up its
+    // player (tens of ms of the page's main thread, here spent while the
+    // browser makes the offer on its own thread), and a picture decoded
+    // before the track has its sink is shown to no one.
+    // With the feed's join policy at "instant" the first picture can be
+    // a lone keyframe (when the cached one is stale, the frames after it
+    // are not sent), so losing it meant waiting for the next keyframe,
+    // up to a GOP later: 200–700 ms of the first picture in 1 start of 2.
+    function show(track, receiver) {
+      try { receiver.jitterBufferTarget = 0; } catch (x) { /* older browsers */ }
+      try { receiver.playoutDelayHint = 0; } catch (x) { /* non-Chrome */ }
+      var v = p.video, cur = v.srcObject;
+      if (cur && cur.getVideoTracks && cur.getVideoTracks()[0] === track) return;
       if (v.src) { v.removeAttribute("src"); }
-      v.srcObject = e.streams && e.streams[0] ? e.streams[0] : new MediaStream([e.track]);
+      v.srcObject = new MediaStream([track]);
       v.play().catch(function () {});
+    }
+    pc.ontrack = function (e) {
+      p.mark("track");
+      show(e.track, e.receiver);
+    };
+    if (tr.receiver && tr.receiver.track) show(tr.receiver.track, tr.receiver);
+    pc.oniceconnectionstatechange = function () {
+      if (pc.iceConnectionState === "connected" || pc.iceConnectionState === "completed") p.mark("iceConnected");
     };
     pc.onconnectionstatechange = function () {
       var s = pc.connectionState;
+      if (s === "connected") p.mark("connected");
       if (s === "failed" || s === "closed") { if (!self.stopped) p.fail("WebRTC " + s); }
       else if (s === "disconnected") {
         clearTimeout(self.discTimer);
@@ -335,18 +397,26 @@
     var url = abs(p.base, "whep");
     // The offer goes out before candidates are gathered: the server
     // learns this side's address from its connectivity checks, which
-    // saves the gathering time on every start.
-    return pc.createOffer().then(function (o) { return pc.setLocalDescription(o); }).then(function () {
-      return fetch(url, {method: "POST", headers: {"Content-Type": "application/sdp"}, body: pc.localDescription.sdp});
+    // saves the gathering time on every start. It also goes out while
+    // the browser applies it (setLocalDescription, 20–50 ms in Chromium):
+    // the offer is final once made, and the answer is applied only after
+    // both are done.
+    return pc.createOffer().then(function (o) {
+      p.mark("offerMade");
+      var local = pc.setLocalDescription(o);
+      p.mark("offerSent");
+      var answer = fetch(url, {method: "POST", headers: {"Content-Type": "application/sdp"}, body: o.sdp});
+      return Promise.all([answer, local]).then(function (r) { return r[0]; });
     }).then(function (r) {
       if (r.status !== 201 && r.status !== 200) return r.text().then(function (t) { throw new Error("WHEP " + r.status + " " + t.trim()); });
       var loc = r.headers.get("Location");
       if (loc) self.resource = new URL(loc, url).href;
       return r.text();
     }).then(function (sdp) {
+      p.mark("answered");
       if (self.stopped) return;
       return pc.setRemoteDescription({type: "answer", sdp: sdp});
-    });
+    }).then(function () { p.mark("remoteSet"); });
   };
   WebRTCSession.prototype.tick = function () {
     var p = this.player, self = this, now = performance.now();
@@ -489,16 +559,23 @@
     this.onstats = opts.onstats || function () {};
     this.onstatus = opts.onstatus || function () {};
     this.clock = clockFor(abs(this.base, "../time"));
-    this.stats = {protocol: "", width: 0, height: 0, fps: 0, bitrate: 0, latency: null, latencyKind: "", frames: 0, state: "idle"};
+    this.stats = {protocol: "", width: 0, height: 0, fps: null, bitrate: null, latency: null, latencyKind: "", frames: 0, state: "idle"};
     this.tcSamples = [];
     this.times = [];
     this.bytes = 0;
     this.frames = 0;
     this.failures = 0;
+    // marks are the start-up milestones of the first session, in ms
+    // since navigation start (performance.now()): what the first-picture
+    // measurement (internal/browsertest) breaks the time down by.
+    this.marks = {};
     this.info = null;
     var self = this;
     video.muted = true;
     video.playsInline = true;
+    ["loadedmetadata", "loadeddata", "playing"].forEach(function (e) {
+      video.addEventListener(e, function () { self.mark(e); });
+    });
     if ("requestVideoFrameCallback" in HTMLVideoElement.prototype) {
       var cb = function (now, meta) { self.onFrame(meta); video.requestVideoFrameCallback(cb); };
       video.requestVideoFrameCallback(cb);
@@ -506,13 +583,13 @@
       video.addEventListener("timeupdate", function () { self.onFrame(null); });
     }
   }
+  CamfeedPlayer.prototype.mark = function (name) {
+    if (!(name in this.marks)) this.marks[name] = performance.now();
+  };
   CamfeedPlayer.prototype.start = function () {
     var self = this;
+    this.mark("start");
     if (!this.timer) this.timer = setInterval(function () { self.tick(); }, 200);
-    if (!this.thumbnail && !this.infoTimer) {
-      this.fetchInfo();
-      this.infoTimer = setInterval(function () { self.fetchInfo(); }, 5000);
-    }
     this.idx = 0;
     this.connect();
   };
@@ -541,9 +618,16 @@
     this.startedAt = performance.now();
     this.gotFrame = false;
     this.stats.protocol = names[proto];
+    // Rates and latency are the new session's: none until it has shown
+    // a window of frames (see tick) or a reading (see onFrame).
+    this.stats.fps = this.stats.bitrate = this.stats.latency = null;
+    this.windowAt = 0;
     this.setState("connecting");
     var s = this.session = new sessions[proto](this);
-    s.start().catch(function (e) { if (self.session === s) self.fail(e.message || String(e)); });
+    this.mark("session");
+    var started = s.start();
+    this.mark("sessionStarted");
+    started.catch(function (e) { if (self.session === s) self.fail(e.message || String(e)); });
   };
   CamfeedPlayer.prototype.setState = function (st, why) {
     this.stats.state = st;
@@ -589,11 +673,24 @@
     this.frames++;
     this.lastFrameAt = performance.now();
     if (!this.gotFrame) {
+      this.mark("firstFrame");
+      if (meta && meta.presentationTime) this.marks.presented = meta.presentationTime;
+      if (meta && meta.rtpTimestamp !== undefined) this.marks.rtpTimestamp = meta.rtpTimestamp;
       this.gotFrame = true;
       this.firstFrameMs = this.lastFrameAt - this.startedAt;
       this.everPlayed = true;
       this.failures = 0;
+      // The first window of the rates starts here, not at connect.
+      this.windowAt = this.lastFrameAt;
+      this.frames = this.bytes = 0;
       this.setState("playing");
+      // What only the overlay needs waits for the picture.
+      this.clock.begin();
+      if (!this.thumbnail && !this.infoTimer) {
+        var self = this;
+        this.fetchInfo();
+        this.infoTimer = setInterval(function () { self.fetchInfo(); }, 5000);
+      }
     }
     var server = now + this.clock.offset, t = null;
     if (this.proto === "webrtc" && meta && meta.rtpTimestamp !== undefined) {
@@ -609,13 +706,16 @@
     } else {
       t = this.timesAt(meta ? meta.mediaTime : v.currentTime);
     }
-    if (t && (t.capture !== null || t.ingest !== null)) {
-      var cam = t.capture !== null;
-      var lat = server - (cam ? t.capture : t.ingest);
-      this.stats.latency = this.stats.latency === null ? lat : this.stats.latency * 0.8 + lat * 0.2;
-      this.stats.latencyKind = cam ? "camera→screen" : "server→screen";
+    if (t && (t.capture !== null || t.ingest !== null) && this.clock.synced) {
+      var cam = t.capture !== null, kind = cam ? "camera→screen" : "server→screen";
+      var lat = reading(server - (cam ? t.capture : t.ingest), this.clock.rtt);
+      if (kind !== this.stats.latencyKind) this.stats.latency = null; // do not average two kinds
+      if (lat !== null) {
+        this.stats.latency = this.stats.latency === null ? lat : this.stats.latency * 0.8 + lat * 0.2;
+        this.stats.latencyKind = kind;
+      }
     }
-    if (this.measure && global.camfeedTimeCode) {
+    if (this.measure && global.camfeedTimeCode && this.clock.synced) {
       var tc = camfeedTimeCode.fromVideo(v);
       if (tc !== null) {
         this.tcSamples.push({at: now, latency: server - tc, proto: this.proto});
@@ -627,15 +727,18 @@
     var s = this.session, now = performance.now();
     if (!s) return;
     s.tick && s.tick();
-    // Once a second: fps and bitrate for the overlay.
-    if (now - (this.lastStatsAt || 0) >= 1000) {
-      var dt = (now - (this.lastStatsAt || now - 1000)) / 1000;
+    // Once a second: fps and bitrate for the overlay, over the frames
+    // shown since the last time. The first window starts at the first
+    // picture, so the overlay never shows a rate of the time spent
+    // connecting ("0 fps").
+    if (this.windowAt && now - this.windowAt >= 1000) {
+      var dt = (now - this.windowAt) / 1000;
       this.stats.fps = this.frames / dt;
       this.stats.bitrate = this.bytes * 8 / dt;
       this.stats.frames += this.frames;
       this.frames = 0;
       this.bytes = 0;
-      this.lastStatsAt = now;
+      this.windowAt = now;
       this.stats.width = this.video.videoWidth;
       this.stats.height = this.video.videoHeight;
       this.onstats(this.stats);
@@ -648,6 +751,7 @@
   };
 
   CamfeedPlayer.fragmentTimes = fragmentTimes;
+  CamfeedPlayer.reading = reading;
   CamfeedPlayer.names = names;
   global.CamfeedPlayer = CamfeedPlayer;
 })(window);
