@@ -1,7 +1,10 @@
 // Package rtsp pushes a feed to an RTSP or RTSPS server (MediaMTX, another
 // camfeed's publish source, ffmpeg -rtsp_flags listen) with the gortsplib
 // client: ANNOUNCE, SETUP over TCP (interleaved, so no packet is lost on
-// the way and a slow uplink shows as back-pressure), RECORD.
+// the way and a slow uplink shows as back-pressure), RECORD. WriteUnit
+// blocks while more than unsentLimit bytes wait in gortsplib's queue, so
+// a slow uplink's backlog is the hub's to skip to a keyframe; Close lets
+// the queue go out first, so the last picture is whole.
 package rtsp
 
 import (
@@ -10,8 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -43,6 +48,34 @@ const DefaultTimeout = 5 * time.Second
 // large picture is hundreds of packets, and the queue must take one whole.
 const writeQueue = 2048
 
+// unsentLimit is how many bytes handed to gortsplib may wait for the
+// connection before WriteUnit blocks. A slow uplink then holds the push
+// up, so the hub skips it to a keyframe, rather than filling gortsplib's
+// queue, which nothing can skip (and which then drops a unit's tail).
+const unsentLimit = 64 << 10
+
+// closeGrace is how long Close waits for what gortsplib still queues to go
+// out, so the server does not get a last picture cut short.
+const closeGrace = time.Second
+
+// countingConn counts the bytes the connection took, for WriteUnit's
+// backpressure and Close's flush.
+type countingConn struct {
+	net.Conn
+	written *atomic.Uint64
+	wake    chan struct{}
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.written.Add(uint64(n))
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return n, err
+}
+
 // Writer is one recording session.
 type Writer struct {
 	c       *gortsplib.Client
@@ -53,6 +86,14 @@ type Writer struct {
 	log     *slog.Logger
 	nalus   [][]byte
 	waitKey bool // packets were dropped: send nothing until a keyframe
+
+	// written counts the bytes the connection took (countingConn); queued
+	// those handed to gortsplib, on the same scale. mu keeps Close from
+	// flushing while WriteUnit hands a unit over.
+	written *atomic.Uint64
+	wake    chan struct{}
+	queued  uint64
+	mu      sync.Mutex
 
 	done    chan struct{} // closed when the client has stopped
 	waitErr error         // why, valid after done
@@ -81,10 +122,18 @@ func Dial(ctx context.Context, target *url.URL, params hub.Params, opt Options) 
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
 	proto := gortsplib.ProtocolTCP
+	written, wake := &atomic.Uint64{}, make(chan struct{}, 1)
+	dialer := &pushnet.Dialer{Timeout: timeout}
 	c := &gortsplib.Client{
 		Protocol: &proto, ReadTimeout: timeout, WriteTimeout: timeout, WriteQueueSize: writeQueue,
-		TLSConfig:   &tls.Config{MinVersion: tls.VersionTLS12},
-		DialContext: (&pushnet.Dialer{Timeout: timeout}).DialContext,
+		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12},
+		DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+			conn, err := dialer.DialContext(ctx, network, address)
+			if err != nil {
+				return nil, err
+			}
+			return &countingConn{Conn: conn, written: written, wake: wake}, nil
+		},
 	}
 	// A cancel while a request waits for the server ends the request.
 	stop := context.AfterFunc(ctx, c.Close)
@@ -96,7 +145,8 @@ func Dial(ctx context.Context, target *url.URL, params hub.Params, opt Options) 
 		}
 		return nil, fmt.Errorf("%s: %s", addr, words(err, timeout))
 	}
-	w := &Writer{c: c, media: media, enc: enc, addr: addr, timeout: timeout, log: log, done: make(chan struct{})}
+	w := &Writer{c: c, media: media, enc: enc, addr: addr, timeout: timeout, log: log, done: make(chan struct{}),
+		written: written, wake: wake, queued: written.Load()}
 	w.wg.Go(func() {
 		w.waitErr = c.Wait()
 		close(w.done)
@@ -117,6 +167,11 @@ func (w *Writer) WriteUnit(au *h264.AccessUnit, pts time.Duration) error {
 	if w.waitKey && !au.Keyframe {
 		return nil
 	}
+	if err := w.drain(unsentLimit, w.timeout); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.waitKey = false
 	w.nalus = w.nalus[:0]
 	for _, n := range au.NALUs {
@@ -144,6 +199,29 @@ func (w *Writer) WriteUnit(au *h264.AccessUnit, pts time.Duration) error {
 			}
 			return errors.New(words(err, w.timeout))
 		}
+		w.queued += uint64(4 + pkt.MarshalSize()) // interleaved framing, RFC 2326 10.12
+	}
+	return nil
+}
+
+// drain waits while more than limit bytes handed to gortsplib have not
+// gone out. It fails when nothing goes out for timeout: the server stopped
+// taking data.
+func (w *Writer) drain(limit uint64, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for last := w.written.Load(); w.written.Load()+limit < w.queued; {
+		select {
+		case <-w.wake:
+			if n := w.written.Load(); n != last {
+				last = n
+				t.Reset(timeout)
+			}
+		case <-t.C:
+			return fmt.Errorf("the server took nothing for %v", timeout)
+		case <-w.done:
+			return errors.New(words(w.waitErr, w.timeout))
+		}
 	}
 	return nil
 }
@@ -152,6 +230,11 @@ func (w *Writer) WriteUnit(au *h264.AccessUnit, pts time.Duration) error {
 // more than once.
 func (w *Writer) Close() error {
 	w.once.Do(func() {
+		// The units handed over go out first (within closeGrace), so the
+		// server's last picture is whole.
+		w.mu.Lock()
+		_ = w.drain(0, closeGrace)
+		w.mu.Unlock()
 		w.c.Close()
 		w.wg.Wait()
 	})
