@@ -154,9 +154,23 @@ func (t *target) run(ctx context.Context) {
 }
 
 // words is err as the log and status say it: the protocol packages
-// prefix the target's scheme://host:port, which the line already names.
+// prefix the target's scheme://host:port (WHIP its path too, in its own
+// masking), which the line already names.
 func (t *target) words(err error) string {
-	return strings.TrimPrefix(err.Error(), pushurl.Addr(t.u)+": ")
+	msg := err.Error()
+	rest, ok := strings.CutPrefix(msg, pushurl.Addr(t.u))
+	if !ok {
+		return msg
+	}
+	if strings.HasPrefix(rest, "/") {
+		if path, after, ok := strings.Cut(rest, ": "); ok && !strings.ContainsAny(path, " \t") {
+			return after
+		}
+	}
+	if after, ok := strings.CutPrefix(rest, ": "); ok {
+		return after
+	}
+	return msg
 }
 
 // connection is one attempt: dial with the feed's parameter sets, enter

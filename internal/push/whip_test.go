@@ -1,0 +1,116 @@
+package push_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/camfeed/camfeed/internal/push"
+	"github.com/camfeed/camfeed/internal/push/whip/whiptest"
+	"github.com/camfeed/camfeed/internal/testsupport"
+	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
+)
+
+const whipToken = "s3cret-token-value"
+
+// checkWHIP checks what a WHIP receiver got: the first picture a
+// keyframe with SPS and PPS, every gap ending at a keyframe, and ffmpeg
+// decoding it with no error. It returns the jumps to a keyframe.
+func checkWHIP(t *testing.T, r *whiptest.Receiver) int {
+	t.Helper()
+	data, _, _ := r.Received()
+	units := testfeed.Units(data)
+	jumps := testfeed.CheckStream(t, "whip", units)
+	if stderr, frames := testsupport.DecodeAnnexB(t, data); stderr != "" || frames < 10 {
+		t.Errorf("ffmpeg decoded %d frames of %d: %s", frames, len(units), stderr)
+	}
+	return jumps
+}
+
+// TestWHIPIntoPion pushes to a WHIP server built on pion and checks what
+// it received.
+func TestWHIPIntoPion(t *testing.T) {
+	testsupport.CheckGoroutines(t, "internal/push", "pion")
+	r := whiptest.Start(t, whipToken)
+	ps := startPush(t, push.Config{}, testLagBase, r.URL("?token="+whipToken).String())
+	ps.waitFrames(t, 90)
+	st := ps.status()
+	if st.Bytes == 0 || st.LastError != "" || st.Reconnects != 0 {
+		t.Errorf("status %+v: want bytes, no error, no reconnect", st)
+	}
+	if want := r.URL("").String(); st.Target != want {
+		t.Errorf("target %q, want %q (the token taken off)", st.Target, want)
+	}
+	ps.stop()
+	if _, _, deleted := r.Received(); len(deleted) != 1 {
+		t.Errorf("DELETEs %q: want the session ended once", deleted)
+	}
+	checkWHIP(t, r)
+	if strings.Contains(ps.Log.String(), whipToken) {
+		t.Errorf("the token is in the logs:\n%s", ps.Log)
+	}
+}
+
+// TestWHIPTargetComesUpLater: the server answers 503 at first; the push
+// retries and goes live when it serves.
+func TestWHIPTargetComesUpLater(t *testing.T) {
+	testsupport.CheckGoroutines(t, "internal/push", "pion")
+	r := whiptest.Start(t, whipToken)
+	r.SetDown(true)
+	ps := startPush(t, push.Config{}, testLagBase, r.URL("?token="+whipToken).String())
+	const words = "the server refused the offer: HTTP 503 Service Unavailable"
+	testsupport.Eventually(t, "the refusal in the status", func() bool { return ps.status().LastError == words })
+	r.SetDown(false)
+	ps.waitFrames(t, 60)
+	ps.stop()
+	checkWHIP(t, r)
+	if want := "push " + r.URL("").String() + ": " + words; !strings.Contains(ps.Log.String(), want) {
+		t.Errorf("no line %q:\n%s", want, ps.Log)
+	}
+}
+
+// TestWHIPTargetGoneMidStream: the server ends the session while live
+// and refuses offers for a while; the push reconnects when it serves
+// again, and the new session starts at a keyframe.
+func TestWHIPTargetGoneMidStream(t *testing.T) {
+	testsupport.CheckGoroutines(t, "internal/push", "pion")
+	r := whiptest.Start(t, whipToken)
+	ps := startPush(t, push.Config{Timeout: 2 * time.Second, Backoff: 200 * time.Millisecond}, testLagBase, r.URL("?token="+whipToken).String())
+	ps.waitFrames(t, 60)
+	r.SetDown(true)
+	r.CloseAll()
+	testsupport.Eventually(t, "the push to notice", func() bool { return ps.status().State != push.StateLive })
+	r.SetDown(false)
+	ps.waitFrames(t, 60)
+	st := ps.status()
+	if st.Reconnects == 0 || !strings.Contains(ps.Log.String(), "the connection ended: the server closed it") {
+		t.Errorf("status %+v: want a reconnect, and the end in words in the log:\n%s", st, ps.Log)
+	}
+	ps.stop()
+	if jumps := checkWHIP(t, r); jumps == 0 {
+		t.Error("no jump to a keyframe where the second session starts")
+	}
+}
+
+// TestWHIPWrongToken: the server refuses the token: a clear error, and a
+// slow, growing retry rather than a hot loop.
+func TestWHIPWrongToken(t *testing.T) {
+	testsupport.CheckGoroutines(t, "internal/push", "pion")
+	r := whiptest.Start(t, whipToken)
+	ps := startPush(t, push.Config{}, testLagBase, r.URL("?token=not-the-token").String())
+	// 1 s doubling: attempts at 0, 1, 3, 7 s; a hot loop would make
+	// hundreds.
+	testsupport.Eventually(t, "three attempts", func() bool { return r.Posts() >= 3 })
+	time.Sleep(2 * time.Second)
+	if n := r.Posts(); n > 5 {
+		t.Errorf("%d attempts in about 5 s: want a growing backoff", n)
+	}
+	const words = "the server refused the token (HTTP 401)"
+	if st := ps.status(); st.LastError != words || st.State == push.StateLive {
+		t.Errorf("status %+v: want %q", st, words)
+	}
+	want := "push " + r.URL("").String() + ": " + words
+	if logs := ps.Log.String(); !strings.Contains(logs, want) || strings.Contains(logs, "not-the-token") {
+		t.Errorf("logs: want %q and no token:\n%s", want, logs)
+	}
+}
