@@ -80,26 +80,7 @@ func TestRTMPSlowUplink(t *testing.T) {
 	const rate = 60 << 10 // the test pattern at 320x240, 1 s GOP: ~120 KB/s
 	proxy := slowProxy(t, fmt.Sprintf("127.0.0.1:%d", ng.Port), rate)
 	ps := startPush(t, push.Config{Timeout: 10 * time.Second}, testLagBase, "rtmp://"+proxy+"/live/slow")
-	ps.waitFrames(t, 1)
-	var maxLag float64
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		st := ps.status()
-		maxLag = max(maxLag, st.Lag)
-		time.Sleep(50 * time.Millisecond)
-	}
-	st := ps.status()
-	keyframe := 0
-	for _, au := range ps.Feed.Hub.Since(time.Time{}) {
-		keyframe = max(keyframe, au.Size())
-	}
-	onWire := time.Duration(float64(keyframe) / rate * float64(time.Second))
-	bound := testLagBase + testGOP + onWire + time.Second // + kernel buffers
-	t.Logf("max lag %.2f s (bound %v: lag budget %v + GOP %v + keyframe of %d bytes on the wire %v + 1 s), frames %d, skipped %d, reconnects %d",
-		maxLag, bound, testLagBase, testGOP, keyframe, onWire.Round(time.Millisecond), st.Frames, st.FramesSkipped, st.Reconnects)
-	if time.Duration(maxLag*float64(time.Second)) > bound {
-		t.Errorf("max lag %.2f s over %v", maxLag, bound)
-	}
+	st := watchLag(t, ps, rate, 10*time.Second)
 	if st.FramesSkipped == 0 || st.Reconnects != 0 {
 		t.Errorf("status %+v: want frames skipped and no reconnect", st)
 	}
@@ -108,4 +89,32 @@ func TestRTMPSlowUplink(t *testing.T) {
 	if jumps := checkRecording(t, filepath.Join(ng.Dir, "slow.flv")); jumps == 0 {
 		t.Error("the recording has no jump to a keyframe")
 	}
+}
+
+// watchLag watches a push over an uplink of rate bytes a second for d
+// once it is live, and fails the test if its lag goes over the lag
+// budget plus one GOP plus the largest keyframe's time on the wire plus
+// a second (kernel and relay buffers). It returns the status at the end.
+func watchLag(t *testing.T, ps *pushing, rate int, d time.Duration) push.Status {
+	t.Helper()
+	ps.waitFrames(t, 1)
+	var maxLag float64
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		maxLag = max(maxLag, ps.status().Lag)
+		time.Sleep(50 * time.Millisecond)
+	}
+	st := ps.status()
+	keyframe := 0
+	for _, au := range ps.Feed.Hub.Since(time.Time{}) {
+		keyframe = max(keyframe, au.Size())
+	}
+	onWire := time.Duration(float64(keyframe) / float64(rate) * float64(time.Second))
+	bound := testLagBase + testGOP + onWire + time.Second
+	t.Logf("max lag %.2f s (bound %v: lag budget %v + GOP %v + keyframe of %d bytes on the wire %v + 1 s), frames %d, skipped %d, reconnects %d",
+		maxLag, bound, testLagBase, testGOP, keyframe, onWire.Round(time.Millisecond), st.Frames, st.FramesSkipped, st.Reconnects)
+	if time.Duration(maxLag*float64(time.Second)) > bound {
+		t.Errorf("max lag %.2f s over %v", maxLag, bound)
+	}
+	return st
 }

@@ -2,11 +2,13 @@ package push_test
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/camfeed/camfeed/internal/push"
+	"github.com/camfeed/camfeed/internal/push/pushtest"
 	"github.com/camfeed/camfeed/internal/push/srt/srttest"
 	"github.com/camfeed/camfeed/internal/testsupport"
 )
@@ -105,5 +107,38 @@ func TestSRTWrongPassphrase(t *testing.T) {
 	want := "push " + r.Addr() + "?passphrase=xxxx: " + words
 	if logs := ps.Log.String(); !strings.Contains(logs, want) || strings.Contains(logs, "not-the-secret") {
 		t.Errorf("logs: want %q and no passphrase:\n%s", want, logs)
+	}
+}
+
+// TestSRTSlowUplink: through a UDP uplink at half the stream's rate
+// (drop-tail queue of 32 KB), the push waits for acknowledgements rather
+// than letting SRT drop late packets, so the hub skips it to keyframes:
+// its lag stays under the lag budget plus one GOP plus the keyframe on
+// the wire, and what the receiver writes decodes cleanly, every gap
+// ending at a keyframe.
+//
+// Not yet: gosrt v0.11.0 sends every datagram at once and resends every
+// one NAKed, and its send buffer's span (what srt.Writer paces on)
+// stayed under the pacing limit: the push was never slowed (lag 0.02 s,
+// 301 of 301 frames sent, 2220 datagrams dropped by the relay) and the
+// receiver's pictures broke. Set CAMFEED_SRT_SLOW=1 to run it.
+func TestSRTSlowUplink(t *testing.T) {
+	if os.Getenv("CAMFEED_SRT_SLOW") == "" {
+		t.Skip("SRT has no working backpressure on a drop-tail uplink yet (see the comment); CAMFEED_SRT_SLOW=1 runs it")
+	}
+	r := srttest.Start(t, "&latency=1000")
+	const rate = 60 << 10 // the test pattern at 320x240, 1 s GOP: ~120 KB/s
+	relay := pushtest.StartRelay(t, fmt.Sprintf("127.0.0.1:%d", r.Port), rate, 32<<10)
+	ps := startPush(t, push.Config{Timeout: 10 * time.Second}, testLagBase, "srt://"+relay.Addr+"?latency=1000")
+	st := watchLag(t, ps, rate, 10*time.Second)
+	if st.FramesSkipped == 0 || st.Reconnects != 0 {
+		t.Errorf("status %+v: want frames skipped and no reconnect", st)
+	}
+	t.Logf("the relay dropped %d datagrams", relay.Dropped())
+	time.Sleep(time.Second) // the receiver's latency
+	ps.stop()
+	r.Wait(t)
+	if jumps := checkRecording(t, r.Out); jumps == 0 {
+		t.Error("the recording has no jump to a keyframe")
 	}
 }

@@ -1,11 +1,15 @@
 package push_test
 
 import (
+	"bytes"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/camfeed/camfeed/internal/push"
+	"github.com/camfeed/camfeed/internal/push/pushtest"
 	"github.com/camfeed/camfeed/internal/push/whip/whiptest"
 	"github.com/camfeed/camfeed/internal/testsupport"
 	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
@@ -113,4 +117,91 @@ func TestWHIPWrongToken(t *testing.T) {
 	if logs := ps.Log.String(); !strings.Contains(logs, want) || strings.Contains(logs, "not-the-token") {
 		t.Errorf("logs: want %q and no token:\n%s", want, logs)
 	}
+}
+
+// viaRelay rewrites a WHIP answer to send the media through a slow UDP
+// relay (rate bytes a second, a drop-tail queue of queue bytes) to the
+// receiver's first IPv4 candidate; the relays are kept in *relays.
+func viaRelay(t *testing.T, rate, queue int, mu *sync.Mutex, relays *[]*pushtest.Relay) func(string) string {
+	return func(sdp string) string {
+		var out []string
+		done := false
+		for _, line := range strings.Split(sdp, "\r\n") {
+			f := strings.Fields(line)
+			if !strings.HasPrefix(line, "a=candidate:") {
+				out = append(out, line)
+				continue
+			}
+			if done || len(f) < 6 || net.ParseIP(f[4]).To4() == nil {
+				continue
+			}
+			relay := pushtest.StartRelay(t, net.JoinHostPort(f[4], f[5]), rate, queue)
+			mu.Lock()
+			*relays = append(*relays, relay)
+			mu.Unlock()
+			host, port, _ := net.SplitHostPort(relay.Addr)
+			f[4], f[5] = host, port
+			out = append(out, strings.Join(f, " "))
+			done = true
+		}
+		return strings.Join(out, "\r\n")
+	}
+}
+
+// TestWHIPSlowUplink: through an uplink at half the stream's rate (a UDP
+// relay with a 48 KB drop-tail queue, like a home router's), the push
+// learns from the server's NACKs and receiver reports that the link is
+// short and sends keyframes only, paced at the rate the link delivers:
+// its lag stays under the lag budget plus one GOP plus the keyframe on
+// the wire, and once it has switched (the first loss window), every
+// picture the server gets has its references and decodes cleanly.
+func TestWHIPSlowUplink(t *testing.T) {
+	const rate = 60 << 10 // the test pattern at 320x240, 1 s GOP: ~120 KB/s
+	var mu sync.Mutex
+	var relays []*pushtest.Relay
+	r := whiptest.StartWith(t, whiptest.Options{Token: whipToken, Answer: viaRelay(t, rate, 48<<10, &mu, &relays)})
+	ps := startPush(t, push.Config{Timeout: 10 * time.Second}, testLagBase, r.URL("?token="+whipToken).String())
+	ps.waitFrames(t, 1)
+	live := time.Now()
+	st := watchLag(t, ps, rate, 15*time.Second)
+	ps.stop()
+	mu.Lock()
+	dropped := 0
+	for _, rl := range relays {
+		dropped += rl.Dropped()
+	}
+	mu.Unlock()
+	if st.FramesSkipped == 0 || st.Reconnects != 0 {
+		t.Errorf("status %+v: want frames skipped and no reconnect", st)
+	}
+	if !strings.Contains(ps.Log.String(), "mode=keyframes") {
+		t.Errorf("the push never switched to keyframes:\n%s", ps.Log)
+	}
+	// What came before the switch was sent at the full rate and lost
+	// packets on the way: check what arrived from 5 s on.
+	samples := r.Samples()
+	settled := live.Add(5 * time.Second)
+	var all, tail []byte
+	from := -1
+	for i, s := range samples {
+		all = append(all, s.Data...)
+		if from < 0 && s.At.After(settled) && bytes.Contains(s.Data, []byte{0, 0, 1, 0x65}) { // an IDR slice
+			from = i
+		}
+		if from >= 0 {
+			tail = append(tail, s.Data...)
+		}
+	}
+	if from < 0 {
+		t.Fatalf("no keyframe arrived after the first 5 s (%d pictures in all, %d RTP packets; the relay dropped %d)", len(samples), r.Packets(), dropped)
+	}
+	units := testfeed.Units(tail)
+	jumps := testfeed.CheckStream(t, "whip from 5 s on", units)
+	stderr, frames := testsupport.DecodeAnnexB(t, tail)
+	if stderr != "" {
+		t.Errorf("ffmpeg, from 5 s on: %s", stderr)
+	}
+	before, _ := testsupport.DecodeAnnexB(t, all)
+	t.Logf("relay dropped %d datagrams; %d RTP packets and %d pictures arrived, %d from 5 s on (%d decoded, %d jumps to a keyframe); decoder errors over the whole stream: %d lines",
+		dropped, r.Packets(), len(samples), len(units), frames, jumps, strings.Count(before, "\n"))
 }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -45,6 +46,8 @@ type Receiver struct {
 	n       int
 	data    bytes.Buffer // Annex-B, as depacketized
 	stamps  []uint32     // RTP timestamps of the samples
+	samples []Sample
+	packets int
 	deleted []string
 	posts   int
 	offers  []string
@@ -186,17 +189,25 @@ func (r *Receiver) offer(w http.ResponseWriter, req *http.Request) {
 
 // read depacketizes the track into Annex-B until it ends.
 func (r *Receiver) read(tr *webrtc.TrackRemote) {
-	sb := samplebuilder.New(256, &codecs.H264Packet{}, 90000)
+	// A picture that lost a packet is given up once 3 s of later ones
+	// have come (RTP time), not only after 256 packets: on a link that
+	// carries keyframes only, that would take many seconds. (Not less:
+	// keyframes only are a second apart.)
+	sb := samplebuilder.New(256, &codecs.H264Packet{}, 90000, samplebuilder.WithMaxTimeDelay(3*time.Second))
 	for {
 		p, _, err := tr.ReadRTP()
 		if err != nil {
 			return
 		}
+		r.mu.Lock()
+		r.packets++
+		r.mu.Unlock()
 		sb.Push(p)
 		for s := sb.Pop(); s != nil; s = sb.Pop() {
 			r.mu.Lock()
 			r.data.Write(s.Data)
 			r.stamps = append(r.stamps, s.PacketTimestamp)
+			r.samples = append(r.samples, Sample{Data: s.Data, At: time.Now()})
 			r.mu.Unlock()
 		}
 	}
@@ -237,6 +248,26 @@ func (r *Receiver) Received() (data []byte, stamps []uint32, deleted []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return bytes.Clone(r.data.Bytes()), append([]uint32(nil), r.stamps...), append([]string(nil), r.deleted...)
+}
+
+// Sample is one picture as it arrived.
+type Sample struct {
+	Data []byte // Annex-B
+	At   time.Time
+}
+
+// Samples returns the pictures that arrived so far, in order.
+func (r *Receiver) Samples() []Sample {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Sample(nil), r.samples...)
+}
+
+// Packets is how many RTP packets arrived.
+func (r *Receiver) Packets() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.packets
 }
 
 // Offers returns the SDP offers received, and Posts how many POSTs came
