@@ -138,6 +138,9 @@ func TestSRTSlowUplink(t *testing.T) {
 	time.Sleep(time.Second) // the receiver's latency
 	ps.stop()
 	r.Wait(t)
+	if fi, err := os.Stat(r.Out); err == nil {
+		t.Logf("%s: %d bytes; srt-live-transmit said:\n%s", r.Out, fi.Size(), r.Log)
+	}
 	if jumps := checkRecording(t, r.Out); jumps == 0 {
 		t.Error("the recording has no jump to a keyframe")
 	}
