@@ -124,11 +124,24 @@ func slowUplink(t *testing.T, url func(proxy string) string, server string) *pus
 	ps := startPush(t, push.Config{Timeout: 10 * time.Second, Backoff: 200 * time.Millisecond}, testLagBase, url(proxy))
 	ps.waitFrames(t, 1)
 	started := ps.status().Reconnects // a server slower to listen than the push is to dial
+	st := watchLag(t, ps, rate, 10*time.Second)
+	if st.FramesSkipped == 0 || st.Reconnects != started {
+		t.Errorf("status %+v: want frames skipped and no reconnect once live", st)
+	}
+	return ps
+}
+
+// watchLag watches a push over an uplink of rate bytes a second for d
+// once it is live, and fails the test if its lag goes over the lag
+// budget plus one GOP plus the largest keyframe's time on the wire plus
+// a second (kernel and relay buffers). It returns the status at the end.
+func watchLag(t *testing.T, ps *pushing, rate int, d time.Duration) push.Status {
+	t.Helper()
+	ps.waitFrames(t, 1)
 	var maxLag float64
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		st := ps.status()
-		maxLag = max(maxLag, st.Lag)
+		maxLag = max(maxLag, ps.status().Lag)
 		time.Sleep(50 * time.Millisecond)
 	}
 	st := ps.status()
@@ -136,15 +149,12 @@ func slowUplink(t *testing.T, url func(proxy string) string, server string) *pus
 	for _, au := range ps.Feed.Hub.Since(time.Time{}) {
 		keyframe = max(keyframe, au.Size())
 	}
-	onWire := time.Duration(float64(keyframe) / rate * float64(time.Second))
-	bound := testLagBase + testGOP + onWire + time.Second // + kernel buffers
+	onWire := time.Duration(float64(keyframe) / float64(rate) * float64(time.Second))
+	bound := testLagBase + testGOP + onWire + time.Second
 	t.Logf("max lag %.2f s (bound %v: lag budget %v + GOP %v + keyframe of %d bytes on the wire %v + 1 s), frames %d, skipped %d, reconnects %d",
 		maxLag, bound, testLagBase, testGOP, keyframe, onWire.Round(time.Millisecond), st.Frames, st.FramesSkipped, st.Reconnects)
 	if time.Duration(maxLag*float64(time.Second)) > bound {
 		t.Errorf("max lag %.2f s over %v", maxLag, bound)
 	}
-	if st.FramesSkipped == 0 || st.Reconnects != started {
-		t.Errorf("status %+v: want frames skipped and no reconnect once live", st)
-	}
-	return ps
+	return st
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/logx"
+	"github.com/camfeed/camfeed/internal/push/pushnet"
 	"github.com/camfeed/camfeed/internal/push/pushurl"
 )
 
@@ -41,7 +42,8 @@ type Status struct {
 	Bytes  uint64 `json:"bytes"`
 	Frames uint64 `json:"frames"`
 	// FramesSkipped counts the units the uplink was too slow for (the
-	// hub moved the push on to a keyframe).
+	// hub moved the push on to a keyframe, or its writer judged the
+	// uplink short: pushnet.ErrSkip).
 	FramesSkipped uint64 `json:"frames_skipped"`
 	// Lag is how old the last unit sent was when its write returned.
 	Lag         float64    `json:"lag_seconds"`
@@ -49,6 +51,10 @@ type Status struct {
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
 	Reconnects  uint64     `json:"reconnects"`
 }
+
+// errSkipped marks a unit the push did not give its writer, on the way
+// to a keyframe after pushnet.ErrSkip.
+var errSkipped = errors.New("skipped")
 
 // errParamsChanged ends a connection whose stream description is stale.
 var errParamsChanged = errors.New("the camera's SPS/PPS changed: reconnecting with the new ones")
@@ -154,9 +160,23 @@ func (t *target) run(ctx context.Context) {
 }
 
 // words is err as the log and status say it: the protocol packages
-// prefix the target's scheme://host:port, which the line already names.
+// prefix the target's scheme://host:port (WHIP its path too, in its own
+// masking), which the line already names.
 func (t *target) words(err error) string {
-	return strings.TrimPrefix(err.Error(), pushurl.Addr(t.u)+": ")
+	msg := err.Error()
+	rest, ok := strings.CutPrefix(msg, pushurl.Addr(t.u))
+	if !ok {
+		return msg
+	}
+	if strings.HasPrefix(rest, "/") {
+		if path, after, ok := strings.Cut(rest, ": "); ok && !strings.ContainsAny(path, " \t") {
+			return after
+		}
+	}
+	if after, ok := strings.CutPrefix(rest, ": "); ok {
+		return after
+	}
+	return msg
 }
 
 // connection is one attempt: dial with the feed's parameter sets, enter
@@ -217,8 +237,23 @@ func (t *target) connection(ctx context.Context) (live time.Duration, err error)
 	lastSeq, flowing := f.Seq, false
 	var skipped uint64
 	lastSkipLine := time.Now()
+	// toKey: the writer said the uplink cannot take the stream
+	// (pushnet.ErrSkip): nothing more goes until the next keyframe.
+	toKey := false
 	for {
-		if err := t.send(w, f.AccessUnit); err != nil {
+		toKey = toKey && !f.Keyframe
+		err := errSkipped
+		if !toKey {
+			err = t.send(w, f.AccessUnit)
+		}
+		switch {
+		case errors.Is(err, pushnet.ErrSkip) || err == errSkipped:
+			toKey = true
+			skipped++
+			t.mu.Lock()
+			t.st.FramesSkipped++
+			t.mu.Unlock()
+		case err != nil:
 			return 0, err
 		}
 		if f, err = s.Sub.Next(ctx); err != nil {

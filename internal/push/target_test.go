@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/push/pushnet"
 	"github.com/camfeed/camfeed/internal/testsrc"
 	"github.com/camfeed/camfeed/internal/testsupport"
 	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
@@ -23,6 +25,8 @@ import (
 type fakeConn struct {
 	params hub.Params
 	failAt int // WriteUnit fails at this unit (0: never)
+	skipAt int // WriteUnit returns pushnet.ErrSkip at this call (0: never)
+	calls  int
 
 	mu    sync.Mutex
 	units []*h264.AccessUnit
@@ -35,6 +39,10 @@ func (c *fakeConn) WriteUnit(au *h264.AccessUnit, pts time.Duration) error {
 	if c.failAt > 0 && len(c.units) >= c.failAt {
 		return errors.New("the server closed the connection")
 	}
+	c.calls++
+	if c.calls == c.skipAt {
+		return fmt.Errorf("fake://h:1: %w", pushnet.ErrSkip)
+	}
 	c.units, c.pts = append(c.units, au), append(c.pts, pts)
 	return nil
 }
@@ -45,6 +53,37 @@ func (c *fakeConn) sent() ([]*h264.AccessUnit, []time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]*h264.AccessUnit(nil), c.units...), append([]time.Duration(nil), c.pts...)
+}
+
+// runFake runs p with one push of feed "cam" to fake://h:1/x through
+// dial, until the returned stop (which may be called more than once).
+func runFake(p *Pushes, dial DialFunc) (stop func()) {
+	u, _ := url.Parse("fake://h:1/x")
+	p.add("cam", u, "", dial)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	return func() { cancel(); <-done }
+}
+
+// A writer that cannot send a unit (pushnet.ErrSkip) is given nothing
+// more until the next keyframe; the units in between count as skipped.
+func TestSkipToKeyframe(t *testing.T) {
+	f := testfeed.Start(t, testsrc.Config{Width: 160, Height: 120, FPS: 30, Intra: 10}, hub.Config{LagBudget: time.Second})
+	c := &fakeConn{skipAt: 3}
+	dial := func(context.Context, *url.URL, hub.Params, Options) (Writer, error) { return c, nil }
+	p := New(Config{}, door.Unlimited(testfeed.Feeds{"cam": f.Hub}), nil)
+	defer runFake(p, dial)()
+	testsupport.Eventually(t, "units after the skip", func() bool { u, _ := c.sent(); return len(u) >= 5 })
+	units, _ := c.sent()
+	// Units 0 and 1 went; unit 2 was refused; the next one sent must be a
+	// keyframe, and so the seven units between count as skipped.
+	if !units[0].Keyframe || !units[2].Keyframe {
+		t.Errorf("keyframes among the units sent: %v, %v, %v: want the first and the one after the skip", units[0].Keyframe, units[1].Keyframe, units[2].Keyframe)
+	}
+	if st := p.All()[0]; st.FramesSkipped < 8 || st.Reconnects != 0 || st.LastError != "" {
+		t.Errorf("status %+v: want the units up to the next keyframe skipped, no reconnect", st)
+	}
 }
 
 // TestSupervisor drives a target through a refused dial, a connection
@@ -83,12 +122,8 @@ func TestSupervisor(t *testing.T) {
 		return c, nil
 	}
 	p := New(Config{Backoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}, door.Unlimited(testfeed.Feeds{"cam": h}), nil)
-	u, _ := url.Parse("fake://h:1/x")
-	p.add("cam", u, "", dial)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { p.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	stop := runFake(p, dial)
+	defer stop()
 
 	frames := func(i int) int {
 		mu.Lock()
@@ -102,8 +137,7 @@ func TestSupervisor(t *testing.T) {
 	testsupport.Eventually(t, "a second connection after the first died", func() bool { return frames(1) >= 20 })
 	mode.Store(1)
 	testsupport.Eventually(t, "a connection with the new SPS", func() bool { return frames(2) >= 20 })
-	cancel()
-	<-done
+	stop()
 
 	st := p.All()[0]
 	if st.State != StateStopped || st.Reconnects < 3 || st.LastError == "" {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/webrtc/congestion"
 )
 
 const (
@@ -57,7 +58,7 @@ type peer struct {
 	connected chan struct{}
 	connOnce  sync.Once
 	connTimer *time.Timer
-	cc        *congestion
+	cc        *congestion.Link
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -217,10 +218,10 @@ func (ps *peerSender) retransmit(seqs []uint16) bool {
 	if now.Sub(ps.rtxWindow) > time.Second {
 		ps.rtxWindow, ps.rtxBytes, ps.winBytes = now, 0, 0
 	}
-	mode, _, _ := p.cc.state()
+	mode, _, _ := p.cc.State()
 	hdr := ps.hdr
 	lost := 0
-	defer func() { p.cc.nacked(lost) }()
+	defer func() { p.cc.Nacked(lost) }()
 	for _, seq := range seqs {
 		e := &ps.hist[seq%histSize]
 		if e.fr == nil || e.seq != seq {
@@ -288,7 +289,7 @@ func (ps *peerSender) resume(fr *frame) bool {
 	// allows: asking the source for more would raise every viewer's
 	// bitrate and give this one nothing.
 	fresh, ask := p.fresh, true
-	if mode, _, _ := p.cc.state(); mode == modeKeyframes {
+	if mode, _, _ := p.cc.State(); mode == modeKeyframes {
 		fresh, ask = p.keyAge, false
 	}
 	gop := p.b.newestKey(ps.lastN, fresh)
@@ -316,25 +317,25 @@ func (ps *peerSender) send(fr *frame) bool {
 	now := time.Now()
 	age := now.Sub(fr.received)
 	join := fr.n <= p.joinUntil.Load()
-	mode, _, _ := p.cc.state()
+	mode, _, _ := p.cc.State()
 	if !join && (age > p.maxKeyAge || mode == modeFull && age > p.stale) {
 		// Behind the live edge: the queue holds only older frames.
 		p.skipped.Add(1)
 		p.restart.Store(true)
 		return true
 	}
-	d := p.cc.admit(now, fr.keyframe, fr.size, age)
-	if d.switched {
-		mode, rate, _ := p.cc.state()
+	d := p.cc.Admit(now, fr.keyframe, fr.size, age)
+	if d.Switched {
+		mode, rate, _ := p.cc.State()
 		p.log.Info("webrtc: viewer link", "mode", mode, "rate_kbps", int(rate/1000))
 	}
-	if d.needKey {
+	if d.NeedKey {
 		ps.skipToKey()
 	}
 	if !fr.keyframe && ps.lastN != 0 && fr.n != ps.lastN+1 {
 		ps.skipToKey() // a picture in between was not sent: the chain is broken
 	}
-	if !d.send || (ps.needKey && !fr.keyframe) {
+	if !d.Send || (ps.needKey && !fr.keyframe) {
 		ps.skipToKey()
 		p.skipped.Add(1)
 		return true
@@ -351,10 +352,10 @@ func (ps *peerSender) send(fr *frame) bool {
 			p.close("write: " + err.Error())
 			return false
 		}
-		if d.pace > 0 {
+		if d.Pace > 0 {
 			// Pace a keyframe at the link's rate, a few packets at a
 			// time, so no queue on the way drops its tail.
-			debt += time.Duration(float64(len(pkt.payload)*8) / d.pace * float64(time.Second))
+			debt += time.Duration(float64(len(pkt.payload)*8) / d.Pace * float64(time.Second))
 			if debt >= 5*time.Millisecond {
 				ps.timer.Reset(debt)
 				select {
@@ -368,7 +369,7 @@ func (ps *peerSender) send(fr *frame) bool {
 	}
 	ps.lastN = fr.n
 	ps.winBytes += fr.size
-	p.cc.sent(len(fr.pkts), fr.size)
+	p.cc.Sent(len(fr.pkts), fr.size)
 	p.sent.Add(1)
 	p.sess.Sent(fr.size)
 	return true
@@ -388,7 +389,7 @@ func (p *peer) rtcpLoop(sender *webrtc.RTPSender) {
 			// The path was down and is back. What the browser reports
 			// now is the stall's loss: not a reason to think the link
 			// slow. Restart at a fresh keyframe.
-			p.cc.recovered(now)
+			p.cc.Recovered(now)
 			p.log.Info("webrtc: viewer back after a stall", "silent", now.Sub(p.lastRTCP).Round(time.Millisecond).String())
 			p.askRestart(now)
 		}
@@ -398,23 +399,12 @@ func (p *peer) rtcpLoop(sender *webrtc.RTPSender) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				p.askRestart(now)
 			case *rtcp.TransportLayerNack:
-				var seqs []uint16
-				for _, pair := range pkt.Nacks {
-					pair.Range(func(seq uint16) bool {
-						seqs = append(seqs, seq)
-						return true
-					})
-				}
 				select {
-				case p.nacks <- seqs:
+				case p.nacks <- congestion.Seqs(pkt):
 				default: // the sender is busy pacing; the browser will ask again
 				}
 			case *rtcp.ReceiverReport:
-				for _, r := range pkt.Reports {
-					if r.SSRC == p.tr.ssrcValue() {
-						p.cc.receiverReport(r.FractionLost, r.TotalLost, r.LastSequenceNumber, now)
-					}
-				}
+				p.cc.Report(pkt, p.tr.ssrcValue(), now)
 			}
 		}
 	}
@@ -456,7 +446,7 @@ func (p *peer) close(reason string) {
 			p.s.removePeer(p)
 			// The door writes the rate-limited "viewer left" line with the
 			// reason and counters; this adds the link's story, for debugging.
-			_, _, switches := p.cc.state()
+			_, _, switches := p.cc.State()
 			p.log.Debug("webrtc: peer closed", "reason", reason, "frames", p.sent.Load(), "skipped", p.skipped.Load(),
 				"keyframe_mode_switches", switches, "duration", time.Since(p.started).Round(time.Second))
 		}()

@@ -587,7 +587,7 @@ func (s *Server) Stats() Stats {
 	defer s.mu.Unlock()
 	st := Stats{Viewers: len(s.peers), Broadcasters: len(s.feedsBc)}
 	for _, p := range s.peers {
-		if m, _, _ := p.cc.state(); m == modeKeyframes {
+		if m, _, _ := p.cc.State(); m == modeKeyframes {
 			st.KeyframeOnly++
 		}
 	}

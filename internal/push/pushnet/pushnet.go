@@ -3,6 +3,7 @@ package pushnet
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync/atomic"
 	"time"
@@ -33,3 +34,10 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 
 // Connected reports whether a connection was made.
 func (d *Dialer) Connected() bool { return d.connected.Load() }
+
+// ErrSkip is returned, wrapped, by a push Writer's WriteUnit for a unit
+// it did not send because the uplink cannot take the stream now (WHIP
+// judges that from the server's RTCP). The push counts the unit as
+// skipped and sends nothing more until the next keyframe, which the
+// writer then paces at the rate the uplink delivers.
+var ErrSkip = errors.New("the uplink cannot take the stream: skipping to the next keyframe")

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camfeed/camfeed/internal/push/srt/srttest"
 	"github.com/camfeed/camfeed/internal/testsrc"
 	"github.com/camfeed/camfeed/internal/testsupport"
 	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
@@ -15,8 +16,8 @@ import (
 // loopback: MPEG-TS muxing, gosrt's packets and the UDP sends, per unit.
 func BenchmarkWriteUnit(b *testing.B) {
 	units, params := testfeed.Pattern(b, small, 30)
-	r := startReceiver(b, "")
-	w, err := dialTest(b, r.url(""), params, 3*time.Second)
+	r := srttest.Start(b, "")
+	w, err := dialTest(b, r.URL(""), params, 3*time.Second)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -32,8 +33,8 @@ func BenchmarkWriteUnit(b *testing.B) {
 func TestMeasureCPU(t *testing.T) {
 	testsupport.Measurement(t)
 	units, params := testfeed.Pattern(t, testsrc.Config{FPS: 30}, 300)
-	r := startReceiver(t, "")
-	w, err := dialTest(t, r.url(""), params, 3*time.Second)
+	r := srttest.Start(t, "")
+	w, err := dialTest(t, r.URL(""), params, 3*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,20 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	gosrt "github.com/datarhei/gosrt"
 
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/push/srt/srttest"
 	"github.com/camfeed/camfeed/internal/testsrc"
 	"github.com/camfeed/camfeed/internal/testsupport"
 	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
@@ -29,85 +25,6 @@ var small = testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}
 
 const secret = "correct-horse-battery"
 
-// freeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
-func freeUDPPort(t testing.TB) int {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
-// receiver is srt-live-transmit listening on loopback, writing what it
-// receives to a file.
-type receiver struct {
-	port int
-	out  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  *testsupport.LogBuffer
-}
-
-// startReceiver runs srt-live-transmit as a one-shot listener (it exits
-// when the caller leaves) with the given extra URL options, and waits
-// until it listens.
-func startReceiver(t testing.TB, opts string) *receiver {
-	t.Helper()
-	bin := testsupport.NeedTool(t, "srt-live-transmit")
-	r := &receiver{port: freeUDPPort(t), out: filepath.Join(t.TempDir(), "out.ts"), done: make(chan struct{}), log: &testsupport.LogBuffer{}}
-	f, err := os.Create(r.out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := fmt.Sprintf("srt://127.0.0.1:%d?mode=listener%s", r.port, opts)
-	r.cmd = exec.Command(bin, "-v", "-a:no", src, "file://con")
-	r.cmd.Stdout, r.cmd.Stderr = f, r.log
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		r.cmd.Wait()
-		f.Close()
-		close(r.done)
-	}()
-	t.Cleanup(func() {
-		r.cmd.Process.Kill()
-		<-r.done
-	})
-	testsupport.Eventually(t, "srt-live-transmit listening", func() bool {
-		return strings.Contains(r.log.String(), "listen...")
-	})
-	// It says so just before srt_listen, and gosrt sends its handshake
-	// once, never again: one that comes too early would go unanswered.
-	time.Sleep(100 * time.Millisecond)
-	return r
-}
-
-func (r *receiver) url(query string) *url.URL {
-	u, err := url.Parse(fmt.Sprintf("srt://127.0.0.1:%d%s", r.port, query))
-	if err != nil {
-		panic(err)
-	}
-	return u
-}
-
-// wait waits for the receiver to exit by itself (the caller left, and
-// said so), or ends it after testsupport.Patience: the shutdown is one
-// UDP packet, and libsrt otherwise waits out its own idle timeout.
-func (r *receiver) wait(t testing.TB) {
-	t.Helper()
-	select {
-	case <-r.done:
-	case <-time.After(testsupport.Patience):
-		t.Logf("srt-live-transmit still running after the push closed; ending it")
-		r.cmd.Process.Kill()
-		<-r.done
-	}
-}
-
 func dialTest(t testing.TB, u *url.URL, params hub.Params, timeout time.Duration) (*Writer, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), testsupport.Patience)
 	defer cancel()
@@ -117,8 +34,8 @@ func dialTest(t testing.TB, u *url.URL, params hub.Params, timeout time.Duration
 func TestPushToSRTLiveTransmit(t *testing.T) {
 	testsupport.CheckGoroutines(t, "gosrt", "push/srt")
 	units, params := testfeed.Pattern(t, small, 75)
-	r := startReceiver(t, "&passphrase="+secret+"&latency=1000")
-	w, err := dialTest(t, r.url("?streamid=publish:cam&passphrase="+secret+"&latency=1000"), params, 3*time.Second)
+	r := srttest.Start(t, "&passphrase="+secret+"&latency=1000")
+	w, err := dialTest(t, r.URL("?streamid=publish:cam&passphrase="+secret+"&latency=1000"), params, 3*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,9 +46,9 @@ func TestPushToSRTLiveTransmit(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	r.wait(t)
-	p := testsupport.FFprobe(t, r.out)
-	testsupport.Decodes(t, r.out)
+	r.Wait(t)
+	p := testsupport.FFprobe(t, r.Out)
+	testsupport.Decodes(t, r.Out)
 	if !p.FirstKey {
 		t.Error("the first picture received is not a keyframe")
 	}
@@ -155,7 +72,7 @@ func TestNoAnswer(t *testing.T) {
 	// some failed dials (one in ten or so), where no Conn is returned
 	// for drainDialer to work on.
 	_, params := testfeed.Pattern(t, small, 1)
-	port := freeUDPPort(t)
+	port := srttest.FreeUDPPort(t)
 	u, _ := url.Parse(fmt.Sprintf("srt://127.0.0.1:%d?streamid=s3cretid&passphrase=%s", port, secret))
 	_, err := dialTest(t, u, params, time.Second)
 	if !errors.Is(err, ErrNoAnswer) {
@@ -170,7 +87,7 @@ func TestNoAnswer(t *testing.T) {
 // Dial ends with its context, not its timeout (the framework stopping).
 func TestDialCanceled(t *testing.T) {
 	_, params := testfeed.Pattern(t, small, 1)
-	u, _ := url.Parse(fmt.Sprintf("srt://127.0.0.1:%d", freeUDPPort(t)))
+	u, _ := url.Parse(fmt.Sprintf("srt://127.0.0.1:%d", srttest.FreeUDPPort(t)))
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	_, err := Dial(ctx, u, params, Options{Timeout: 3 * time.Second})
@@ -189,8 +106,8 @@ func TestWrongPassphrase(t *testing.T) {
 		{"missing", "&passphrase=" + secret, "", "the server wants a passphrase"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := startReceiver(t, tc.recv)
-			_, err := dialTest(t, r.url(tc.push), params, 3*time.Second)
+			r := srttest.Start(t, tc.recv)
+			_, err := dialTest(t, r.URL(tc.push), params, 3*time.Second)
 			if !errors.Is(err, ErrRejected) {
 				t.Fatalf("err = %v, want ErrRejected", err)
 			}
@@ -211,16 +128,16 @@ func TestWrongPassphrase(t *testing.T) {
 func TestReceiverGone(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		end  func(*receiver)
+		end  func(*srttest.Receiver)
 	}{
-		{"killed", func(r *receiver) { r.cmd.Process.Kill(); <-r.done }},
-		{"frozen", func(r *receiver) { r.cmd.Process.Signal(syscall.SIGSTOP) }},
+		{"killed", (*srttest.Receiver).Kill},
+		{"frozen", (*srttest.Receiver).Freeze},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			testsupport.CheckGoroutines(t, "gosrt", "push/srt")
 			units, params := testfeed.Pattern(t, small, 30)
-			r := startReceiver(t, "")
-			w, err := dialTest(t, r.url(""), params, 2*time.Second)
+			r := srttest.Start(t, "")
+			w, err := dialTest(t, r.URL(""), params, 2*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -242,13 +159,13 @@ func TestReconnectsLeaveNoGoroutines(t *testing.T) {
 	testsupport.CheckGoroutines(t, "gosrt", "push/srt")
 	_, params := testfeed.Pattern(t, small, 1)
 	for range 10 {
-		r := startReceiver(t, "")
-		w, err := dialTest(t, r.url(""), params, 3*time.Second)
+		r := srttest.Start(t, "")
+		w, err := dialTest(t, r.URL(""), params, 3*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
 		w.Close()
-		r.wait(t)
+		r.Wait(t)
 	}
 }
 
@@ -257,8 +174,8 @@ func TestReconnectsLeaveNoGoroutines(t *testing.T) {
 func TestCloseWhileWriting(t *testing.T) {
 	testsupport.CheckGoroutines(t, "push/srt")
 	units, params := testfeed.Pattern(t, small, 30)
-	r := startReceiver(t, "")
-	w, err := dialTest(t, r.url(""), params, 3*time.Second)
+	r := srttest.Start(t, "")
+	w, err := dialTest(t, r.URL(""), params, 3*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package whip
 import (
 	"testing"
 
+	"github.com/camfeed/camfeed/internal/push/whip/whiptest"
 	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
 )
 
@@ -12,8 +13,8 @@ import (
 // sends, per unit.
 func BenchmarkWriteUnit(b *testing.B) {
 	units, params := testfeed.Pattern(b, small, 30)
-	r := startReceiver(b, token)
-	w, err := dialTest(b, r.url(""), params, Options{Token: token})
+	r := whiptest.Start(b, token)
+	w, err := dialTest(b, r.URL(""), params, Options{Token: token})
 	if err != nil {
 		b.Fatal(err)
 	}

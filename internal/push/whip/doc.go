@@ -32,11 +32,23 @@
 // answering" (ErrGone, from WriteUnit once ICE gives up, within about
 // Options.Timeout).
 //
-// Unlike SRT, WebRTC gives a sender no backpressure: pion never blocks,
-// and on an uplink slower than the stream packets are lost (NACKs resend
-// some) and pictures break until the next keyframe, without WriteUnit
-// taking longer. Judging the link from RTCP receiver reports, as the WHEP
-// output does for its viewers, is left for later.
+// WebRTC gives a sender no backpressure: pion never blocks, and on an
+// uplink slower than the stream packets would be lost and pictures
+// break. The Writer judges the uplink from the server's NACKs and
+// receiver reports with the WHEP output's logic (package
+// internal/webrtc/congestion): when more than a tenth of what it sent in
+// a second is reported lost, it sends keyframes only (and the picture
+// after each), each paced at the rate the uplink was seen to deliver, and
+// WriteUnit returns pushnet.ErrSkip for each unit it leaves out, which the
+// push counts as skipped on its way to the next keyframe. After a quiet
+// spell (15 s, doubling on each failed try) it tries the full stream
+// again. NACKs are answered from the Writer's own history of 512 packets,
+// while under 250 ms old and within a fifth of what was sent in the last
+// second (keyframe packets only in keyframe mode): pion's responder
+// resends all that is asked, and on a short uplink the resends crowded out
+// the stream until nothing got through. The first second of an overload,
+// before the loss is reported, is sent whole and can break pictures until
+// the next keyframe.
 //
 // Behind NAT, camfeed offers host candidates only (no STUN server is
 // configured); this works with servers that have a public address, which

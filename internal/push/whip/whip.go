@@ -17,12 +17,15 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/push/pushnet"
+	"github.com/camfeed/camfeed/internal/webrtc/congestion"
 )
 
 // Errors a caller can branch on; each comes wrapped with the endpoint's
@@ -47,6 +50,11 @@ const DefaultTimeout = 5 * time.Second
 // safe on any path without path MTU discovery.
 const mtu = 1200
 
+// keyAge is how old a keyframe may be when its last packet leaves, on
+// an uplink too short for the stream (which then gets keyframes only,
+// paced at the rate it delivers).
+const keyAge = time.Second
+
 // maxAnswer bounds the SDP answer read from the server.
 const maxAnswer = 64 << 10
 
@@ -66,12 +74,19 @@ type Writer struct {
 	client  *http.Client
 	session *url.URL // the Location to DELETE on Close; nil when the server gave none
 
-	pc     *webrtc.PeerConnection
-	track  *webrtc.TrackLocalStaticRTP
-	pay    codecs.H264Payloader
-	pkt    rtp.Packet
-	seq    uint16
-	tsBase uint32
+	pc    *webrtc.PeerConnection
+	track *webrtc.TrackLocalStaticRTP
+	link  *congestion.Link // the uplink, judged from the server's RTCP
+	rtx   rtx
+	ssrc  uint32
+	// needKey: a unit was not sent (the link is short, or it changed
+	// mode): nothing but a keyframe goes next.
+	needKey bool
+	pace    *time.Timer
+	pay     codecs.H264Payloader
+	pkt     rtp.Packet
+	seq     uint16
+	tsBase  uint32
 
 	wg        sync.WaitGroup // the RTCP reader
 	connected chan struct{}
@@ -103,6 +118,7 @@ func Dial(ctx context.Context, target *url.URL, params hub.Params, opt Options) 
 		client: &http.Client{Timeout: opt.Timeout},
 		seq:    uint16(rand.Uint32()), tsBase: rand.Uint32(), // RFC 3550 §5.1
 		connected: make(chan struct{}), ended: make(chan struct{}),
+		link: congestion.New(time.Now(), keyAge),
 	}
 	api, err := newAPI(t, params, opt.Timeout)
 	if err != nil {
@@ -121,7 +137,8 @@ func Dial(ctx context.Context, target *url.URL, params hub.Params, opt Options) 
 }
 
 // newAPI builds the pion API for one push: H.264 of the feed's own
-// profile, packetization-mode=1; NACKs answered and sender reports sent;
+// profile, packetization-mode=1; sender reports sent (NACKs are answered
+// by the Writer, within a budget);
 // ICE timeouts that notice a dead peer within timeout. A server on this
 // machine is reached over loopback only (pion leaves loopback out by
 // default); mDNS candidates are never offered, since a WHIP server is
@@ -146,9 +163,6 @@ func newAPI(t target, params hub.Params, timeout time.Duration) (*webrtc.API, er
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(m, ir); err != nil {
-		return nil, err
-	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, err
 	}
@@ -174,17 +188,10 @@ func (w *Writer) negotiate(ctx context.Context, params hub.Params) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", w.t, err)
 	}
-	// RTCP must be read for the interceptors (NACKs, reports) to work.
-	// PLIs and FIRs are read and dropped: a push cannot make the camera
-	// send a keyframe sooner; the next one comes within a GOP. The read
-	// fails once the peer connection is closed.
-	w.wg.Go(func() {
-		for {
-			if _, _, err := tr.Sender().ReadRTCP(); err != nil {
-				return
-			}
-		}
-	})
+	if enc := tr.Sender().GetParameters().Encodings; len(enc) > 0 {
+		w.ssrc = uint32(enc[0].SSRC)
+	}
+	w.wg.Go(func() { w.readRTCP(tr.Sender()) })
 	w.pc.OnConnectionStateChange(w.stateChanged)
 	offer, err := w.pc.CreateOffer(nil)
 	if err != nil {
@@ -323,19 +330,65 @@ func httpFailure(err error) string {
 	return err.Error()
 }
 
+// readRTCP reads the server's RTCP until the peer connection closes: it
+// must be read for the interceptors (sender reports) to work; NACKs are
+// answered here (retransmit), and with the receiver reports they tell
+// the link's loss and delivery rate. PLIs and FIRs are dropped: a push cannot make the camera send a
+// keyframe sooner; the next one comes within a GOP.
+func (w *Writer) readRTCP(s *webrtc.RTPSender) {
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		for _, pkt := range pkts {
+			switch pkt := pkt.(type) {
+			case *rtcp.TransportLayerNack:
+				w.link.Nacked(w.retransmit(congestion.Seqs(pkt), now))
+			case *rtcp.ReceiverReport:
+				w.link.Report(pkt, w.ssrc, now)
+			}
+		}
+	}
+}
+
 // WriteUnit sends one access unit as RTP packets (RFC 6184,
 // packetization-mode=1: single NAL units, FU-A, and SPS+PPS in a STAP-A),
 // stamped from pts on the 90 kHz clock. It fails once the connection has
 // ended.
+//
+// While the server reports more loss than the uplink can bear (package
+// congestion, as for WHEP viewers), WriteUnit sends keyframes only, each
+// paced at the rate the uplink was seen to deliver (so it blocks for
+// about the keyframe's time on the wire), and returns pushnet.ErrSkip for
+// every unit it does not send: the push skips to the next keyframe, and
+// what reaches the server stays decodable.
 func (w *Writer) WriteUnit(au *h264.AccessUnit, pts time.Duration) error {
 	if err := w.err(); err != nil {
 		return err
 	}
+	now := time.Now()
+	d := w.link.Admit(now, au.Keyframe, au.Size(), now.Sub(au.Received))
+	if d.Switched {
+		mode, rate, _ := w.link.State()
+		w.log.Info("whip: uplink", "mode", mode.String(), "rate_kbps", int(rate/1000))
+	}
+	if d.NeedKey {
+		w.needKey = true // the mode changed: start it at a keyframe
+	}
+	if !d.Send || (w.needKey && !au.Keyframe) {
+		w.needKey = true
+		return fmt.Errorf("%s: %w", w.t, pushnet.ErrSkip)
+	}
+	w.needKey = false
 	payloads := w.pay.Payload(mtu, au.Data)
 	ts := w.tsBase + uint32(ticks90k(pts))
+	var debt time.Duration
 	for i, p := range payloads {
 		w.pkt.Header = rtp.Header{Version: 2, Marker: i == len(payloads)-1, SequenceNumber: w.seq, Timestamp: ts}
 		w.pkt.Payload = p
+		w.rtx.keep(sentPacket{payload: p, at: now, ts: ts, seq: w.seq, marker: w.pkt.Marker, key: au.Keyframe})
 		w.seq++
 		if err := w.track.WriteRTP(&w.pkt); err != nil {
 			if gone := w.err(); gone != nil {
@@ -343,8 +396,113 @@ func (w *Writer) WriteUnit(au *h264.AccessUnit, pts time.Duration) error {
 			}
 			return fmt.Errorf("%s: %w: %v", w.t, ErrGone, err)
 		}
+		if d.Pace > 0 {
+			// A few packets at a time at the uplink's rate, so that no
+			// queue on the way drops the keyframe's tail.
+			debt += time.Duration(float64(len(p)*8) / d.Pace * float64(time.Second))
+			if debt >= 5*time.Millisecond {
+				if err := w.sleep(debt); err != nil {
+					return err
+				}
+				debt = 0
+			}
+		}
 	}
+	w.link.Sent(len(payloads), au.Size())
 	return nil
+}
+
+// NACKed packets are resent (RFC 4585 §6.2.1), on the same SSRC, while
+// fresh and within a budget, as the WHEP output does for its viewers:
+// pion's own responder resends every packet asked for, and on a short
+// uplink the resends crowd out the stream until nothing gets through.
+const (
+	histSize  = 512                    // packets that can be resent: a few seconds of a keyframe-only stream
+	rtxMaxAge = 250 * time.Millisecond // older, a server's jitter buffer has given up on it
+)
+
+// sentPacket is a sent packet as it can be resent.
+type sentPacket struct {
+	payload []byte
+	at      time.Time
+	ts      uint32
+	seq     uint16
+	marker  bool
+	key     bool // part of a keyframe
+	nacked  bool // reported lost once already
+	ok      bool
+}
+
+// rtx is the history of sent packets; WriteUnit adds to it, the RTCP
+// reader resends from it.
+type rtx struct {
+	mu     sync.Mutex
+	hist   [histSize]sentPacket
+	window time.Time // the budget's second
+	sent   int       // bytes sent in it
+	resent int       // bytes resent in it
+	pkt    rtp.Packet
+}
+
+func (r *rtx) keep(p sentPacket) {
+	p.ok = true
+	r.mu.Lock()
+	r.hist[p.seq%histSize] = p
+	r.sent += len(p.payload)
+	r.mu.Unlock()
+}
+
+// retransmit resends what seqs ask for that is fresh, within a fifth of
+// what was sent in the last second (only keyframe packets while the
+// uplink gets keyframes only: resending into a short link makes it
+// worse). It returns how many of seqs were reported lost for the first
+// time, for the link's loss count.
+func (w *Writer) retransmit(seqs []uint16, now time.Time) (lost int) {
+	mode, _, _ := w.link.State()
+	r := &w.rtx
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Sub(r.window) > time.Second {
+		r.window, r.sent, r.resent = now, 0, 0
+	}
+	for _, seq := range seqs {
+		e := &r.hist[seq%histSize]
+		if !e.ok || e.seq != seq {
+			continue
+		}
+		if !e.nacked && now.Sub(e.at) < time.Second {
+			e.nacked = true
+			lost++
+		}
+		if now.Sub(e.at) > rtxMaxAge || (mode == congestion.Keyframes && !e.key) {
+			continue
+		}
+		if r.resent+len(e.payload) > r.sent/5+4*mtu {
+			break
+		}
+		r.resent += len(e.payload)
+		r.pkt.Header = rtp.Header{Version: 2, Marker: e.marker, SequenceNumber: seq, Timestamp: e.ts}
+		r.pkt.Payload = e.payload
+		if err := w.track.WriteRTP(&r.pkt); err != nil {
+			break
+		}
+	}
+	return lost
+}
+
+// sleep waits for d, or returns why the connection ended meanwhile.
+func (w *Writer) sleep(d time.Duration) error {
+	if w.pace == nil {
+		w.pace = time.NewTimer(d)
+	} else {
+		w.pace.Reset(d)
+	}
+	select {
+	case <-w.pace.C:
+		return nil
+	case <-w.ended:
+		return w.err()
+	}
 }
 
 // ticks90k puts d on the 90 kHz clock, rounded to the nearest tick, so a

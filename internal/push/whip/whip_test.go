@@ -1,26 +1,16 @@
 package whip
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
-	"github.com/pion/interceptor"
-	"github.com/pion/rtp/codecs"
-	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
-
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/push/whip/whiptest"
 	"github.com/camfeed/camfeed/internal/testsrc"
 	"github.com/camfeed/camfeed/internal/testsupport"
 	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
@@ -29,181 +19,6 @@ import (
 var small = testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}
 
 const token = "s3cret-token-value"
-
-// receiver is a WHIP server built on pion, on loopback: it answers
-// offers, depacketizes what arrives into Annex-B and keeps the session
-// URLs it was asked to DELETE.
-type receiver struct {
-	base  string // http://127.0.0.1:port
-	token string
-	mute  bool // answer, then drop the peer connection: no media path
-
-	wg      sync.WaitGroup // track readers
-	mu      sync.Mutex
-	pcs     map[string]*webrtc.PeerConnection
-	n       int
-	data    bytes.Buffer // Annex-B, as depacketized
-	stamps  []uint32     // RTP timestamps of the samples
-	deleted []string
-	posts   int
-	offers  []string
-}
-
-func startReceiver(t testing.TB, token string) *receiver {
-	t.Helper()
-	r := &receiver{token: token, pcs: map[string]*webrtc.PeerConnection{}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /whip", r.offer)
-	mux.HandleFunc("DELETE /whip/session/{id}", r.hangUp)
-	r.base = testsupport.ServeHandler(t, mux).URL
-	t.Cleanup(func() {
-		r.closeAll()
-		r.wg.Wait()
-	})
-	return r
-}
-
-func (r *receiver) url(query string) *url.URL {
-	u, err := url.Parse("whip+" + r.base + "/whip" + query)
-	if err != nil {
-		panic(err)
-	}
-	return u
-}
-
-func (r *receiver) offer(w http.ResponseWriter, req *http.Request) {
-	r.mu.Lock()
-	r.posts++
-	r.mu.Unlock()
-	if req.Header.Get("Authorization") != "Bearer "+r.token {
-		http.Error(w, "who are you", http.StatusUnauthorized)
-		return
-	}
-	if req.Header.Get("Content-Type") != "application/sdp" {
-		http.Error(w, "want SDP", http.StatusUnsupportedMediaType)
-		return
-	}
-	offer, _ := io.ReadAll(req.Body)
-	r.mu.Lock()
-	r.offers = append(r.offers, string(offer))
-	r.mu.Unlock()
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	// NACKs, as a real server sends them: a keyframe is a burst of a
-	// hundred packets, and a busy machine can drop some even on loopback.
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	r.wg.Add(1)
-	var once sync.Once
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		once.Do(func() {
-			defer r.wg.Done()
-			r.read(tr)
-		})
-	})
-	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		if s == webrtc.PeerConnectionStateClosed {
-			once.Do(r.wg.Done) // no track ever came
-		}
-	})
-	err = pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: string(offer)})
-	if err != nil {
-		pc.Close()
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	answer, err := pc.CreateAnswer(nil)
-	if err != nil {
-		pc.Close()
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	pc.SetLocalDescription(answer)
-	<-gathered
-	r.mu.Lock()
-	r.n++
-	id := fmt.Sprint(r.n)
-	r.pcs[id] = pc
-	if r.mute {
-		delete(r.pcs, id)
-		defer pc.Close()
-	}
-	r.mu.Unlock()
-	w.Header().Set("Content-Type", "application/sdp")
-	w.Header().Set("Location", "/whip/session/"+id)
-	w.WriteHeader(http.StatusCreated)
-	io.WriteString(w, pc.LocalDescription().SDP)
-}
-
-// read depacketizes the track into Annex-B until it ends.
-func (r *receiver) read(tr *webrtc.TrackRemote) {
-	sb := samplebuilder.New(256, &codecs.H264Packet{}, 90000)
-	for {
-		p, _, err := tr.ReadRTP()
-		if err != nil {
-			return
-		}
-		sb.Push(p)
-		for s := sb.Pop(); s != nil; s = sb.Pop() {
-			r.mu.Lock()
-			r.data.Write(s.Data)
-			r.stamps = append(r.stamps, s.PacketTimestamp)
-			r.mu.Unlock()
-		}
-	}
-}
-
-func (r *receiver) hangUp(w http.ResponseWriter, req *http.Request) {
-	if req.Header.Get("Authorization") != "Bearer "+r.token {
-		http.Error(w, "who are you", http.StatusUnauthorized)
-		return
-	}
-	id := req.PathValue("id")
-	r.mu.Lock()
-	pc := r.pcs[id]
-	delete(r.pcs, id)
-	r.deleted = append(r.deleted, req.URL.Path)
-	r.mu.Unlock()
-	if pc == nil {
-		http.NotFound(w, req)
-		return
-	}
-	pc.Close()
-}
-
-// closeAll ends every session from the server's side.
-func (r *receiver) closeAll() {
-	r.mu.Lock()
-	pcs := r.pcs
-	r.pcs = map[string]*webrtc.PeerConnection{}
-	r.mu.Unlock()
-	for _, pc := range pcs {
-		pc.Close()
-	}
-}
-
-func (r *receiver) received() ([]byte, []uint32, []string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return bytes.Clone(r.data.Bytes()), append([]uint32(nil), r.stamps...), append([]string(nil), r.deleted...)
-}
 
 func dialTest(t testing.TB, u *url.URL, params hub.Params, opt Options) (*Writer, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), testsupport.Patience)
@@ -218,8 +33,8 @@ func dialTest(t testing.TB, u *url.URL, params hub.Params, opt Options) (*Writer
 func TestPushToPionReceiver(t *testing.T) {
 	testsupport.CheckGoroutines(t, "push/whip", "pion")
 	units, params := testfeed.Pattern(t, small, 60)
-	r := startReceiver(t, token)
-	w, err := dialTest(t, r.url("?token="+token), params, Options{})
+	r := whiptest.Start(t, token)
+	w, err := dialTest(t, r.URL("?token="+token), params, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,22 +42,20 @@ func TestPushToPionReceiver(t *testing.T) {
 	// The sample builder gives out a picture when the next one starts:
 	// wait for all but the last.
 	testsupport.Eventually(t, "the pictures to arrive", func() bool {
-		_, stamps, _ := r.received()
+		_, stamps, _ := r.Received()
 		return len(stamps) >= len(units)-1
 	})
 	if err := w.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
-	data, stamps, deleted := r.received()
+	data, stamps, deleted := r.Received()
 	if len(deleted) != 1 || deleted[0] != "/whip/session/1" {
 		t.Errorf("DELETEs: %q, want the session's Location once", deleted)
 	}
 	// One complete offer: send-only H.264 of the feed's own profile, its
 	// candidates in it (non-trickle), loopback ones only for a server on
 	// this machine.
-	r.mu.Lock()
-	offer := r.offers[0]
-	r.mu.Unlock()
+	offer := r.Offers()[0]
 	for _, want := range []string{"a=sendonly", "packetization-mode=1", "profile-level-id=" + params.Info.ProfileLevelID(), "a=candidate:"} {
 		if !strings.Contains(offer, want) {
 			t.Errorf("the offer has no %q:\n%s", want, offer)
@@ -269,7 +82,7 @@ func TestPushToPionReceiver(t *testing.T) {
 func TestWrongToken(t *testing.T) {
 	testsupport.CheckGoroutines(t, "push/whip", "pion")
 	_, params := testfeed.Pattern(t, small, 1)
-	r := startReceiver(t, token)
+	r := whiptest.Start(t, token)
 	for _, tc := range []struct {
 		name  string
 		query string
@@ -282,11 +95,11 @@ func TestWrongToken(t *testing.T) {
 		{"none", "", "", "the server refused the token (HTTP 401): it wants one: add ?token= or the token setting"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := dialTest(t, r.url(tc.query), params, Options{Token: tc.opt})
+			_, err := dialTest(t, r.URL(tc.query), params, Options{Token: tc.opt})
 			if !errors.Is(err, ErrRefused) {
 				t.Fatalf("err = %v, want ErrRefused", err)
 			}
-			if want := "whip+" + r.base + "/whip: " + tc.want; err.Error() != want {
+			if want := "whip+" + r.Base + "/whip: " + tc.want; err.Error() != want {
 				t.Errorf("err = %q, want %q", err, want)
 			}
 		})
@@ -315,14 +128,14 @@ func TestNoServer(t *testing.T) {
 func TestServerGone(t *testing.T) {
 	testsupport.CheckGoroutines(t, "push/whip", "pion")
 	units, params := testfeed.Pattern(t, small, 30)
-	r := startReceiver(t, token)
-	w, err := dialTest(t, r.url(""), params, Options{Token: token, Timeout: 2 * time.Second})
+	r := whiptest.Start(t, token)
+	w, err := dialTest(t, r.URL(""), params, Options{Token: token, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
 	testfeed.Push(t, w, units[:10], 0, small.FPS)
-	r.closeAll()
+	r.CloseAll()
 	err = testfeed.PushUntilError(t, w, units, 10, small.FPS)
 	if !errors.Is(err, ErrGone) {
 		t.Errorf("err = %v, want ErrGone", err)
@@ -335,14 +148,13 @@ func TestServerGone(t *testing.T) {
 func TestNoMediaPath(t *testing.T) {
 	testsupport.CheckGoroutines(t, "push/whip", "pion")
 	_, params := testfeed.Pattern(t, small, 1)
-	r := startReceiver(t, token)
-	r.mute = true
-	_, err := dialTest(t, r.url(""), params, Options{Token: token, Timeout: time.Second})
+	r := whiptest.StartWith(t, whiptest.Options{Token: token, Mute: true})
+	_, err := dialTest(t, r.URL(""), params, Options{Token: token, Timeout: time.Second})
 	if !errors.Is(err, ErrNoConnection) {
 		t.Fatalf("err = %v, want ErrNoConnection", err)
 	}
 	t.Log(err)
-	if _, _, deleted := r.received(); len(deleted) != 1 {
+	if _, _, deleted := r.Received(); len(deleted) != 1 {
 		t.Errorf("DELETEs: %q, want the session's", deleted)
 	}
 }
@@ -352,8 +164,8 @@ func TestNoMediaPath(t *testing.T) {
 func TestCloseWhileWriting(t *testing.T) {
 	testsupport.CheckGoroutines(t, "push/whip")
 	units, params := testfeed.Pattern(t, small, 30)
-	r := startReceiver(t, token)
-	w, err := dialTest(t, r.url(""), params, Options{Token: token})
+	r := whiptest.Start(t, token)
+	w, err := dialTest(t, r.URL(""), params, Options{Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,16 @@
-package webrtc
+// Package congestion judges a WebRTC sender's link from what its peer
+// reports back (RTCP receiver reports and NACKs) and decides, frame by
+// frame, whether to send the full stream or keyframes only, paced at the
+// rate the link delivers. The WHEP output uses it for its viewers, the
+// WHIP push for its uplink.
+package congestion
 
 import (
 	"sync"
 	"time"
 )
 
-// A peer's link is judged from what its browser reports back: RTCP
+// A link is judged from what its browser reports back: RTCP
 // receiver reports (fraction lost, RFC 3550 §6.4.2) and generic NACKs
 // (RFC 4585 §6.2.1). When more than lossLimit of what was sent in a
 // window is reported missing, the link cannot carry the stream: the peer
@@ -25,26 +30,28 @@ const (
 	paceGain       = 1.2
 )
 
-type ccMode int
+// Mode is what a link is sent: the full stream, or keyframes only.
+type Mode int
 
+// The modes.
 const (
-	modeFull ccMode = iota
-	modeKeyframes
+	Full Mode = iota
+	Keyframes
 )
 
-func (m ccMode) String() string {
-	if m == modeKeyframes {
+func (m Mode) String() string {
+	if m == Keyframes {
 		return "keyframes"
 	}
 	return "full"
 }
 
-// congestion is one peer's link state. RTCP arrives on one goroutine and
+// Link is one sender's link state. RTCP arrives on one goroutine and
 // frames are sent on another, hence the lock.
-type congestion struct {
+type Link struct {
 	mu sync.Mutex
 
-	mode      ccMode
+	mode      Mode
 	winStart  time.Time
 	sentPkts  int
 	sentBytes int
@@ -59,7 +66,7 @@ type congestion struct {
 	rrPrevAt      time.Time
 	delivered     float64   // bit/s, moving average; 0 until known
 	meanPkt       float64   // bytes
-	rate          float64   // bit/s the link delivers, valid in modeKeyframes
+	rate          float64   // bit/s the link delivers, valid in Keyframes
 	lastKey       time.Time // when the last keyframe was admitted in keyframe mode
 	modeAt        time.Time // when the mode last changed
 	afterKey      bool      // the last frame admitted was a keyframe
@@ -73,20 +80,20 @@ type congestion struct {
 	keyAge     time.Duration
 	quietUntil time.Time // loss reports before this describe a stall
 
-	switches int // to modeKeyframes, for stats
+	switches int // to Keyframes, for stats
 }
 
-// newCongestion starts a link judged able to carry the stream. keyAge is
+// New starts a link judged able to carry the stream. keyAge is
 // how old a keyframe may be when its last packet leaves in keyframe mode.
-func newCongestion(now time.Time, keyAge time.Duration) *congestion {
-	return &congestion{winStart: now, probe: firstProbe, fullSince: now, keyAge: keyAge}
+func New(now time.Time, keyAge time.Duration) *Link {
+	return &Link{winStart: now, probe: firstProbe, fullSince: now, keyAge: keyAge}
 }
 
-// recovered tells the estimate that the path was down (no RTCP for
+// Recovered tells the estimate that the path was down (no RTCP for
 // stallGap) and is back. The NACKs and the receiver report that follow
 // describe the stall, when every packet was lost whatever the link's
 // rate, so they are not counted for a window.
-func (c *congestion) recovered(now time.Time) {
+func (c *Link) Recovered(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.winStart, c.sentPkts, c.sentBytes, c.lostPkts, c.rrLoss = now, 0, 0, 0, 0
@@ -94,8 +101,8 @@ func (c *congestion) recovered(now time.Time) {
 	c.rrPrevAt = time.Time{} // the next report starts a new delivery measure
 }
 
-// sent records a frame written to the link.
-func (c *congestion) sent(pkts, bytes int) {
+// Sent records a frame written to the link.
+func (c *Link) Sent(pkts, bytes int) {
 	c.mu.Lock()
 	c.sentPkts += pkts
 	c.sentBytes += bytes
@@ -109,8 +116,8 @@ func (c *congestion) sent(pkts, bytes int) {
 	c.mu.Unlock()
 }
 
-// nacked records packets the browser reported missing.
-func (c *congestion) nacked(n int) {
+// Nacked records packets the browser reported missing.
+func (c *Link) Nacked(n int) {
 	c.mu.Lock()
 	if time.Now().Before(c.quietUntil) {
 		n = 0
@@ -119,9 +126,9 @@ func (c *congestion) nacked(n int) {
 	c.mu.Unlock()
 }
 
-// receiverReport records a report block: fraction lost (0..255 of 256),
+// ReceiverReport records a report block: fraction lost (0..255 of 256),
 // cumulative packets lost and the extended highest sequence number.
-func (c *congestion) receiverReport(fractionLost uint8, totalLost, highestSeq uint32, now time.Time) {
+func (c *Link) ReceiverReport(fractionLost uint8, totalLost, highestSeq uint32, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rrLoss, c.rrAt = float64(fractionLost)/256, now
@@ -144,35 +151,35 @@ func (c *congestion) receiverReport(fractionLost uint8, totalLost, highestSeq ui
 	}
 }
 
-// decision says what to do with the next frame.
-type decision struct {
-	send     bool
-	pace     float64 // bit/s to pace at, 0 for no pacing
-	needKey  bool    // the mode changed: restart at a keyframe
-	switched bool
-	mode     ccMode
+// Decision says what to do with the next frame.
+type Decision struct {
+	Send     bool
+	Pace     float64 // bit/s to pace at, 0 for no pacing
+	NeedKey  bool    // the mode changed: restart at a keyframe
+	Switched bool
+	Mode     Mode
 }
 
-// admit updates the state at now and decides about a frame of size
+// Admit updates the state at now and decides about a frame of size
 // bytes, age old. In full mode everything goes; in keyframe mode, a
 // keyframe goes when the bucket holds enough for it and it would still be
 // fresh (under keyAge) when its last packet leaves at the link's rate.
-func (c *congestion) admit(now time.Time, keyframe bool, size int, age time.Duration) decision {
+func (c *Link) Admit(now time.Time, keyframe bool, size int, age time.Duration) Decision {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	d := decision{mode: c.mode}
+	d := Decision{Mode: c.mode}
 	if now.Sub(c.winStart) >= ccWindow {
 		d = c.endWindow(now)
 	}
 	switch {
-	case c.mode == modeFull:
-		d.send = true
+	case c.mode == Full:
+		d.Send = true
 	case !keyframe:
 		// The picture after a keyframe goes too: it is small, decodable,
 		// and it pushes the keyframe out of decoders that hold one
 		// picture back until the next arrives (a second, at one keyframe
 		// a second).
-		d.send, c.afterKey = c.afterKey, false
+		d.Send, c.afterKey = c.afterKey, false
 	default:
 		c.tokens = min(c.tokens+now.Sub(c.tokensAt).Seconds()*c.rate, 2*c.rate)
 		c.tokensAt = now
@@ -188,13 +195,13 @@ func (c *congestion) admit(now time.Time, keyframe bool, size int, age time.Dura
 			// Pace at about what the link was seen to deliver (rate is
 			// 0.85 of that): fast enough that the picture is fresh,
 			// smooth enough that a short queue takes it whole.
-			d.send, d.pace = true, c.rate*paceGain
+			d.Send, d.Pace = true, c.rate*paceGain
 		}
 	}
 	return d
 }
 
-func (c *congestion) endWindow(now time.Time) decision {
+func (c *Link) endWindow(now time.Time) Decision {
 	span := now.Sub(c.winStart).Seconds()
 	loss := 0.0
 	if c.sentPkts > 0 {
@@ -211,11 +218,11 @@ func (c *congestion) endWindow(now time.Time) decision {
 	c.winStart, c.sentPkts, c.sentBytes, c.lostPkts = now, 0, 0, 0
 	c.rrLoss = 0
 
-	d := decision{mode: c.mode}
+	d := Decision{Mode: c.mode}
 	congested := lost && loss > lossLimit
 	switch {
-	case c.mode == modeFull && congested:
-		c.mode, c.modeAt = modeKeyframes, now
+	case c.mode == Full && congested:
+		c.mode, c.modeAt = Keyframes, now
 		c.lastKey = now
 		c.switches++
 		est := sentRate * (1 - min(loss, 0.9))
@@ -229,8 +236,8 @@ func (c *congestion) endWindow(now time.Time) decision {
 			c.probe = min(2*c.probe, maxProbe) // a failed probe
 		}
 		c.probing = false
-		d = decision{needKey: true, switched: true, mode: c.mode}
-	case c.mode == modeFull:
+		d = Decision{NeedKey: true, Switched: true, Mode: c.mode}
+	case c.mode == Full:
 		if c.probing && now.Sub(c.fullSince) > stableNormal {
 			c.probe, c.probing = firstProbe, false
 		}
@@ -238,15 +245,15 @@ func (c *congestion) endWindow(now time.Time) decision {
 		c.lastLoss = now
 		c.rate = max(c.rate*0.8, minRate)
 	case now.Sub(c.lastLoss) > c.probe:
-		c.mode, c.probing, c.modeAt = modeFull, true, now
+		c.mode, c.probing, c.modeAt = Full, true, now
 		c.fullSince = now
-		d = decision{needKey: true, switched: true, mode: c.mode}
+		d = Decision{NeedKey: true, Switched: true, Mode: c.mode}
 	}
 	return d
 }
 
-// state returns the mode and rate estimate, for stats.
-func (c *congestion) state() (ccMode, float64, int) {
+// State returns the mode and rate estimate, for stats.
+func (c *Link) State() (Mode, float64, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.mode, c.rate, c.switches
