@@ -24,6 +24,7 @@ import (
 	"github.com/camfeed/camfeed/internal/door"
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/push/pushnet"
 	"github.com/camfeed/camfeed/internal/push/pushurl"
 	"github.com/camfeed/camfeed/internal/push/rtmp"
 	"github.com/camfeed/camfeed/internal/push/rtsp"
@@ -40,15 +41,8 @@ type Writer interface {
 	Close() error
 }
 
-// Options are given to every Dial (each protocol package has its own
-// struct of the same fields).
-type Options struct {
-	// Timeout bounds the connection and each write; 0 means 5 s.
-	Timeout time.Duration
-	// Token is the WHIP bearer token; the others ignore it.
-	Token string
-	Log   *slog.Logger
-}
+// Options are given to every Dial.
+type Options = pushnet.Options
 
 // DialFunc connects to a target and starts a stream described by params.
 type DialFunc func(ctx context.Context, target *url.URL, params hub.Params, opt Options) (Writer, error)
@@ -58,19 +52,19 @@ func dialer(scheme string) DialFunc {
 	switch scheme {
 	case "rtmp", "rtmps":
 		return func(ctx context.Context, u *url.URL, p hub.Params, o Options) (Writer, error) {
-			return writer(rtmp.Dial(ctx, u, p, rtmp.Options(o)))
+			return writer(rtmp.Dial(ctx, u, p, o))
 		}
 	case "rtsp", "rtsps":
 		return func(ctx context.Context, u *url.URL, p hub.Params, o Options) (Writer, error) {
-			return writer(rtsp.Dial(ctx, u, p, rtsp.Options(o)))
+			return writer(rtsp.Dial(ctx, u, p, o))
 		}
 	case "srt":
 		return func(ctx context.Context, u *url.URL, p hub.Params, o Options) (Writer, error) {
-			return writer(srt.Dial(ctx, u, p, srt.Options(o)))
+			return writer(srt.Dial(ctx, u, p, o))
 		}
 	case "whip+http", "whip+https":
 		return func(ctx context.Context, u *url.URL, p hub.Params, o Options) (Writer, error) {
-			return writer(whip.Dial(ctx, u, p, whip.Options(o)))
+			return writer(whip.Dial(ctx, u, p, o))
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ package pushnet
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"sync/atomic"
 	"time"
@@ -41,3 +42,19 @@ func (d *Dialer) Connected() bool { return d.connected.Load() }
 // skipped and sends nothing more until the next keyframe, which the
 // writer then paces at the rate the uplink delivers.
 var ErrSkip = errors.New("the uplink cannot take the stream: skipping to the next keyframe")
+
+// Options tune a push; every protocol's Dial takes them (rtmp, rtsp, srt
+// and whip each name them Options).
+type Options struct {
+	// Timeout bounds the connection, and how long a write may wait or a
+	// dead peer go unnoticed; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// Token is WHIP's bearer token (a ?token= in the URL also works; this
+	// one wins); the other protocols ignore it.
+	Token string
+	// Log may be nil; the caller's logger names the target.
+	Log *slog.Logger
+}
+
+// DefaultTimeout is Options.Timeout when zero.
+const DefaultTimeout = 5 * time.Second

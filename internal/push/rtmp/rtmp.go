@@ -14,7 +14,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -30,17 +29,11 @@ import (
 	"github.com/camfeed/camfeed/internal/push/pushurl"
 )
 
-// Options tune a push; every protocol package has the same struct.
-type Options struct {
-	// Timeout bounds the connection and each write; 0 means 5 s.
-	Timeout time.Duration
-	// Token is for WHIP; RTMP ignores it.
-	Token string
-	Log   *slog.Logger
-}
+// Options tune a push (pushnet.Options, the same for every protocol).
+type Options = pushnet.Options
 
 // DefaultTimeout is Options.Timeout when zero.
-const DefaultTimeout = 5 * time.Second
+const DefaultTimeout = pushnet.DefaultTimeout
 
 // Writer is one accepted publish.
 type Writer struct {

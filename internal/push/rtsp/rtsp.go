@@ -32,17 +32,11 @@ import (
 	"github.com/camfeed/camfeed/internal/push/pushurl"
 )
 
-// Options tune a push; every protocol package has the same struct.
-type Options struct {
-	// Timeout bounds the connection and each write; 0 means 5 s.
-	Timeout time.Duration
-	// Token is for WHIP; RTSP ignores it.
-	Token string
-	Log   *slog.Logger
-}
+// Options tune a push (pushnet.Options, the same for every protocol).
+type Options = pushnet.Options
 
 // DefaultTimeout is Options.Timeout when zero.
-const DefaultTimeout = 5 * time.Second
+const DefaultTimeout = pushnet.DefaultTimeout
 
 // writeQueue is gortsplib's queue of outgoing packets: a keyframe of a
 // large picture is hundreds of packets, and the queue must take one whole.

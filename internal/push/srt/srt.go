@@ -19,6 +19,7 @@ import (
 
 	"github.com/camfeed/camfeed/internal/h264"
 	"github.com/camfeed/camfeed/internal/hub"
+	"github.com/camfeed/camfeed/internal/push/pushnet"
 )
 
 // Errors a caller can branch on; each comes wrapped with the target's
@@ -35,8 +36,8 @@ var (
 	ErrGone = errors.New("the connection ended")
 )
 
-// DefaultTimeout is Options.Timeout's zero value.
-const DefaultTimeout = 5 * time.Second
+// DefaultTimeout is Options.Timeout when zero.
+const DefaultTimeout = pushnet.DefaultTimeout
 
 // payloadSize is seven TS packets, the SRT live-mode payload every
 // receiver expects (libsrt's SRTO_PAYLOADSIZE default): a datagram never
@@ -55,12 +56,8 @@ const paceLimit = 500 * time.Millisecond
 // puts the PCR 100 ms before the DTS, which must not go below zero.
 const ptsOffset = 90000
 
-// Options tune a push.
-type Options struct {
-	Timeout time.Duration // connect timeout and how long a dead peer may go unnoticed; 0 = 5 s
-	Token   string        // unused by SRT (WHIP's bearer token)
-	Log     *slog.Logger  // may be nil; the caller's logger names the target
-}
+// Options tune a push (pushnet.Options, the same for every protocol).
+type Options = pushnet.Options
 
 // Writer pushes one feed to one SRT receiver as MPEG-TS. WriteUnit is
 // called from one goroutine; Close may be called from any, once or more.

@@ -43,8 +43,8 @@ var (
 	ErrGone = errors.New("the connection ended")
 )
 
-// DefaultTimeout is Options.Timeout's zero value.
-const DefaultTimeout = 5 * time.Second
+// DefaultTimeout is Options.Timeout when zero.
+const DefaultTimeout = pushnet.DefaultTimeout
 
 // mtu keeps RTP packets, with SRTP's tag, under a 1200-byte UDP payload:
 // safe on any path without path MTU discovery.
@@ -58,12 +58,8 @@ const keyAge = time.Second
 // maxAnswer bounds the SDP answer read from the server.
 const maxAnswer = 64 << 10
 
-// Options tune a push.
-type Options struct {
-	Timeout time.Duration // HTTP and connect timeout, and how long a dead peer may go unnoticed; 0 = 5 s
-	Token   string        // bearer token; a ?token= in the URL also works (this one wins)
-	Log     *slog.Logger  // may be nil; the caller's logger names the target
-}
+// Options tune a push (pushnet.Options, the same for every protocol).
+type Options = pushnet.Options
 
 // Writer pushes one feed to one WHIP endpoint. WriteUnit is called from
 // one goroutine; Close may be called from any, once or more.
