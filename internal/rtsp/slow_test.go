@@ -131,7 +131,11 @@ func TestStalledReader(t *testing.T) {
 	time.Sleep(4 * time.Second)
 	resumeAt := time.Now()
 	sc.paused.Store(false)
-	time.Sleep(2 * time.Second)
+	// Two seconds of the stream after resuming (more wall-clock time on
+	// a machine too busy to make 30 frames a second).
+	testsupport.Eventually(t, "60 frames for the stalled viewer after resuming", func() bool {
+		return len(since(stalled.units(), resumeAt)) >= 60
+	})
 
 	// Judged on the stream's own clock (how far behind the newest frame),
 	// with slack for a busy machine: a viewer held up behind the stalled
