@@ -24,7 +24,7 @@ func subcommands() []subcommand {
 			func(args, _ []string, stdout, stderr io.Writer) int { return runCameras(args, stdout, stderr) }},
 		{"doctor", "[--json] [--config FILE]", "check this machine for the usual Raspberry Pi faults, each with its fix",
 			runDoctor},
-		{"passwd", "[--token]", "hash a password (or make a token) for users:",
+		{"passwd", "[--token]", "hash a password (or make a token) for the config's users",
 			func(args, _ []string, stdout, stderr io.Writer) int { return runPasswd(args, os.Stdin, stdout, stderr) }},
 		{"service", "install|uninstall|status [--dry-run] [--config FILE]", "run camfeed at boot under systemd",
 			runService},
