@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/push"
-	"github.com/camfeed/camfeed/internal/testsupport"
 )
 
 // slowProxy forwards TCP connections to target, reading from the client
@@ -90,27 +88,12 @@ func TestRTMPSlowUplink(t *testing.T) {
 // TestRTSPSlowUplink is TestRTMPSlowUplink for RTSP record into ffmpeg:
 // gortsplib's own queue must not hide the backlog from the hub.
 func TestRTSPSlowUplink(t *testing.T) {
-	ffmpeg := testsupport.NeedTool(t, "ffmpeg")
 	port := freePort(t)
-	out := filepath.Join(t.TempDir(), "slow.mkv")
-	done := make(chan error, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, ffmpeg, "-nostdin", "-v", "error", "-rtsp_flags", "listen", "-timeout", "60",
-		"-i", fmt.Sprintf("rtsp://127.0.0.1:%d/x", port), "-c", "copy", out)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { done <- cmd.Wait() }()
+	f := startFFmpegRTSP(t, port, "slow.mkv")
 	ps := slowUplink(t, func(proxy string) string { return "rtsp://" + proxy + "/x" }, fmt.Sprintf("127.0.0.1:%d", port))
 	ps.stop()
-	select {
-	case <-done:
-	case <-time.After(testsupport.Patience):
-		_ = cmd.Process.Kill()
-		t.Fatal("ffmpeg did not finish after the push ended")
-	}
-	if jumps := checkRecording(t, out); jumps == 0 {
+	f.finished(t)
+	if jumps := checkRecording(t, f.out); jumps == 0 {
 		t.Error("the recording has no jump to a keyframe")
 	}
 }

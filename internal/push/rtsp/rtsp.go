@@ -48,8 +48,9 @@ const writeQueue = 2048
 // queue, which nothing can skip (and which then drops a unit's tail).
 const unsentLimit = 64 << 10
 
-// closeGrace is how long Close waits for what gortsplib still queues to go
-// out, so the server does not get a last picture cut short.
+// closeGrace is how long Close waits for what gortsplib still queues to
+// go out while none does (the wait goes on while bytes move), so the
+// server does not get a last picture cut short.
 const closeGrace = time.Second
 
 // countingConn counts the bytes the connection took, for WriteUnit's
@@ -200,21 +201,23 @@ func (w *Writer) WriteUnit(au *h264.AccessUnit, pts time.Duration) error {
 
 // drain waits while more than limit bytes handed to gortsplib have not
 // gone out. It fails when nothing goes out for timeout: the server stopped
-// taking data.
+// taking data. It looks again on every write and at least every 10 ms, as
+// WriteUnit and Close may wait at once and a wake-up goes to one of them.
 func (w *Writer) drain(limit uint64, timeout time.Duration) error {
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	for last := w.written.Load(); w.written.Load()+limit < w.queued; {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	last, moved := w.written.Load(), time.Now()
+	for w.written.Load()+limit < w.queued {
 		select {
 		case <-w.wake:
-			if n := w.written.Load(); n != last {
-				last = n
-				t.Reset(timeout)
-			}
-		case <-t.C:
-			return fmt.Errorf("the server took nothing for %v", timeout)
+		case <-tick.C:
 		case <-w.done:
 			return errors.New(words(w.waitErr, w.timeout))
+		}
+		if n := w.written.Load(); n != last {
+			last, moved = n, time.Now()
+		} else if time.Since(moved) > timeout {
+			return fmt.Errorf("the server took nothing for %v", timeout)
 		}
 	}
 	return nil
