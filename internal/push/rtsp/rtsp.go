@@ -53,17 +53,26 @@ const unsentLimit = 64 << 10
 // server does not get a last picture cut short.
 const closeGrace = time.Second
 
-// countingConn counts the bytes the connection took, for WriteUnit's
-// backpressure and Close's flush.
+// countingConn counts the interleaved RTP bytes the connection took, for
+// WriteUnit's backpressure and Close's flush. gortsplib writes one frame
+// per Write ('$', channel, length, packet: RFC 2326 10.12); RTP goes on
+// its even channel, RTCP on the odd one, and RTSP requests are text.
+// Counting RTCP too would let Close believe a unit's last packets gone
+// when sender reports made up their size. Under RTSPS gortsplib puts TLS
+// above this connection, so all it sees is records, and it counts them
+// all (the count then runs a little ahead).
 type countingConn struct {
 	net.Conn
 	written *atomic.Uint64
 	wake    chan struct{}
+	all     bool // RTSPS: count every byte
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
-	c.written.Add(uint64(n))
+	if c.all || len(p) >= 4 && p[0] == '$' && p[1]%2 == 0 {
+		c.written.Add(uint64(n))
+	}
 	select {
 	case c.wake <- struct{}{}:
 	default:
@@ -127,7 +136,7 @@ func Dial(ctx context.Context, target *url.URL, params hub.Params, opt Options) 
 			if err != nil {
 				return nil, err
 			}
-			return &countingConn{Conn: conn, written: written, wake: wake}, nil
+			return &countingConn{Conn: conn, written: written, wake: wake, all: target.Scheme == "rtsps"}, nil
 		},
 	}
 	// A cancel while a request waits for the server ends the request.
@@ -141,7 +150,7 @@ func Dial(ctx context.Context, target *url.URL, params hub.Params, opt Options) 
 		return nil, fmt.Errorf("%s: %s", addr, words(err, timeout))
 	}
 	w := &Writer{c: c, media: media, enc: enc, addr: addr, timeout: timeout, log: log, done: make(chan struct{}),
-		written: written, wake: wake, queued: written.Load()}
+		written: written, wake: wake, queued: written.Load()} // RTSPS counted the handshake
 	w.wg.Go(func() {
 		w.waitErr = c.Wait()
 		close(w.done)
