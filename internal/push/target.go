@@ -65,6 +65,7 @@ const (
 	linesPer   = 5
 	linesEvery = time.Minute
 	skipEvery  = 10 * time.Second // one skip summary line at most this often
+	closeGrace = time.Second      // at a stop, the unit being written may finish
 )
 
 // target is one push: a supervisor around connections.
@@ -228,8 +229,24 @@ func (t *target) connection(ctx context.Context) (live time.Duration, err error)
 		return 0, errParamsChanged
 	}
 	defer w.Close()
-	stop := context.AfterFunc(ctx, func() { _ = w.Close() }) // ends a write blocked on a stuck uplink
-	defer stop()
+	// At a stop, the unit being written may finish (the server's last
+	// picture is then whole) for closeGrace; then Close ends a write
+	// blocked on a stuck uplink.
+	loopDone, closed := make(chan struct{}), make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(closed)
+		select {
+		case <-loopDone:
+		case <-time.After(closeGrace):
+		}
+		_ = w.Close()
+	})
+	defer func() {
+		close(loopDone)
+		if !stop() {
+			<-closed
+		}
+	}()
 	start := time.Now()
 	defer func() { live = time.Since(start) }()
 	t.setState(StateLive)

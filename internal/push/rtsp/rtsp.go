@@ -92,11 +92,12 @@ type Writer struct {
 	waitKey bool // packets were dropped: send nothing until a keyframe
 
 	// written counts the bytes the connection took (countingConn); queued
-	// those handed to gortsplib, on the same scale. mu keeps Close from
-	// flushing while WriteUnit hands a unit over.
+	// those handed to gortsplib, on the same scale. mu keeps Close and
+	// WriteUnit's handing over of a unit apart.
 	written *atomic.Uint64
 	wake    chan struct{}
 	queued  uint64
+	closed  bool // Close has begun: WriteUnit hands nothing more over
 	mu      sync.Mutex
 
 	done    chan struct{} // closed when the client has stopped
@@ -176,6 +177,9 @@ func (w *Writer) WriteUnit(au *h264.AccessUnit, pts time.Duration) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.closed {
+		return errors.New("closed")
+	}
 	w.waitKey = false
 	w.nalus = w.nalus[:0]
 	for _, n := range au.NALUs {
@@ -238,10 +242,13 @@ func (w *Writer) Close() error {
 	w.once.Do(func() {
 		// The units handed over go out first (within closeGrace), so the
 		// server's last picture is whole.
+		// No unit is handed over from now on: one begun while the client
+		// closes would go out cut short.
 		w.mu.Lock()
+		w.closed = true
 		_ = w.drain(0, closeGrace)
-		w.mu.Unlock()
 		w.c.Close()
+		w.mu.Unlock()
 		w.wg.Wait()
 	})
 	return nil
