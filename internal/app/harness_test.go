@@ -61,21 +61,9 @@ func startApp(t testing.TB, mutate func(*config.Config)) *testApp {
 	return ta
 }
 
-// testConfig is the config of startApp: the test pattern, HTTP on
-// 127.0.0.1 port 0, RTSP and WebRTC off, then mutate, validated.
+// testConfig is the config of startApp (testsupport.Config).
 func testConfig(t testing.TB, mutate func(*config.Config)) *config.Config {
-	t.Helper()
-	cfg := config.Default()
-	cfg.HTTP = "127.0.0.1:0"
-	cfg.RTSP, cfg.WebRTC = "off", "off"
-	cfg.Feeds[config.DefaultFeed].Source = "test"
-	if mutate != nil {
-		mutate(cfg)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return testsupport.Config(t, mutate)
 }
 
 type testWriter struct{ t testing.TB }
