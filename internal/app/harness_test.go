@@ -61,9 +61,21 @@ func startApp(t testing.TB, mutate func(*config.Config)) *testApp {
 	return ta
 }
 
-// testConfig is the config of startApp (testsupport.Config).
+// testConfig is the config of startApp: the test pattern, HTTP on
+// 127.0.0.1 port 0, RTSP and WebRTC off, then mutate, validated.
 func testConfig(t testing.TB, mutate func(*config.Config)) *config.Config {
-	return testsupport.Config(t, mutate)
+	t.Helper()
+	cfg := config.Default()
+	cfg.HTTP = "127.0.0.1:0"
+	cfg.RTSP, cfg.WebRTC = "off", "off"
+	cfg.Feeds[config.DefaultFeed].Source = "test"
+	if mutate != nil {
+		mutate(cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 type testWriter struct{ t testing.TB }

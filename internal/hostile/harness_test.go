@@ -37,7 +37,16 @@ type camfeed struct {
 // mutate changes the config, and waits for its first keyframe.
 func start(t *testing.T, mutate func(*config.Config)) *camfeed {
 	t.Helper()
-	cfg := testsupport.Config(t, mutate)
+	cfg := config.Default()
+	cfg.HTTP = "127.0.0.1:0"
+	cfg.RTSP, cfg.WebRTC = "off", "off"
+	cfg.Feeds[config.DefaultFeed].Source = "test"
+	if mutate != nil {
+		mutate(cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
 	logs := &testsupport.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	a, err := app.New(cfg, "test", log)
