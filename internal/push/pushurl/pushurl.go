@@ -83,11 +83,26 @@ func Addr(u *url.URL) string {
 // masked stands in for a secret.
 const masked = "xxxx"
 
+// plainQuery reports whether a query key's value is tuning, not a secret
+// (libsrt's URI options, as srt-live-transmit and ffmpeg spell them):
+// shown as given, since "latency=1000" helps a person reading a log.
+// Every other key's value is masked, a stream id included: servers put
+// keys and user names in it.
+func plainQuery(key string) bool {
+	switch strings.ToLower(key) {
+	case "latency", "rcvlatency", "peerlatency", "pbkeylen", "mode", "transtype",
+		"conntimeo", "peeridletimeo", "maxbw", "inputbw", "oheadbw", "payloadsize",
+		"tlpktdrop", "nakreport", "lossmaxttl":
+		return true
+	}
+	return false
+}
+
 // Mask returns the URL with its secrets replaced by xxxx, for logs, the
 // status and metric labels: the password, every query value (stream id,
-// passphrase, token), the RTMP stream key (the last path segment) and,
-// for WHIP, path segments long enough to be keys (Cloudflare puts one
-// there).
+// passphrase, token) but the tuning ones in plainQuery, the RTMP stream
+// key (the last path segment) and, for WHIP, path segments long enough to
+// be keys (Cloudflare puts one there).
 func Mask(u *url.URL) string {
 	m := *u
 	if m.User != nil {
@@ -98,7 +113,9 @@ func Mask(u *url.URL) string {
 	if m.RawQuery != "" {
 		q := m.Query()
 		for k := range q {
-			q[k] = []string{masked}
+			if !plainQuery(k) {
+				q[k] = []string{masked}
+			}
 		}
 		m.RawQuery = q.Encode()
 	}

@@ -12,6 +12,7 @@ func TestMask(t *testing.T) {
 		{"rtmp://h/live/key?pass=SECRET", "rtmp://h/live/xxxx?pass=xxxx"},
 		{"rtsp://user:SECRET@h:8554/pi1", "rtsp://user:xxxx@h:8554/pi1"},
 		{"srt://h:9000?streamid=publish:SECRET&passphrase=SECRET", "srt://h:9000?passphrase=xxxx&streamid=xxxx"},
+		{"srt://h:9000?latency=1000&passphrase=SECRET&pbkeylen=32", "srt://h:9000?latency=1000&passphrase=xxxx&pbkeylen=32"},
 		{"whip+https://customer-x.cloudflarestream.com/0123456789abcdefSECRET/webRTC/publish?token=SECRET",
 			"whip+https://customer-x.cloudflarestream.com/xxxx/webRTC/publish?token=xxxx"},
 	} {
