@@ -167,13 +167,37 @@ func (r *RPiCam) runWithPTS(ctx context.Context, p *process, sink Sink) error {
 	if r.Framerate > 0 {
 		det.Period = time.Duration(float64(time.Second) / r.Framerate)
 	}
+	// Written by p's stderr reader, which p.run waits for.
+	refused := false
+	explain := p.explain
+	p.explain = func(line string) string {
+		refused = refused || ptsRefused(line)
+		return explain(line)
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() { readPTS(rd, det, r.Drops, r.Log) })
 	err = p.run(ctx, sink)
 	wr.Close()
 	_ = rd.SetReadDeadline(time.Now().Add(ptsDrain))
 	wg.Wait()
+	if refused {
+		// The next run goes without: one failed start, then video.
+		r.ptsKnown = false
+		r.Log.Warn("rpicam-vid refused --save-pts (its libav encoder, or an old rpicam-vid): frames dropped by the camera are not counted; starting it again without")
+	}
 	return err
+}
+
+// ptsRefused reports whether a line of rpicam-vid's stderr says it will
+// not write timestamps: an rpicam-vid too old to know the option, or
+// the libav encoder, which a board other than a Pi 5 that has no H.264
+// encoder may pick on its own (rpicam-apps encoder/libav_encoder.cpp:
+// "...does not currently support the circular, segment, save_pts, ...",
+// then "libav: Incompatible options selected").
+func ptsRefused(line string) bool {
+	l := strings.ToLower(line)
+	return strings.Contains(l, "save_pts") || strings.Contains(l, "incompatible options") ||
+		strings.Contains(l, "--save-pts") && (strings.Contains(l, "unrecognised option") || strings.Contains(l, "unrecognized option"))
 }
 
 // CameraDrops returns the frames the camera dropped since camfeed

@@ -17,6 +17,8 @@ import (
 //     at 30 fps, as rpicam-vid writes them) leave out N frames after the
 //     20th, as when the camera drops them;
 //   - FAKE_RPICAM_OLD=1: an rpicam-vid without --save-pts;
+//   - FAKE_RPICAM_LIBAV=1: one that lists --save-pts but refuses it, as
+//     its libav encoder does;
 //   - FAKE_RPICAM_HOLD=1: a process outside the camera's group keeps the
 //     --save-pts pipe open for 5 s after the camera exits.
 const fakeRPiCam = `#!/bin/sh
@@ -46,6 +48,11 @@ for a in "$@"; do
 done
 if [ -n "$pts" ] && [ -n "$FAKE_RPICAM_OLD" ]; then
 	echo "unrecognised option '--save-pts'" >&2
+	exit 255
+fi
+if [ -n "$pts" ] && [ -n "$FAKE_RPICAM_LIBAV" ]; then
+	echo "ERROR: The libav encoder does not currently support the circular, segment, save_pts, split, or pause command line options with non-elementary streams!" >&2
+	echo "ERROR: *** libav: Incompatible options selected. ***" >&2
 	exit 255
 fi
 n=$(cat "$FAKE_RPICAM_DIR/runs" 2>/dev/null || echo 0)
