@@ -311,3 +311,20 @@ func FuzzPTS(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkPTS is the cost per frame of reading a timestamp: parse the
+// line and judge the gap with a learned period (the median of 31
+// intervals, the dearer case).
+func BenchmarkPTS(b *testing.B) {
+	b.ReportAllocs()
+	var lines []string
+	for _, ts := range stamps(3000, time.Second/30, 100, 2000, 2001) {
+		lines = append(lines, fmt.Sprintf("%d.%03d", ts/1000, ts%1000))
+	}
+	d := &DropDetector{}
+	b.ResetTimer()
+	for i := range b.N {
+		us, _, _ := ParsePTSLine(lines[i%len(lines)])
+		d.Next(us)
+	}
+}
