@@ -95,9 +95,10 @@ var notOurs = map[string]string{
 	"rbsp_trailing_bits":     "H.264",
 	"user_data_unregistered": "H.264",
 	// fields of /api/v1/status, not config keys
-	"rtsp_sessions": "status JSON",
-	"more_refused":  "status JSON",
-	"gop_overruns":  "status JSON",
+	"rtsp_sessions":         "status JSON",
+	"more_refused":          "status JSON",
+	"gop_overruns":          "status JSON",
+	"camera_frames_dropped": "status JSON",
 	// the push targets' status fields (docs/SCALING.md)
 	"frames_skipped": "status JSON",
 	"lag_seconds":    "status JSON",
@@ -108,6 +109,8 @@ var notOurs = map[string]string{
 	"--list-cameras":      "rpicam-hello",
 	"--buffer-count":      "rpicam-vid",
 	"--codec":             "rpicam-vid",
+	"--save-pts":          "rpicam-vid",
+	"--flush":             "rpicam-vid",
 	"--libav-video-codec": "rpicam-vid",
 	"h264_v4l2m2m":        "ffmpeg's V4L2 encoder",
 	"start_x":             "the Pi's config.txt",

@@ -64,6 +64,10 @@ type FeedStatus struct {
 	LastFrame   *time.Time     `json:"last_frame,omitempty"`
 	Buffer      BufferStatus   `json:"buffer"`
 	Damage      DamageStatus   `json:"input_damage"`
+	// CameraDropped counts the frames the camera itself dropped since
+	// start, from rpicam-vid's sensor timestamps; nil (left out) where
+	// there are none: other sources, the libav encoder of a Pi 5.
+	CameraDropped *uint64 `json:"camera_frames_dropped,omitempty"`
 	// Extra holds per-output details (RTSP sessions, ...) added by outputs.
 	Extra map[string]any `json:"extra,omitempty"`
 }
@@ -85,6 +89,12 @@ type DamageStatus struct {
 	Dropped      uint64 `json:"frames_dropped"`
 }
 
+// cameraDrops is a source that counts the frames its camera dropped
+// (source.RPiCam); ok is false when it has no figure.
+type cameraDrops interface {
+	CameraDrops() (n uint64, ok bool)
+}
+
 // Status builds the status of every feed; d, when set, gives the viewers.
 func Status(fs []*feed.Feed, d *door.Door, extra func(feed string) map[string]any) []FeedStatus {
 	out := make([]FeedStatus, 0, len(fs))
@@ -100,6 +110,11 @@ func Status(fs []*feed.Feed, d *door.Door, extra func(feed string) map[string]an
 			Frames: hs.Units, Keyframes: hs.Keyframes, Skips: hs.Skips, Restarts: st.Restarts, LastError: st.LastError,
 			Buffer: BufferStatus{Bytes: hs.BufferedBytes, Budget: cfg.MaxBytes, Frames: hs.BufferedUnits, Seconds: round(hs.Buffered.Seconds(), 2), GOPOverrun: hs.GOPOverflows},
 			Damage: DamageStatus{GarbageBytes: st.Parser.GarbageBytes, BadNALUs: st.Parser.BadNALUs, Oversized: st.Parser.Oversized, Dropped: st.Parser.Dropped},
+		}
+		if c, ok := f.Source().(cameraDrops); ok {
+			if n, ok := c.CameraDrops(); ok {
+				fsx.CameraDropped = &n
+			}
 		}
 		if d != nil {
 			fsx.Viewers, fsx.Sessions = d.Count(f.Name()), d.Sessions(f.Name())

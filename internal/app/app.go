@@ -27,6 +27,7 @@ import (
 	"github.com/camfeed/camfeed/internal/push"
 	"github.com/camfeed/camfeed/internal/raw"
 	"github.com/camfeed/camfeed/internal/route"
+	"github.com/camfeed/camfeed/internal/source"
 	"github.com/camfeed/camfeed/internal/systemd"
 )
 
@@ -44,6 +45,9 @@ type App struct {
 
 	feeds map[string]*feed.Feed
 	names []string
+	// camDrops counts each feed's frames dropped by the camera, kept
+	// across the sources a reload makes (written only by New).
+	camDrops map[string]*source.FrameDrops
 
 	out     outputs
 	authz   atomic.Pointer[auth.Authenticator] // swapped by Reload
@@ -78,7 +82,8 @@ type App struct {
 
 // New builds the feeds and outputs from cfg. Nothing runs until Run.
 func New(cfg *config.Config, version string, log *slog.Logger) (*App, error) {
-	a := &App{cfg: cfg, log: log, version: version, feeds: map[string]*feed.Feed{}, sourceCfg: map[string]config.Feed{}}
+	a := &App{cfg: cfg, log: log, version: version, feeds: map[string]*feed.Feed{}, sourceCfg: map[string]config.Feed{},
+		camDrops: map[string]*source.FrameDrops{}}
 	a.metrics = metrics.New(a, version)
 	a.Pi = a.newPiHealth()
 	az, err := auth.New(a.authConfig(cfg))
@@ -90,6 +95,7 @@ func New(cfg *config.Config, version string, log *slog.Logger) (*App, error) {
 	a.door = door.New(a, a.viewers, a.metrics, a.log.With("component", "door"))
 	a.metrics.CollectSessions(a, a)
 	for _, name := range cfg.FeedNames() {
+		a.camDrops[name] = &source.FrameDrops{}
 		f, err := a.newFeed(name)
 		if err != nil {
 			return nil, fmt.Errorf("feed %s: %w", name, err)

@@ -33,7 +33,11 @@ func (a *App) FeedStats(name string) (hub.Stats, metrics.SourceStatus, bool) {
 	for _, n := range hs.Viewers {
 		hs.ViewersTotal += n
 	}
-	return hs, metrics.SourceStatus{State: state, Restarts: uint64(st.Restarts)}, true
+	ss := metrics.SourceStatus{State: state, Restarts: uint64(st.Restarts)}
+	if c, ok := f.Source().(interface{ CameraDrops() (uint64, bool) }); ok {
+		ss.CameraDropped, ss.HasCameraDropped = c.CameraDrops()
+	}
+	return hs, ss, true
 }
 
 // systemdHealth decides whether to pet the systemd watchdog.

@@ -33,9 +33,9 @@ func (a *App) newSource(cfg *config.Config, name string, fc config.Feed) (source
 			log.Info("no camera tool found (rpicam-vid or libcamera-vid); serving the built-in test pattern")
 			return testSource(fc)
 		}
-		return a.rpicam(fc, log), nil
+		return a.rpicam(name, fc, log), nil
 	case config.SourceRPiCam:
-		return a.rpicam(fc, log), nil
+		return a.rpicam(name, fc, log), nil
 	case config.SourceTest:
 		return testSource(fc)
 	case config.SourceExec:
@@ -58,7 +58,7 @@ func (a *App) newSource(cfg *config.Config, name string, fc config.Feed) (source
 	return nil, fmt.Errorf("source %q is not available in this build", spec.Kind)
 }
 
-func (a *App) rpicam(fc config.Feed, log *slog.Logger) source.Source {
+func (a *App) rpicam(name string, fc config.Feed, log *slog.Logger) source.Source {
 	sw := source.IsPi5(piModelFile)
 	if sw {
 		log.Info("Raspberry Pi 5 has no hardware H.264 encoder; using the libav software encoder with low-latency settings")
@@ -67,7 +67,7 @@ func (a *App) rpicam(fc config.Feed, log *slog.Logger) source.Source {
 		Camera: fc.Camera, Mode: fc.Mode, Width: fc.Width, Height: fc.Height, Framerate: fc.Framerate,
 		Bitrate: fc.Bitrate, Intra: fc.Intra, Profile: fc.Profile, Level: fc.Level,
 		HFlip: fc.HFlip, VFlip: fc.VFlip, Rotation: fc.Rotation, ExtraArgs: fc.ExtraArgs,
-		Software: sw, Log: log,
+		Software: sw, Log: log, Drops: a.camDrops[name],
 	}
 }
 

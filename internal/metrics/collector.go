@@ -13,7 +13,7 @@ type feedCollector struct {
 
 	frames, keyframes, bytesIn, bytesOut, skips, overflows, restarts *prometheus.Desc
 	fps, bitrate, gop, buffered, bufferedSeconds, lastFrame          *prometheus.Desc
-	viewers, state                                                   *prometheus.Desc
+	viewers, state, cameraDropped                                    *prometheus.Desc
 }
 
 func newFeedCollector(f Feeds) *feedCollector {
@@ -37,12 +37,14 @@ func newFeedCollector(f Feeds) *feedCollector {
 		lastFrame:       d("camfeed_last_frame_timestamp_seconds", "Unix time of the newest access unit; 0 before the first."),
 		viewers:         d("camfeed_viewers", "Viewers connected now, by protocol.", "protocol"),
 		state:           d("camfeed_source_state", "1 for the source's current state, 0 for the others.", "state"),
+		cameraDropped: d("camfeed_camera_frames_dropped_total",
+			"Frames the camera captured that never reached the encoder's output, from gaps in rpicam-vid's sensor timestamps; only where they are available."),
 	}
 }
 
 func (c *feedCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.frames, c.keyframes, c.bytesIn, c.bytesOut, c.skips, c.overflows, c.restarts,
-		c.fps, c.bitrate, c.gop, c.buffered, c.bufferedSeconds, c.lastFrame, c.viewers, c.state} {
+		c.fps, c.bitrate, c.gop, c.buffered, c.bufferedSeconds, c.lastFrame, c.viewers, c.state, c.cameraDropped} {
 		ch <- d
 	}
 }
@@ -66,6 +68,9 @@ func (c *feedCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.skips, st.Skips, name)
 		counter(c.overflows, st.GOPOverflows, name)
 		counter(c.restarts, src.Restarts, name)
+		if src.HasCameraDropped {
+			counter(c.cameraDropped, src.CameraDropped, name)
+		}
 		gauge(c.fps, st.FPS, name)
 		gauge(c.bitrate, st.Bitrate, name)
 		gauge(c.gop, float64(st.GOP), name)

@@ -24,6 +24,10 @@ import (
 type SourceStatus struct {
 	State    string // one of the SourceStates
 	Restarts uint64 // times the source was restarted after failing or stalling
+	// CameraDropped counts the frames the camera dropped since start
+	// (rpicam-vid's sensor timestamps), when HasCameraDropped.
+	CameraDropped    uint64
+	HasCameraDropped bool
 }
 
 // SourceStates are the states camfeed_source_state reports, each as its

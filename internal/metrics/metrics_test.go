@@ -95,7 +95,7 @@ func TestScrape(t *testing.T) {
 				FPS: 30, Bitrate: 4e6, GOP: 30, LastUnit: last},
 			"door": {},
 		},
-		src: map[string]SourceStatus{"cam": {State: "running", Restarts: 2}, "door": {State: "backoff"}},
+		src: map[string]SourceStatus{"cam": {State: "running", Restarts: 2, CameraDropped: 7, HasCameraDropped: true}, "door": {State: "backoff"}},
 	}
 	m := New(feeds, "1.2.3")
 	v := m.Viewer("cam", "http")
@@ -119,6 +119,7 @@ func TestScrape(t *testing.T) {
 		{"camfeed_skips_total", cam, 3},
 		{"camfeed_gop_overflows_total", cam, 1},
 		{"camfeed_source_restarts_total", cam, 2},
+		{"camfeed_camera_frames_dropped_total", cam, 7},
 		{"camfeed_fps", cam, 30},
 		{"camfeed_bitrate_bits_per_second", cam, 4e6},
 		{"camfeed_gop_frames", cam, 30},
@@ -146,6 +147,9 @@ func TestScrape(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
 		}
+	}
+	if _, ok := value(t, fams, "camfeed_camera_frames_dropped_total", map[string]string{"feed": "door"}); ok {
+		t.Error("frames dropped by the camera shown for a feed without them")
 	}
 	if _, ok := fams["go_goroutines"]; !ok {
 		t.Error("no Go runtime metrics")

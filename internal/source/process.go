@@ -34,6 +34,10 @@ type process struct {
 	// seen, if set, holds the lines of the source's previous run: those
 	// said again are logged at debug level (see stderrMemory).
 	seen *stderrMemory
+	// files become the child's fds 3, 4, ...; run closes them once the
+	// child has its copies (or failed to start), so a reader of a pipe's
+	// other end sees EOF when the child exits.
+	files []*os.File
 }
 
 // stderrMemory remembers a source's stderr lines from one run to the next.
@@ -79,7 +83,12 @@ func (p *process) run(ctx context.Context, sink Sink) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", p.name, err)
 	}
-	if err := cmd.Start(); err != nil {
+	cmd.ExtraFiles = p.files
+	err = cmd.Start()
+	for _, f := range p.files {
+		f.Close()
+	}
+	if err != nil {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
 	var wg sync.WaitGroup

@@ -30,9 +30,17 @@ type RPiCam struct {
 	// which has no hardware H.264 encoder.
 	Software bool
 	Log      *slog.Logger
+	// Drops, if set, counts the frames the camera drops, from rpicam-vid's
+	// sensor timestamps (--save-pts; see camdrops.go). The app keeps one
+	// per feed, so the count outlives this source.
+	Drops *FrameDrops
 
 	bin  string
 	seen stderrMemory
+	// ptsBin is the tool whose --help was read, and ptsKnown whether it
+	// has --save-pts (knowsPTS; Run is never called concurrently).
+	ptsBin   string
+	ptsKnown bool
 }
 
 // ErrNoCameraTool is returned when neither rpicam-vid nor libcamera-vid is
@@ -67,7 +75,10 @@ func (r *RPiCam) String() string { return fmt.Sprintf("rpicam (camera %d)", r.Ca
 //
 // On a Pi 5 the libav path is used: --codec libav --libav-format h264
 // --libav-video-codec libx264 --low-latency (no B-frames or lookahead).
-func (r *RPiCam) Args() []string {
+func (r *RPiCam) Args() []string { return r.args("") }
+
+// args adds --save-pts ptsFile when ptsFile is set, before extra_args.
+func (r *RPiCam) args(ptsFile string) []string {
 	a := []string{"--nopreview", "--timeout", "0", "--inline", "--flush"}
 	if r.Software {
 		a = append(a, "--codec", "libav", "--libav-format", "h264", "--libav-video-codec", "libx264", "--low-latency")
@@ -105,6 +116,9 @@ func (r *RPiCam) Args() []string {
 	if r.Rotation != 0 {
 		a = append(a, "--rotation", strconv.Itoa(r.Rotation))
 	}
+	if ptsFile != "" {
+		a = append(a, "--save-pts", ptsFile)
+	}
 	a = append(a, r.ExtraArgs...)
 	return append(a, "-o", "-")
 }
@@ -118,7 +132,13 @@ func (r *RPiCam) Run(ctx context.Context, sink Sink) error {
 			return err
 		}
 	}
+	if r.Log == nil {
+		r.Log = slog.New(slog.DiscardHandler)
+	}
 	p := &process{name: bin, args: r.Args(), log: r.Log, explain: explainCamera, seen: &r.seen}
+	if r.wantsPTS() && r.knowsPTS(ctx, bin) {
+		return r.runWithPTS(ctx, p, sink)
+	}
 	return p.run(ctx, sink)
 }
 
