@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+
+	"github.com/camfeed/camfeed/internal/cameras"
 )
 
 // RPiCam settings; zero values leave rpicam-vid's own defaults.
@@ -58,10 +60,13 @@ func FindCameraTool() (string, error) {
 	return "", ErrNoCameraTool
 }
 
-// IsPi5 reports whether the board is a Raspberry Pi 5 (no H.264 encoder).
+// IsPi5 reports whether the board is a Raspberry Pi without an H.264
+// encoder: a Pi 5, a Pi 500 or a Compute Module 5 (cameras.HasHardwareH264
+// reads the same model string for camfeed doctor).
 func IsPi5(modelFile string) bool {
 	b, err := os.ReadFile(modelFile)
-	return err == nil && strings.Contains(string(b), "Raspberry Pi 5")
+	model := strings.TrimRight(string(b), "\x00\n")
+	return err == nil && strings.HasPrefix(model, "Raspberry Pi ") && !cameras.HasHardwareH264(model)
 }
 
 func (r *RPiCam) String() string { return fmt.Sprintf("rpicam (camera %d)", r.Camera) }

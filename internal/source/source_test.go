@@ -37,9 +37,12 @@ func TestRPiCamArgs(t *testing.T) {
 func TestIsPi5(t *testing.T) {
 	dir := t.TempDir()
 	for model, want := range map[string]bool{
-		"Raspberry Pi 5 Model B Rev 1.0\x00": true,
-		"Raspberry Pi 4 Model B Rev 1.4\x00": false,
-		"Raspberry Pi Zero 2 W Rev 1.0\x00":  false,
+		"Raspberry Pi 5 Model B Rev 1.0\x00":        true,
+		"Raspberry Pi 500 Rev 1.0\x00":              true,
+		"Raspberry Pi Compute Module 5 Rev 1.0\x00": true,
+		"Raspberry Pi Compute Module 4 Rev 1.0\x00": false,
+		"Raspberry Pi 4 Model B Rev 1.4\x00":        false,
+		"Raspberry Pi Zero 2 W Rev 1.0\x00":         false,
 	} {
 		p := filepath.Join(dir, "model")
 		os.WriteFile(p, []byte(model), 0o644)
