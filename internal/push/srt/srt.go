@@ -45,12 +45,15 @@ const DefaultTimeout = pushnet.DefaultTimeout
 const payloadSize = 7 * 188
 
 // paceLimit is how much sent but unacknowledged video WriteUnit lets
-// build up before it waits for acknowledgements. SRT never blocks a
-// writer: on an uplink slower than the stream it would drop packets older
-// than its drop threshold (at least 1 s), breaking pictures. Waiting here
-// instead turns a slow uplink into lag the caller sees, and it skips to a
-// keyframe, so what arrives stays decodable.
+// build up before it waits for acknowledgements: the backstop for a
+// receiver that stops acknowledging without closing (the uplink's pacing,
+// in uplink.go, handles a slow one). Waiting turns it into lag the caller
+// sees, and it skips to a keyframe, so what arrives stays decodable.
 const paceLimit = 500 * time.Millisecond
+
+// wireOverhead is what a datagram carries besides its payload: the SRT,
+// UDP and IPv4 headers (gosrt counts the same in its statistics).
+const wireOverhead = 16 + 8 + 20
 
 // ptsOffset starts the 90 kHz clock at one second: mediacommon's writer
 // puts the PCR 100 ms before the DTS, which must not go below zero.
@@ -72,6 +75,10 @@ type Writer struct {
 	track *mpegts.Track
 	nalus [][]byte
 	stats gosrt.Statistics
+	up    uplink
+	// sentBytes and sentPkts count the payload gosrt took, for what the
+	// receiver acknowledged (gosrt says what it still holds).
+	sentBytes, sentPkts uint64
 	// aud leads every PES packet: mediacommon would otherwise allocate
 	// to prepend one (video.js, iOS and QuickTime need it).
 	aud [2]byte
@@ -271,6 +278,18 @@ func (w *Writer) WriteUnit(au *h264.AccessUnit, pts time.Duration) error {
 	if len(w.nalus) == 1 {
 		return nil
 	}
+	// What the uplink owes (a cut's queue to drain, resends) is waited
+	// out before the unit's first datagram, not in its middle: a push
+	// stopped while it waits leaves the receiver no half picture.
+	now := time.Now()
+	if w.up.due(now) {
+		w.sample(now)
+	}
+	if d := w.up.owed(now); d > 0 {
+		if err := w.wait(d); err != nil {
+			return err
+		}
+	}
 	ts := ptsOffset + ticks90k(pts)
 	w.buf.Reset()
 	if err := w.ts.WriteH264(w.track, ts, ts, w.nalus); err != nil {
@@ -279,7 +298,7 @@ func (w *Writer) WriteUnit(au *h264.AccessUnit, pts time.Duration) error {
 	if err := w.send(w.buf.Bytes()); err != nil {
 		return err
 	}
-	return w.pace()
+	return w.settle()
 }
 
 // ticks90k puts d on the 90 kHz clock, rounded to the nearest tick, so a
@@ -289,19 +308,36 @@ func ticks90k(d time.Duration) int64 {
 	return s*90000 + (r*90000+int64(time.Second)/2)/int64(time.Second)
 }
 
-// send hands b to gosrt one datagram at a time. gosrt's Write never
-// blocks: it fails with io.EOF when its queue (1024 packets) is full as
-// well as when the connection is closed. A datagram it refused was not
-// queued, so it is offered again once gosrt has had time to take the
-// queue, until the connection ends or the timeout passes.
+// send hands b to gosrt one datagram at a time, each when the uplink's
+// pacing lets it go.
 func (w *Writer) send(b []byte) error {
-	var deadline time.Time
 	for len(b) > 0 {
 		n := min(len(b), payloadSize)
-		if _, err := w.conn.Write(b[:n]); err == nil {
-			b = b[n:]
-			deadline = time.Time{}
-			continue
+		if d := w.up.take(time.Now(), n+wireOverhead); d > 0 {
+			if err := w.wait(d); err != nil {
+				return err
+			}
+		}
+		if err := w.write(b[:n]); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// write hands one datagram to gosrt. gosrt's Write never blocks: it
+// fails with io.EOF when its queue (1024 packets) is full as well as when
+// the connection is closed. A datagram it refused was not queued, so it
+// is offered again once gosrt has had time to take the queue, until the
+// connection ends or the timeout passes.
+func (w *Writer) write(p []byte) error {
+	var deadline time.Time
+	for {
+		if _, err := w.conn.Write(p); err == nil {
+			w.sentBytes += uint64(len(p))
+			w.sentPkts++
+			return nil
 		}
 		if deadline.IsZero() {
 			deadline = time.Now().Add(w.timeout)
@@ -312,17 +348,40 @@ func (w *Writer) send(b []byte) error {
 			return err
 		}
 	}
-	return nil
 }
 
-// pace waits until the unacknowledged span is under paceLimit plus a
+// sample reads gosrt's statistics into w.stats and gives the uplink's
+// estimate what it needs, when it is due.
+func (w *Writer) sample(now time.Time) {
+	w.conn.Stats(&w.stats)
+	if !w.up.due(now) || w.sentPkts == 0 {
+		return
+	}
+	acc, in := &w.stats.Accumulated, &w.stats.Instantaneous
+	mean := w.sentBytes / w.sentPkts
+	// What gosrt no longer holds was acknowledged, or dropped as too old.
+	gone := w.sentPkts - min(w.sentPkts, in.PktSendBuf)
+	ackedPkts := gone - min(gone, acc.PktSendDrop)
+	acked := w.sentBytes - min(w.sentBytes, in.ByteSendBuf+acc.PktSendDrop*mean)
+	rate := w.up.rate
+	if w.up.observe(linkSample{
+		at: now, acked: acked + ackedPkts*wireOverhead, resent: acc.ByteRetrans,
+		lost: acc.PktSendLoss, rtt: time.Duration(in.MsRTT * float64(time.Millisecond)),
+		pending: in.ByteSendBuf + in.PktSendBuf*wireOverhead, span: time.Duration(in.MsSendBuf) * time.Millisecond,
+	}) {
+		w.log.Debug("srt: uplink short: pacing", "rate_kbps", int(w.up.rate*8/1000),
+			"was_kbps", int(rate*8/1000), "lost", acc.PktSendLoss, "resent", acc.PktRetrans, "rtt_ms", in.MsRTT, "unacked_ms", in.MsSendBuf)
+	}
+}
+
+// settle waits until the unacknowledged span is under paceLimit plus a
 // round trip (which a healthy long path always has in flight), the
 // connection ends, or the timeout passes (the peer is then as good as
-// gone: it neither acknowledges nor closes).
-func (w *Writer) pace() error {
+// gone: it neither acknowledges nor closes). It reads the statistics
+// send last sampled, fresh ones while it waits.
+func (w *Writer) settle() error {
 	var deadline time.Time
 	for {
-		w.conn.Stats(&w.stats)
 		in := w.stats.Instantaneous
 		rtt := time.Duration(in.MsRTT * float64(time.Millisecond))
 		if time.Duration(in.MsSendBuf)*time.Millisecond <= paceLimit+rtt {
@@ -336,6 +395,7 @@ func (w *Writer) pace() error {
 		if err := w.wait(10 * time.Millisecond); err != nil {
 			return err
 		}
+		w.sample(time.Now())
 	}
 }
 

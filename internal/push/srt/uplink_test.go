@@ -1,0 +1,164 @@
+package srt
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+// linkSim feeds an uplink the samples gosrt would give for a link that
+// acknowledges rate bytes a second with a round trip of rtt, on a fake
+// clock.
+type linkSim struct {
+	u     uplink
+	now   time.Time
+	acked uint64
+	lost  uint64
+	sent  uint64
+	span  time.Duration
+}
+
+func newLinkSim() *linkSim {
+	s := &linkSim{now: time.Unix(1000, 0), span: 20 * time.Millisecond}
+	s.sample(0)
+	return s
+}
+
+// sample moves the clock on by one sampling period, during which the
+// link acknowledged rate bytes a second, and hands the uplink a sample.
+func (s *linkSim) sample(rate float64) bool {
+	s.now = s.now.Add(sampleEvery)
+	s.acked += uint64(rate * sampleEvery.Seconds())
+	return s.u.observe(linkSample{at: s.now, acked: s.acked, resent: s.sent, lost: s.lost, rtt: 20 * time.Millisecond, pending: 4000, span: s.span})
+}
+
+func near(got, want, tolerance float64) bool { return math.Abs(got-want) <= tolerance*want }
+
+// TestUplinkUnpacedUntilLoss: a link that loses nothing is never paced.
+func TestUplinkUnpacedUntilLoss(t *testing.T) {
+	s := newLinkSim()
+	for range 50 {
+		s.sample(500e3)
+		for range 100 {
+			if d := s.u.take(s.now, payloadSize); d != 0 {
+				t.Fatalf("waited %v on a clean link", d)
+			}
+		}
+	}
+	if s.u.rate != 0 || s.u.cuts != 0 {
+		t.Errorf("rate %v, %d cuts: want no pacing", s.u.rate, s.u.cuts)
+	}
+}
+
+// TestUplinkCutsOnLoss: NAKed packets cut the rate to a share of what
+// the receiver acknowledged, once per hold, and the bucket then paces
+// at that rate.
+func TestUplinkCutsOnLoss(t *testing.T) {
+	s := newLinkSim()
+	for range 20 {
+		s.sample(60e3)
+	}
+	s.lost += 10
+	if !s.sample(60e3) {
+		t.Fatal("no cut on 10 packets lost")
+	}
+	if !near(s.u.rate, cutGain*60e3, 0.05) {
+		t.Errorf("rate %.0f B/s, want about %.0f", s.u.rate, cutGain*60e3)
+	}
+	rate := s.u.rate
+	// More losses reported within the hold (the same overflow, NAKed
+	// again) do not cut again.
+	s.lost += 10
+	if s.sample(60e3) || s.u.rate != rate {
+		t.Errorf("a second cut within %v: rate %.0f", minHold, s.u.rate)
+	}
+	// A second's worth of datagrams at that rate waits about a second.
+	start, waited := s.now, time.Duration(0)
+	s.u.tokensAt = start
+	for sent := 0.0; sent < rate; sent += payloadSize + wireOverhead {
+		if d := s.u.take(start.Add(waited), payloadSize+wireOverhead); d > 0 {
+			waited += d
+		}
+	}
+	if want := time.Second; waited < want*8/10 || waited > want*12/10 {
+		t.Errorf("a second of data at the rate waited %v, want about %v", waited, want)
+	}
+}
+
+// TestUplinkCutsOnQueue: a growing unacknowledged span (a queue filling)
+// cuts before any loss, and fresh data waits for the queue to drain.
+func TestUplinkCutsOnQueue(t *testing.T) {
+	s := newLinkSim()
+	for range 10 {
+		s.sample(60e3)
+	}
+	s.span = 20*time.Millisecond + queueLimit + 50*time.Millisecond
+	if !s.sample(60e3) {
+		t.Fatal("no cut on a queue")
+	}
+	if d := s.u.owed(s.now); d <= 0 {
+		t.Errorf("owed %v after a cut: want a wait for the queue to drain", d)
+	}
+}
+
+// TestUplinkGrows: without loss, while the bucket holds the stream back,
+// the rate grows by about growth a second; when it does not, it stays.
+func TestUplinkGrows(t *testing.T) {
+	s := newLinkSim()
+	s.lost += 10
+	s.sample(60e3)
+	for range 10 {
+		s.sample(60e3)
+	}
+	rate := s.u.rate
+	for range 10 {
+		s.sample(60e3) // nothing held back
+	}
+	if s.u.rate != rate {
+		t.Errorf("rate %.0f grew from %.0f with nothing held back", s.u.rate, rate)
+	}
+	for range 10 {
+		s.u.tokens = -1 // the bucket held a datagram back
+		s.u.limited = true
+		s.sample(60e3)
+	}
+	if want := rate * math.Pow(1+growth*sampleEvery.Seconds(), 10); !near(s.u.rate, want, 0.01) {
+		t.Errorf("rate %.0f after a second held back, want about %.0f", s.u.rate, want)
+	}
+}
+
+// TestUplinkResendsCount: resent bytes come out of the bucket.
+func TestUplinkResendsCount(t *testing.T) {
+	s := newLinkSim()
+	s.lost += 10
+	s.sample(60e3)
+	s.u.tokens = 0
+	s.sent += 30000
+	s.sample(60e3)
+	if d := s.u.owed(s.now); d < 300*time.Millisecond {
+		t.Errorf("owed %v after 30 KB resent at %.0f B/s", d, s.u.rate)
+	}
+}
+
+// TestUplinkFloor: the rate never goes under minRate.
+func TestUplinkFloor(t *testing.T) {
+	s := newLinkSim()
+	for range 30 {
+		s.lost += 10
+		s.sample(1000)
+		s.now = s.now.Add(minHold)
+	}
+	if s.u.rate < minRate {
+		t.Errorf("rate %.0f under the floor %d", s.u.rate, minRate)
+	}
+}
+
+// BenchmarkUplinkTake is the pacing's cost per datagram once paced.
+func BenchmarkUplinkTake(b *testing.B) {
+	u := uplink{rate: 1e9}
+	now := time.Unix(1000, 0)
+	b.ReportAllocs()
+	for i := range b.N {
+		u.take(now.Add(time.Duration(i)*time.Microsecond), payloadSize)
+	}
+}
