@@ -267,6 +267,11 @@ func (w *Writer) WriteUnit(au *h264.AccessUnit, pts time.Duration) error {
 	if err := w.err(); err != nil {
 		return err
 	}
+	select {
+	case <-w.closed:
+		return fmt.Errorf("%s: closed", w.name)
+	default:
+	}
 	w.nalus = append(w.nalus[:0], w.aud[:])
 	for _, n := range au.NALUs {
 		switch h264.TypeOf(n) {
@@ -411,13 +416,49 @@ func (w *Writer) wait(d time.Duration) error {
 	}
 }
 
+// lingerMax bounds how long Close lets the receiver have what was sent.
+const lingerMax = 2 * time.Second
+
 // Close ends the connection (SRT sends a shutdown to the receiver) and
-// waits for the Writer's goroutine.
+// waits for the Writer's goroutine. A write under way fails at once, but
+// the connection lingers (at most lingerMax) until the receiver has
+// acknowledged what was sent and held it for its latency: the receiver
+// drops what it holds when the connection closes, and a paced unit's
+// datagrams carry different send times, so closing at once would leave
+// it a half picture.
 func (w *Writer) Close() error {
 	w.closeOnce.Do(func() {
 		close(w.closed)
+		w.linger()
 		w.conn.Close()
 	})
 	<-w.readDone
 	return nil
+}
+
+// linger waits until the receiver has acknowledged everything and played
+// it out, the connection ends, or lingerMax passes.
+func (w *Writer) linger() {
+	deadline := time.Now().Add(lingerMax)
+	var st gosrt.Statistics
+	for {
+		w.conn.Stats(&st)
+		if st.Instantaneous.PktSendBuf == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-w.readDone:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	in := st.Instantaneous
+	hold := time.Duration(in.MsSendTsbPdDelay)*time.Millisecond + time.Duration(in.MsRTT*float64(time.Millisecond))
+	select {
+	case <-w.readDone:
+	case <-time.After(min(hold, time.Until(deadline))):
+	}
 }
