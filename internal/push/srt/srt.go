@@ -314,13 +314,18 @@ func ticks90k(d time.Duration) int64 {
 }
 
 // send hands b to gosrt one datagram at a time, each when the uplink's
-// pacing lets it go.
+// pacing lets it go (on a link never seen short, at once: no clock read).
+// Closed while it paces, it hands over the rest of the unit unpaced and
+// fails: the receiver's last picture is then whole (see Close).
 func (w *Writer) send(b []byte) error {
 	for len(b) > 0 {
 		n := min(len(b), payloadSize)
-		if d := w.up.take(time.Now(), n+wireOverhead); d > 0 {
-			if err := w.wait(d); err != nil {
-				return err
+		if w.up.rate > 0 {
+			if d := w.up.take(time.Now(), n+wireOverhead); d > 0 {
+				if err := w.wait(d); err != nil {
+					w.flush(b)
+					return err
+				}
 			}
 		}
 		if err := w.write(b[:n]); err != nil {
@@ -329,6 +334,21 @@ func (w *Writer) send(b []byte) error {
 		b = b[n:]
 	}
 	return nil
+}
+
+// flush offers b to gosrt once, unpaced, if the Writer was closed while
+// the connection is still up.
+func (w *Writer) flush(b []byte) {
+	if w.err() != nil {
+		return
+	}
+	for len(b) > 0 {
+		n := min(len(b), payloadSize)
+		if _, err := w.conn.Write(b[:n]); err != nil {
+			return
+		}
+		b = b[n:]
+	}
 }
 
 // write hands one datagram to gosrt. gosrt's Write never blocks: it
@@ -441,24 +461,31 @@ func (w *Writer) Close() error {
 func (w *Writer) linger() {
 	deadline := time.Now().Add(lingerMax)
 	var st gosrt.Statistics
+	// What was just written may still be on its way into gosrt's send
+	// buffer, which its ticker fills every 10 ms.
+	if w.waitEnd(20 * time.Millisecond) {
+		return
+	}
 	for {
 		w.conn.Stats(&st)
 		if st.Instantaneous.PktSendBuf == 0 {
 			break
 		}
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) || w.waitEnd(10*time.Millisecond) {
 			return
-		}
-		select {
-		case <-w.readDone:
-			return
-		case <-time.After(10 * time.Millisecond):
 		}
 	}
 	in := st.Instantaneous
 	hold := time.Duration(in.MsSendTsbPdDelay)*time.Millisecond + time.Duration(in.MsRTT*float64(time.Millisecond))
+	w.waitEnd(min(hold, time.Until(deadline)))
+}
+
+// waitEnd sleeps for d and reports whether the connection ended meanwhile.
+func (w *Writer) waitEnd(d time.Duration) bool {
 	select {
 	case <-w.readDone:
-	case <-time.After(min(hold, time.Until(deadline))):
+		return true
+	case <-time.After(d):
+		return false
 	}
 }
