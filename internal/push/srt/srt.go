@@ -391,7 +391,7 @@ func (w *Writer) sample(now time.Time) {
 	rate := w.up.rate
 	if w.up.observe(linkSample{
 		at: now, acked: acked + ackedPkts*wireOverhead, resent: acc.ByteRetrans,
-		lost: acc.PktSendLoss, rtt: time.Duration(in.MsRTT * float64(time.Millisecond)),
+		lost: acc.PktSendLoss, sent: w.sentPkts, rtt: time.Duration(in.MsRTT * float64(time.Millisecond)),
 		pending: in.ByteSendBuf + in.PktSendBuf*wireOverhead, span: time.Duration(in.MsSendBuf) * time.Millisecond,
 	}) {
 		w.log.Debug("srt: uplink short: pacing", "rate_kbps", int(w.up.rate*8/1000),

@@ -38,8 +38,9 @@ import (
 // wait.
 const (
 	sampleEvery = 100 * time.Millisecond // statistics are read at most this often
-	minLoss     = 2                      // packets NAKed in a sample that count as a loss
-	queueLimit  = 100 * time.Millisecond // round trip over the shortest seen that means a queue
+	minLoss     = 2                      // packets NAKed in a sample that count as a loss,
+	lossShare   = 0.05                   // if they are this share of those sent at least (a lossy radio link is not a short one)
+	queueLimit  = 200 * time.Millisecond // unacknowledged span over the least seen that means a queue
 	cutGain     = 0.8
 	growth      = 0.25                  // of the rate, per second
 	minHold     = time.Second           // at least this between two cuts
@@ -61,6 +62,7 @@ type linkSample struct {
 	rtt     time.Duration // smoothed round trip, 0 when unknown
 	pending uint64        // bytes sent, not yet acknowledged
 	span    time.Duration // from the oldest unacknowledged packet's sending to the newest's
+	sent    uint64        // packets sent, fresh ones
 }
 
 // uplink paces and estimates one connection's uplink. The Writer's one
@@ -155,7 +157,8 @@ func (u *uplink) observe(s linkSample) (cut bool) {
 	}
 	limited := u.limited
 	u.limited = false
-	lost := s.lost >= prev.lost+minLoss
+	nak := s.lost - min(s.lost, prev.lost)
+	lost := nak >= minLoss && float64(nak) >= lossShare*float64(s.sent-min(s.sent, prev.sent))
 	queued := u.minSpan >= 0 && s.span > u.minSpan+queueLimit
 	switch {
 	case (lost || queued) && !s.at.Before(u.holdUntil):

@@ -14,7 +14,8 @@ type linkSim struct {
 	now   time.Time
 	acked uint64
 	lost  uint64
-	sent  uint64
+	sent  uint64 // bytes resent
+	pkts  uint64 // packets sent
 	span  time.Duration
 }
 
@@ -29,7 +30,8 @@ func newLinkSim() *linkSim {
 func (s *linkSim) sample(rate float64) bool {
 	s.now = s.now.Add(sampleEvery)
 	s.acked += uint64(rate * sampleEvery.Seconds())
-	return s.u.observe(linkSample{at: s.now, acked: s.acked, resent: s.sent, lost: s.lost, rtt: 20 * time.Millisecond, pending: 4000, span: s.span})
+	s.pkts += uint64(rate * sampleEvery.Seconds() / payloadSize)
+	return s.u.observe(linkSample{at: s.now, acked: s.acked, resent: s.sent, lost: s.lost, sent: s.pkts, rtt: 20 * time.Millisecond, pending: 4000, span: s.span})
 }
 
 func near(got, want, tolerance float64) bool { return math.Abs(got-want) <= tolerance*want }
@@ -82,6 +84,18 @@ func TestUplinkCutsOnLoss(t *testing.T) {
 	}
 	if want := time.Second; waited < want*8/10 || waited > want*12/10 {
 		t.Errorf("a second of data at the rate waited %v, want about %v", waited, want)
+	}
+}
+
+// TestUplinkLossyLink: a few losses among many packets (a radio link)
+// are left to the resends, not taken for a short uplink.
+func TestUplinkLossyLink(t *testing.T) {
+	s := newLinkSim()
+	for range 50 {
+		s.lost += 2
+		if s.sample(2e6) {
+			t.Fatalf("cut on 2 of %d packets lost", int(2e6*sampleEvery.Seconds()/payloadSize))
+		}
 	}
 }
 
