@@ -18,12 +18,14 @@ import (
 // gosrt's statistics, AIMD-style:
 //
 //   - Until the receiver reports a loss, nothing is paced: a fast link
-//     costs a clock read and a few sums per datagram.
-//   - On new losses (packets NAKed), or when what is unacknowledged spans
-//     more than queueLimit over the least seen (a router's queue filling:
-//     the packets wait in it before the receiver can acknowledge them),
-//     the rate drops to cutGain of what the receiver acknowledged per
-//     second (the uplink's delivery rate while it is the bottleneck).
+//     costs a comparison per datagram and a statistics read every
+//     sampleEvery.
+//   - On new losses (packets NAKed, at least lossShare of those sent),
+//     or when what is unacknowledged spans more than queueLimit over the
+//     least seen (a router's queue filling: the packets wait in it
+//     before the receiver can acknowledge them), the rate drops to
+//     cutGain of what the receiver acknowledged per second (the uplink's
+//     delivery rate while it is the bottleneck).
 //     Fresh data then waits until what stands in the queue has drained,
 //     so that the resends of what it lost get through in time, and no
 //     second cut comes before that.
@@ -73,9 +75,15 @@ type uplink struct {
 	tokensAt time.Time
 	limited  bool // the bucket held a datagram back since the last sample
 
-	start     time.Time // of the first sample
-	last      linkSample
-	delivered float64       // bytes/s acknowledged, moving average; 0 until known
+	start time.Time // of the first sample
+	last  linkSample
+	// delivered is what the receiver acknowledged, in bytes/s, a moving
+	// average (0 until known). It errs low (a push paced under the link
+	// acknowledges less than the link carries), which is the safe side:
+	// the most acknowledged over half a second in the last two was tried
+	// instead, and the bursts of ACKs after a resend made it overshoot
+	// (a first cut to 860 kbit/s on a 490 kbit/s link, pictures broken).
+	delivered float64
 	minSpan   time.Duration // -1 until known
 	holdUntil time.Time
 
