@@ -46,7 +46,7 @@ const (
 	cutGain     = 0.8
 	growth      = 0.25                  // of the rate, per second
 	minHold     = time.Second           // at least this between two cuts
-	maxDrain    = time.Second           // the longest fresh data waits after a cut
+	maxDrain    = time.Second           // the longest fresh data waits after a cut, or for resends
 	burst       = 20 * time.Millisecond // of the rate: what the bucket holds
 	minBurst    = 4 * payloadSize       // bytes
 	minRate     = 16 << 10              // bytes/s: below this no keyframe is fresh
@@ -160,8 +160,10 @@ func (u *uplink) observe(s linkSample) (cut bool) {
 		u.delivered += (r - u.delivered) * ackedWeight
 	}
 	if u.rate > 0 && s.resent > prev.resent {
+		// Owed, up to maxDrain: a storm of resends must not stall the
+		// push for longer than the queue they crossed.
 		u.refill(s.at)
-		u.tokens -= float64(s.resent - prev.resent)
+		u.tokens = max(u.tokens-float64(s.resent-prev.resent), -u.rate*maxDrain.Seconds())
 	}
 	limited := u.limited
 	u.limited = false

@@ -152,6 +152,12 @@ func TestUplinkResendsCount(t *testing.T) {
 	if d := s.u.owed(s.now); d < 300*time.Millisecond {
 		t.Errorf("owed %v after 30 KB resent at %.0f B/s", d, s.u.rate)
 	}
+	// A storm of resends is owed for maxDrain at most.
+	s.sent += 10 << 20
+	s.sample(60e3)
+	if d := s.u.owed(s.now); d > maxDrain {
+		t.Errorf("owed %v after 10 MB resent, want at most %v", d, maxDrain)
+	}
 }
 
 // TestUplinkFloor: the rate never goes under minRate.
