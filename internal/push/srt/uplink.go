@@ -40,8 +40,11 @@ import (
 // wait.
 const (
 	sampleEvery = 100 * time.Millisecond // statistics are read at most this often
-	minLoss     = 2                      // packets NAKed in a sample that count as a loss,
-	lossShare   = 0.05                   // if they are this share of those sent at least (a lossy radio link is not a short one)
+	// Packets NAKed in a sample count as a loss when there are minLoss
+	// of them and lossShare of those sent: a few among many (a radio
+	// link) are for the resends to fix, not a short uplink.
+	minLoss     = 2
+	lossShare   = 0.05
 	queueLimit  = 200 * time.Millisecond // unacknowledged span over the least seen that means a queue
 	cutGain     = 0.8
 	growth      = 0.25                  // of the rate, per second
