@@ -20,7 +20,9 @@ import (
 //   - Until the receiver reports a loss, nothing is paced: a fast link
 //     costs a comparison per datagram and a statistics read every
 //     sampleEvery.
-//   - On new losses (packets NAKed, at least lossShare of those sent),
+//   - On new losses (packets NAKed: a burst, at least burstLoss of those
+//     sent in a sample, or lossShare of those sent over the last
+//     lossWindow),
 //     or when what is unacknowledged spans more than queueLimit over the
 //     least seen (a router's queue filling: the packets wait in it
 //     before the receiver can acknowledge them), the rate drops to
@@ -40,21 +42,28 @@ import (
 // wait.
 const (
 	sampleEvery = 100 * time.Millisecond // statistics are read at most this often
-	// Packets NAKed in a sample count as a loss when there are minLoss
-	// of them and lossShare of those sent: a few among many (a radio
-	// link) are for the resends to fix, not a short uplink.
-	minLoss     = 2
-	lossShare   = 0.05
-	queueLimit  = 200 * time.Millisecond // unacknowledged span over the least seen that means a queue
-	cutGain     = 0.8
-	growth      = 0.25                  // of the rate, per second
-	minHold     = time.Second           // at least this between two cuts
-	maxDrain    = time.Second           // the longest fresh data waits after a cut, or for resends
-	burst       = 20 * time.Millisecond // of the rate: what the bucket holds
-	minBurst    = 4 * payloadSize       // bytes
-	minRate     = 16 << 10              // bytes/s: below this no keyframe is fresh
-	minWait     = 2 * time.Millisecond  // shorter waits are left to accumulate
-	ackedWeight = 0.25                  // of a new delivery sample in the average
+	// Packets NAKed count as a loss, a sign of a short uplink, when they
+	// come in a burst (minBurstLoss or more, and burstLoss of the packets
+	// sent in one sample: a queue overflowing, a policer) or are
+	// lossShare of those sent over the last lossWindow samples (at least
+	// minLoss). Losses scattered among many packets (a radio link, 1 %
+	// at random) are for the resends to fix, not a rate to cut:
+	// TestUplinkRadioLink.
+	minBurstLoss = 3
+	burstLoss    = 0.2
+	minLoss      = 5
+	lossShare    = 0.05
+	lossWindow   = 10
+	queueLimit   = 200 * time.Millisecond // unacknowledged span over the least seen that means a queue
+	cutGain      = 0.8
+	growth       = 0.25                  // of the rate, per second
+	minHold      = time.Second           // at least this between two cuts
+	maxDrain     = time.Second           // the longest fresh data waits after a cut, or for resends
+	burst        = 20 * time.Millisecond // of the rate: what the bucket holds
+	minBurst     = 4 * payloadSize       // bytes
+	minRate      = 16 << 10              // bytes/s: below this no keyframe is fresh
+	minWait      = 2 * time.Millisecond  // shorter waits are left to accumulate
+	ackedWeight  = 0.25                  // of a new delivery sample in the average
 )
 
 // linkSample is what gosrt says of the connection at one time, in
@@ -91,6 +100,10 @@ type uplink struct {
 	holdUntil time.Time
 
 	cuts int // for the log and tests
+
+	// The packets NAKed and sent in each of the last lossWindow samples.
+	naks, sents [lossWindow]uint64
+	window      int // the next slot
 }
 
 // take accounts n bytes about to go at now, and returns how long to wait
@@ -170,8 +183,7 @@ func (u *uplink) observe(s linkSample) (cut bool) {
 	}
 	limited := u.limited
 	u.limited = false
-	nak := s.lost - min(s.lost, prev.lost)
-	lost := nak >= minLoss && float64(nak) >= lossShare*float64(s.sent-min(s.sent, prev.sent))
+	lost := u.lossy(s.lost-min(s.lost, prev.lost), s.sent-min(s.sent, prev.sent))
 	queued := u.minSpan >= 0 && s.span > u.minSpan+queueLimit
 	switch {
 	case (lost || queued) && !s.at.Before(u.holdUntil):
@@ -198,4 +210,20 @@ func (u *uplink) observe(s linkSample) (cut bool) {
 		u.rate += u.rate * growth * dt
 	}
 	return false
+}
+
+// lossy records one sample's NAKed and sent packets and reports whether
+// the losses are those of a short uplink (see minBurstLoss and minLoss).
+func (u *uplink) lossy(nak, sent uint64) bool {
+	u.naks[u.window], u.sents[u.window] = nak, sent
+	u.window = (u.window + 1) % lossWindow
+	if nak >= minBurstLoss && float64(nak) >= burstLoss*float64(sent) {
+		return true
+	}
+	var naks, sents uint64
+	for i := range lossWindow {
+		naks += u.naks[i]
+		sents += u.sents[i]
+	}
+	return naks >= minLoss && float64(naks) >= lossShare*float64(sents)
 }

@@ -2,6 +2,7 @@ package srt
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -192,6 +193,14 @@ func BenchmarkUplinkTake(b *testing.B) {
 // the uplink.
 func simLink(t *testing.T, rate, queue float64, key, p int, d, settle time.Duration) (dropped, sent int, delivered float64, u *uplink) {
 	t.Helper()
+	return simLossyLink(t, rate, queue, 0, key, p, d, settle)
+}
+
+// simLossyLink is simLink on a link that also loses a share of the
+// datagrams at random (a radio link), whatever its queue holds.
+func simLossyLink(t *testing.T, rate, queue, loss float64, key, p int, d, settle time.Duration) (dropped, sent int, delivered float64, u *uplink) {
+	t.Helper()
+	rnd := rand.New(rand.NewPCG(1, 2))
 	type datagram struct {
 		size float64
 		at   time.Time
@@ -272,7 +281,7 @@ func simLink(t *testing.T, rate, queue float64, key, p int, d, settle time.Durat
 			if elapsed >= settle {
 				sent++
 			}
-			if queued+size > queue {
+			if queued+size > queue || rnd.Float64() < loss {
 				lost++
 				if elapsed >= settle {
 					dropped++
@@ -309,5 +318,17 @@ func TestUplinkSimulated(t *testing.T) {
 	dropped, _, _, u = simLink(t, 480<<10, 256<<10, key, p, 10*time.Second, time.Second)
 	if u.rate != 0 || u.cuts != 0 || dropped != 0 {
 		t.Errorf("fast link: rate %.0f, %d cuts, %d dropped: want no pacing", u.rate, u.cuts, dropped)
+	}
+}
+
+// TestUplinkRadioLink: a fast link that loses 1 % of the datagrams at
+// random (Wi-Fi, a mobile uplink) is for SRT's resends, not a short
+// uplink: a 2 Mbit/s stream over it is not paced.
+func TestUplinkRadioLink(t *testing.T) {
+	const key, p = 60000, 7000 // ~2 Mbit/s at 30 fps, a keyframe a second
+	_, sent, _, u := simLossyLink(t, 2<<20, 256<<10, 0.01, key, p, 120*time.Second, time.Second)
+	t.Logf("1%% random loss: %d cuts in 120 s, %d datagrams sent", u.cuts, sent)
+	if u.cuts > 0 {
+		t.Errorf("%d cuts in 120 s on a fast link with 1 %% random loss: want none", u.cuts)
 	}
 }
