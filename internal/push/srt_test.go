@@ -2,7 +2,6 @@ package push_test
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -111,21 +110,13 @@ func TestSRTWrongPassphrase(t *testing.T) {
 }
 
 // TestSRTSlowUplink: through a UDP uplink at half the stream's rate
-// (drop-tail queue of 32 KB), the push waits for acknowledgements rather
-// than letting SRT drop late packets, so the hub skips it to keyframes:
-// its lag stays under the lag budget plus one GOP plus the keyframe on
-// the wire, and what the receiver writes decodes cleanly, every gap
-// ending at a keyframe.
-//
-// Not yet: gosrt v0.11.0 sends every datagram at once and resends every
-// one NAKed, and its send buffer's span (what srt.Writer paces on)
-// stayed under the pacing limit: the push was never slowed (lag 0.02 s,
-// 301 of 301 frames sent, 2220 datagrams dropped by the relay) and the
-// receiver's pictures broke. Set CAMFEED_SRT_SLOW=1 to run it.
+// (drop-tail queue of 32 KB, like a home router's), the push paces what
+// it sends at the rate it sees the receiver acknowledge, cutting it when
+// packets are NAKed or queue up (srt.Writer's uplink), so WriteUnit
+// waits and the hub skips the push to keyframes: its lag stays under the
+// lag budget plus one GOP plus the keyframe on the wire, and what the
+// receiver writes decodes cleanly, every gap ending at a keyframe.
 func TestSRTSlowUplink(t *testing.T) {
-	if os.Getenv("CAMFEED_SRT_SLOW") == "" {
-		t.Skip("SRT has no working backpressure on a drop-tail uplink yet (see the comment); CAMFEED_SRT_SLOW=1 runs it")
-	}
 	r := srttest.Start(t, "&latency=1000")
 	const rate = 60 << 10 // the test pattern at 320x240, 1 s GOP: ~120 KB/s
 	relay := pushtest.StartRelay(t, fmt.Sprintf("127.0.0.1:%d", r.Port), rate, 32<<10)
@@ -134,14 +125,51 @@ func TestSRTSlowUplink(t *testing.T) {
 	if st.FramesSkipped == 0 || st.Reconnects != 0 {
 		t.Errorf("status %+v: want frames skipped and no reconnect", st)
 	}
-	t.Logf("the relay dropped %d datagrams", relay.Dropped())
+	t.Logf("the relay dropped %d datagrams; the push's pacing: %s", relay.Dropped(), pacing(ps))
 	time.Sleep(time.Second) // the receiver's latency
 	ps.stop()
 	r.Wait(t)
-	if fi, err := os.Stat(r.Out); err == nil {
-		t.Logf("%s: %d bytes; srt-live-transmit said:\n%s", r.Out, fi.Size(), r.Log)
-	}
 	if jumps := checkRecording(t, r.Out); jumps == 0 {
 		t.Error("the recording has no jump to a keyframe")
 	}
+}
+
+// TestSRTFastUplink: through the same relay at about four times the
+// stream's rate, nothing is lost or queued, so the push is never paced
+// and never skips.
+func TestSRTFastUplink(t *testing.T) {
+	r := srttest.Start(t, "&latency=1000")
+	const rate = 512 << 10
+	relay := pushtest.StartRelay(t, fmt.Sprintf("127.0.0.1:%d", r.Port), rate, 256<<10)
+	ps := startPush(t, push.Config{Timeout: 10 * time.Second}, testLagBase, "srt://"+relay.Addr+"?latency=1000")
+	st := watchLag(t, ps, rate, 5*time.Second)
+	if st.FramesSkipped != 0 || st.Reconnects != 0 || relay.Dropped() != 0 {
+		t.Errorf("status %+v, %d datagrams dropped: want no skip, no reconnect, no drop", st, relay.Dropped())
+	}
+	if p := pacing(ps); p != "none" {
+		t.Errorf("paced on a fast uplink: %s", p)
+	}
+	time.Sleep(time.Second) // the receiver's latency
+	ps.stop()
+	r.Wait(t)
+	if jumps := checkRecording(t, r.Out); jumps != 0 {
+		t.Errorf("the recording has %d jumps to a keyframe, want none", jumps)
+	}
+}
+
+// pacing sums up the push's "srt: uplink short" log lines: how often it
+// cut its rate, and to what.
+func pacing(ps *pushing) string {
+	var cuts []string
+	for line := range strings.Lines(ps.Log.String()) {
+		if strings.Contains(line, "srt: uplink short") {
+			_, kbps, _ := strings.Cut(line, "rate_kbps=")
+			kbps, _, _ = strings.Cut(kbps, " ")
+			cuts = append(cuts, kbps)
+		}
+	}
+	if len(cuts) == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d cuts, to %s kbit/s", len(cuts), strings.Join(cuts, ", "))
 }

@@ -23,15 +23,22 @@
 //
 // Each access unit becomes one PES packet with PTS = DTS from the caller's
 // clock, sent as 1316-byte datagrams (7 TS packets). SRT itself never
-// blocks a sender; instead of letting it drop late packets (which breaks
-// pictures), WriteUnit waits while more than half a second (plus a round
-// trip) of video is unacknowledged, so a slow uplink shows as lag to the
-// caller, which skips to a keyframe. That holds for a receiver that
-// stops acknowledging; on a drop-tail bottleneck (a router's queue in
-// front of a slow uplink) it did not: gosrt sends and resends at once,
-// the unacknowledged span stayed under the limit, and pictures broke
-// (the push package's TestSRTSlowUplink, skipped until this is fixed). A receiver that closes the connection, or goes
-// silent for Options.Timeout, makes WriteUnit fail with ErrGone.
+// blocks a sender, and gosrt v0.11.0 has no congestion control: it sends
+// each datagram as soon as it is written and resends every one NAKed, at
+// once. The Writer does its own (uplink.go): until the receiver reports
+// a loss nothing is paced; after that a token bucket lets datagrams go
+// at an estimated uplink rate, cut to 0.8 of what the receiver
+// acknowledges when packets are NAKed or queue up on the way (the
+// unacknowledged span grows), then grown again while nothing is lost.
+// Resends count against the rate. WriteUnit waits on the bucket, so a
+// slow uplink shows as lag to the caller, which skips to a keyframe, and
+// what the receiver gets stays decodable. WriteUnit also waits while
+// more than half a second (plus a round trip) of video is unacknowledged,
+// for a receiver that stops acknowledging. A receiver that closes the
+// connection, or goes silent for Options.Timeout, makes WriteUnit fail
+// with ErrGone. Close lingers (at most 2 s) until the receiver has
+// acknowledged and played out what was sent: it drops what it holds when
+// the connection closes.
 //
 // gosrt sends its handshake once and does not repeat it, so a first
 // packet lost on the way reads as "no answer" too; the next attempt of

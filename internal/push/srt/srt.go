@@ -45,12 +45,15 @@ const DefaultTimeout = pushnet.DefaultTimeout
 const payloadSize = 7 * 188
 
 // paceLimit is how much sent but unacknowledged video WriteUnit lets
-// build up before it waits for acknowledgements. SRT never blocks a
-// writer: on an uplink slower than the stream it would drop packets older
-// than its drop threshold (at least 1 s), breaking pictures. Waiting here
-// instead turns a slow uplink into lag the caller sees, and it skips to a
-// keyframe, so what arrives stays decodable.
+// build up before it waits for acknowledgements: the backstop for a
+// receiver that stops acknowledging without closing (the uplink's pacing,
+// in uplink.go, handles a slow one). Waiting turns it into lag the caller
+// sees, and it skips to a keyframe, so what arrives stays decodable.
 const paceLimit = 500 * time.Millisecond
+
+// wireOverhead is what a datagram carries besides its payload: the SRT,
+// UDP and IPv4 headers (gosrt counts the same in its statistics).
+const wireOverhead = 16 + 8 + 20
 
 // ptsOffset starts the 90 kHz clock at one second: mediacommon's writer
 // puts the PCR 100 ms before the DTS, which must not go below zero.
@@ -72,6 +75,10 @@ type Writer struct {
 	track *mpegts.Track
 	nalus [][]byte
 	stats gosrt.Statistics
+	up    uplink
+	// sentBytes and sentPkts count the payload gosrt took, for what the
+	// receiver acknowledged (gosrt says what it still holds).
+	sentBytes, sentPkts uint64
 	// aud leads every PES packet: mediacommon would otherwise allocate
 	// to prepend one (video.js, iOS and QuickTime need it).
 	aud [2]byte
@@ -260,6 +267,11 @@ func (w *Writer) WriteUnit(au *h264.AccessUnit, pts time.Duration) error {
 	if err := w.err(); err != nil {
 		return err
 	}
+	select {
+	case <-w.closed:
+		return fmt.Errorf("%s: closed", w.name)
+	default:
+	}
 	w.nalus = append(w.nalus[:0], w.aud[:])
 	for _, n := range au.NALUs {
 		switch h264.TypeOf(n) {
@@ -271,6 +283,18 @@ func (w *Writer) WriteUnit(au *h264.AccessUnit, pts time.Duration) error {
 	if len(w.nalus) == 1 {
 		return nil
 	}
+	// What the uplink owes (a cut's queue to drain, resends) is waited
+	// out before the unit's first datagram, not in its middle: a push
+	// stopped while it waits leaves the receiver no half picture.
+	now := time.Now()
+	if w.up.due(now) {
+		w.sample(now)
+	}
+	if d := w.up.owed(now); d > 0 {
+		if err := w.wait(d); err != nil {
+			return err
+		}
+	}
 	ts := ptsOffset + ticks90k(pts)
 	w.buf.Reset()
 	if err := w.ts.WriteH264(w.track, ts, ts, w.nalus); err != nil {
@@ -279,7 +303,7 @@ func (w *Writer) WriteUnit(au *h264.AccessUnit, pts time.Duration) error {
 	if err := w.send(w.buf.Bytes()); err != nil {
 		return err
 	}
-	return w.pace()
+	return w.settle()
 }
 
 // ticks90k puts d on the 90 kHz clock, rounded to the nearest tick, so a
@@ -289,19 +313,56 @@ func ticks90k(d time.Duration) int64 {
 	return s*90000 + (r*90000+int64(time.Second)/2)/int64(time.Second)
 }
 
-// send hands b to gosrt one datagram at a time. gosrt's Write never
-// blocks: it fails with io.EOF when its queue (1024 packets) is full as
-// well as when the connection is closed. A datagram it refused was not
-// queued, so it is offered again once gosrt has had time to take the
-// queue, until the connection ends or the timeout passes.
+// send hands b to gosrt one datagram at a time, each when the uplink's
+// pacing lets it go (on a link never seen short, at once: no clock read).
+// Closed while it paces, it hands over the rest of the unit unpaced and
+// fails: the receiver's last picture is then whole (see Close).
 func (w *Writer) send(b []byte) error {
-	var deadline time.Time
 	for len(b) > 0 {
 		n := min(len(b), payloadSize)
-		if _, err := w.conn.Write(b[:n]); err == nil {
-			b = b[n:]
-			deadline = time.Time{}
-			continue
+		if w.up.rate > 0 {
+			if d := w.up.take(time.Now(), n+wireOverhead); d > 0 {
+				if err := w.wait(d); err != nil {
+					w.flush(b)
+					return err
+				}
+			}
+		}
+		if err := w.write(b[:n]); err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// flush offers b to gosrt once, unpaced, if the Writer was closed while
+// the connection is still up.
+func (w *Writer) flush(b []byte) {
+	if w.err() != nil {
+		return
+	}
+	for len(b) > 0 {
+		n := min(len(b), payloadSize)
+		if _, err := w.conn.Write(b[:n]); err != nil {
+			return
+		}
+		b = b[n:]
+	}
+}
+
+// write hands one datagram to gosrt. gosrt's Write never blocks: it
+// fails with io.EOF when its queue (1024 packets) is full as well as when
+// the connection is closed. A datagram it refused was not queued, so it
+// is offered again once gosrt has had time to take the queue, until the
+// connection ends or the timeout passes.
+func (w *Writer) write(p []byte) error {
+	var deadline time.Time
+	for {
+		if _, err := w.conn.Write(p); err == nil {
+			w.sentBytes += uint64(len(p))
+			w.sentPkts++
+			return nil
 		}
 		if deadline.IsZero() {
 			deadline = time.Now().Add(w.timeout)
@@ -312,17 +373,40 @@ func (w *Writer) send(b []byte) error {
 			return err
 		}
 	}
-	return nil
 }
 
-// pace waits until the unacknowledged span is under paceLimit plus a
+// sample reads gosrt's statistics into w.stats and gives the uplink's
+// estimate what it needs, when it is due.
+func (w *Writer) sample(now time.Time) {
+	w.conn.Stats(&w.stats)
+	if !w.up.due(now) || w.sentPkts == 0 {
+		return
+	}
+	acc, in := &w.stats.Accumulated, &w.stats.Instantaneous
+	mean := w.sentBytes / w.sentPkts
+	// What gosrt no longer holds was acknowledged, or dropped as too old.
+	gone := w.sentPkts - min(w.sentPkts, in.PktSendBuf)
+	ackedPkts := gone - min(gone, acc.PktSendDrop)
+	acked := w.sentBytes - min(w.sentBytes, in.ByteSendBuf+acc.PktSendDrop*mean)
+	rate := w.up.rate
+	if w.up.observe(linkSample{
+		at: now, acked: acked + ackedPkts*wireOverhead, resent: acc.ByteRetrans,
+		lost: acc.PktSendLoss, sent: w.sentPkts, rtt: time.Duration(in.MsRTT * float64(time.Millisecond)),
+		pending: in.ByteSendBuf + in.PktSendBuf*wireOverhead, span: time.Duration(in.MsSendBuf) * time.Millisecond,
+	}) {
+		w.log.Debug("srt: uplink short: pacing", "rate_kbps", int(w.up.rate*8/1000),
+			"was_kbps", int(rate*8/1000), "lost", acc.PktSendLoss, "resent", acc.PktRetrans, "rtt_ms", in.MsRTT, "unacked_ms", in.MsSendBuf)
+	}
+}
+
+// settle waits until the unacknowledged span is under paceLimit plus a
 // round trip (which a healthy long path always has in flight), the
 // connection ends, or the timeout passes (the peer is then as good as
-// gone: it neither acknowledges nor closes).
-func (w *Writer) pace() error {
+// gone: it neither acknowledges nor closes). It reads the statistics
+// send last sampled, fresh ones while it waits.
+func (w *Writer) settle() error {
 	var deadline time.Time
 	for {
-		w.conn.Stats(&w.stats)
 		in := w.stats.Instantaneous
 		rtt := time.Duration(in.MsRTT * float64(time.Millisecond))
 		if time.Duration(in.MsSendBuf)*time.Millisecond <= paceLimit+rtt {
@@ -336,6 +420,7 @@ func (w *Writer) pace() error {
 		if err := w.wait(10 * time.Millisecond); err != nil {
 			return err
 		}
+		w.sample(time.Now())
 	}
 }
 
@@ -351,13 +436,56 @@ func (w *Writer) wait(d time.Duration) error {
 	}
 }
 
+// lingerMax bounds how long Close lets the receiver have what was sent.
+const lingerMax = 2 * time.Second
+
 // Close ends the connection (SRT sends a shutdown to the receiver) and
-// waits for the Writer's goroutine.
+// waits for the Writer's goroutine. A write under way fails at once, but
+// the connection lingers (at most lingerMax) until the receiver has
+// acknowledged what was sent and held it for its latency: the receiver
+// drops what it holds when the connection closes, and a paced unit's
+// datagrams carry different send times, so closing at once would leave
+// it a half picture.
 func (w *Writer) Close() error {
 	w.closeOnce.Do(func() {
 		close(w.closed)
+		w.linger()
 		w.conn.Close()
 	})
 	<-w.readDone
 	return nil
+}
+
+// linger waits until the receiver has acknowledged everything and played
+// it out, the connection ends, or lingerMax passes.
+func (w *Writer) linger() {
+	deadline := time.Now().Add(lingerMax)
+	var st gosrt.Statistics
+	// What was just written may still be on its way into gosrt's send
+	// buffer, which its ticker fills every 10 ms.
+	if w.waitEnd(20 * time.Millisecond) {
+		return
+	}
+	for {
+		w.conn.Stats(&st)
+		if st.Instantaneous.PktSendBuf == 0 {
+			break
+		}
+		if time.Now().After(deadline) || w.waitEnd(10*time.Millisecond) {
+			return
+		}
+	}
+	in := st.Instantaneous
+	hold := time.Duration(in.MsSendTsbPdDelay)*time.Millisecond + time.Duration(in.MsRTT*float64(time.Millisecond))
+	w.waitEnd(min(hold, time.Until(deadline)))
+}
+
+// waitEnd sleeps for d and reports whether the connection ended meanwhile.
+func (w *Writer) waitEnd(d time.Duration) bool {
+	select {
+	case <-w.readDone:
+		return true
+	case <-time.After(d):
+		return false
+	}
 }
