@@ -44,6 +44,7 @@ func TestRTMPIntoNginx(t *testing.T) {
 // TestRTMPTargetComesUpLater: nothing listens at first; the push retries
 // and goes live when the server comes up.
 func TestRTMPTargetComesUpLater(t *testing.T) {
+	t.Parallel() // waits on backoff timers, not the CPU; no goroutine check
 	needNginx(t)
 	port := freePort(t)
 	ps := startPush(t, push.Config{}, testLagBase, rtmpURL(port, "cam"))
@@ -83,6 +84,7 @@ func TestRTMPTargetDiesMidStream(t *testing.T) {
 // TestRTMPWrongKey: the server refuses the key (on_publish answers 403):
 // a clear error, and a slow, growing retry rather than a hot loop.
 func TestRTMPWrongKey(t *testing.T) {
+	t.Parallel() // waits on backoff timers, not the CPU; no goroutine check
 	var attempts atomic.Int32
 	auth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		attempts.Add(1)

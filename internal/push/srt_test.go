@@ -48,6 +48,7 @@ func TestSRTIntoSRTLiveTransmit(t *testing.T) {
 // TestSRTTargetComesUpLater: nothing listens at first; the push retries
 // and goes live when the receiver comes up, starting at a keyframe.
 func TestSRTTargetComesUpLater(t *testing.T) {
+	t.Parallel() // waits on backoff timers, not the CPU; no goroutine check
 	// No goroutine check: gosrt v0.11.0 strands its socket reader after
 	// some failed dials (see internal/push/srt's TestNoAnswer).
 	testsupport.NeedTool(t, "srt-live-transmit")
@@ -88,6 +89,7 @@ func TestSRTTargetDiesMidStream(t *testing.T) {
 // TestSRTWrongPassphrase: the receiver refuses the passphrase: a clear
 // error, and a slow, growing retry rather than a hot loop.
 func TestSRTWrongPassphrase(t *testing.T) {
+	t.Parallel() // waits on backoff timers, not the CPU; no goroutine check
 	// No goroutine check: see TestSRTTargetComesUpLater.
 	r := srttest.Start(t, "&passphrase="+srtSecret)
 	ps := startPush(t, push.Config{}, testLagBase, r.Addr()+"?passphrase=not-the-secret")
