@@ -62,6 +62,8 @@ type trackedConn struct {
 	rtpSSRC    uint32
 	tls        bool // TLS under the tracking: writev would make a record per buffer
 
+	deadline atomic.Int64 // the write deadline last set, UnixNano; 0 if none (see armDeadline)
+
 	onSent  func(received, sentAt time.Time) // measurements only; nil in service
 	marksMu sync.Mutex
 	marks   []mark // ends of access units, for onSent
@@ -150,10 +152,16 @@ func (c *trackedConn) learned() (channel byte, ssrc uint32, ok bool) {
 	return c.rtpChannel, c.rtpSSRC, c.rtpSeen
 }
 
+// wireChunk is the size of the server's pooled write buffers (see
+// viewer.writeDirect): more than a picture of a 4 Mbit/s, 30 fps feed,
+// less than its keyframes.
+const wireChunk = 32 << 10
+
 // writeRTP writes n bytes of whole interleaved RTP frames, given as
-// buffers, with one system call (writev) on a TCP connection, after
-// anything held back. deadline bounds the write.
-func (c *trackedConn) writeRTP(bufs *net.Buffers, n int, deadline time.Time) error {
+// buffers, with one system call (write, or writev for several buffers)
+// on a TCP connection, after anything held back. now is the time of the write: the write deadline
+// is kept directWriteTimeout ahead (see armDeadline).
+func (c *trackedConn) writeRTP(bufs *net.Buffers, n int, now time.Time) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if err := c.flushLocked(); err != nil {
@@ -162,8 +170,13 @@ func (c *trackedConn) writeRTP(bufs *net.Buffers, n int, deadline time.Time) err
 	if !c.tls {
 		c.buf = nil // gortsplib writes no more RTP here: nothing to hold back
 	}
-	_ = c.Conn.SetWriteDeadline(deadline)
-	if c.tls {
+	c.armDeadline(now)
+	switch {
+	case len(*bufs) == 1:
+		if _, err := c.Conn.Write((*bufs)[0]); err != nil {
+			return err
+		}
+	case c.tls:
 		c.buf = c.buf[:0]
 		for _, b := range *bufs {
 			c.buf = append(c.buf, b...)
@@ -174,14 +187,46 @@ func (c *trackedConn) writeRTP(bufs *net.Buffers, n int, deadline time.Time) err
 		if err != nil {
 			return err
 		}
-	} else if _, err := bufs.WriteTo(c.Conn); err != nil {
-		return err
+	default:
+		if _, err := bufs.WriteTo(c.Conn); err != nil {
+			return err
+		}
 	}
 	total := c.rtpBytes.Add(uint64(n))
 	if c.onSent != nil {
 		c.sent(total)
 	}
 	return nil
+}
+
+// armDeadline keeps the connection's write deadline at least two thirds
+// of directWriteTimeout ahead of now, and moves it only when it is not:
+// setting it is a runtime timer update, which showed in profiles when
+// done for every access unit of every viewer. A stalled viewer's write
+// therefore fails after between two thirds of directWriteTimeout and
+// directWriteTimeout. gortsplib sets the deadline too, before each of
+// its own writes (RTCP, RTSP), to its WriteTimeout ahead, which may be
+// shorter: SetWriteDeadline notes every deadline set, so that one is
+// seen here and moved on in time.
+func (c *trackedConn) armDeadline(now time.Time) {
+	if time.Duration(c.deadline.Load()-now.UnixNano()) >= directWriteTimeout*2/3 {
+		return
+	}
+	_ = c.SetWriteDeadline(now.Add(directWriteTimeout))
+}
+
+// SetWriteDeadline sets the connection's write deadline and notes it for
+// armDeadline.
+func (c *trackedConn) SetWriteDeadline(t time.Time) error {
+	c.deadline.Store(t.UnixNano())
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// SetDeadline sets the connection's read and write deadlines and notes
+// the write one for armDeadline.
+func (c *trackedConn) SetDeadline(t time.Time) error {
+	c.deadline.Store(t.UnixNano())
+	return c.Conn.SetDeadline(t)
 }
 
 // addMark records that the access unit received at received ends at byte
