@@ -66,10 +66,7 @@ func TestFanoutSlowViewers(t *testing.T) {
 	stopQuick()
 	stopPatient()
 	for _, l := range []*Listener{quick, patient} {
-		l.fanouts.mu.Lock()
-		n := len(l.fanouts.m)
-		l.fanouts.mu.Unlock()
-		if n != 0 {
+		if n := l.fanouts.Running(); n != 0 {
 			t.Errorf("%d fan-outs still running after every viewer left", n)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/door"
+	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/route"
 )
 
@@ -27,7 +28,7 @@ type HTTP struct {
 	// (limits.write_timeout; 0: DefaultWriteTimeout).
 	WriteTimeout time.Duration
 
-	fanouts fanouts
+	fanouts hub.Fanouts
 }
 
 // Register mounts /stream.h264 and /{feed}/stream.h264 on mux.

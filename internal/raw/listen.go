@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/door"
+	"github.com/camfeed/camfeed/internal/hub"
 )
 
 // Listener serves one feed to every connection on a TCP or unix listener:
@@ -30,7 +31,7 @@ type Listener struct {
 	// DefaultWriteTimeout).
 	WriteTimeout time.Duration
 
-	fanouts fanouts
+	fanouts hub.Fanouts
 }
 
 // Serve accepts connections on ln until ctx ends, then closes them all and
@@ -162,7 +163,7 @@ func (f *FIFO) serve(ctx context.Context, w *os.File) {
 // returning means the viewer hung up, which ends the stream at once
 // instead of at the next failed write; bytes it sends are ignored. It
 // closes conn and waits for its reader before it returns.
-func serveBare(ctx context.Context, conn net.Conn, s *door.Session, fs *fanouts, timeout time.Duration, obs Observer) error {
+func serveBare(ctx context.Context, conn net.Conn, s *door.Session, fs *hub.Fanouts, timeout time.Duration, obs Observer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	hungUp := make(chan struct{})
@@ -178,9 +179,9 @@ func serveBare(ctx context.Context, conn net.Conn, s *door.Session, fs *fanouts,
 	}()
 	var err error
 	if rc := rawConn(conn); rc != nil {
-		fo := fs.join(s.Hub())
-		err = fo.serve(ctx, s.Sub, conn, rc, timeout, obs)
-		fo.leave()
+		fo := fs.Join(s.Hub())
+		err = serveFanout(ctx, fo, s.Sub, conn, rc, timeout, obs)
+		fo.Leave()
 	} else {
 		err = Serve(ctx, s.Sub, conn, nil, conn.SetWriteDeadline, timeout, obs)
 	}
