@@ -64,6 +64,13 @@ type trackedConn struct {
 
 	deadline atomic.Int64 // the write deadline last set, UnixNano; 0 if none (see armDeadline)
 
+	// tryWriteRTP's non-blocking write: nbuf in, nn and nerr out; the
+	// function is made once, so that a write allocates nothing.
+	nbuf   []byte
+	nn     int
+	nerr   error
+	nwrite func(fd uintptr) bool
+
 	onSent  func(received, sentAt time.Time) // measurements only; nil in service
 	marksMu sync.Mutex
 	marks   []mark // ends of access units, for onSent
@@ -76,7 +83,12 @@ type mark struct {
 }
 
 func newTrackedConn(c net.Conn, raw syscall.RawConn, onSent func(received, sentAt time.Time)) *trackedConn {
-	return &trackedConn{Conn: c, raw: raw, wake: make(chan struct{}, 1), onSent: onSent}
+	tc := &trackedConn{Conn: c, raw: raw, wake: make(chan struct{}, 1), onSent: onSent}
+	tc.nwrite = func(fd uintptr) bool {
+		tc.nn, tc.nerr = syscall.Write(int(fd), tc.nbuf)
+		return true // never wait: what is left goes to finishRTP
+	}
+	return tc
 }
 
 // delivered is how many RTP bytes have left for the client: those
@@ -197,6 +209,72 @@ func (c *trackedConn) writeRTP(bufs *net.Buffers, n int, now time.Time) error {
 		c.sent(total)
 	}
 	return nil
+}
+
+// Outcomes of tryWriteRTP besides a unit written whole (or an error).
+const (
+	wroteAll = iota
+	leftRest // some was written; the connection stays locked for finishRTP
+	leftUnit // nothing was written, nothing is locked: writeRTP it
+)
+
+// tryWriteRTP is writeRTP without blocking, for the feed's fan-out: it
+// writes what the socket takes at once of a unit in one buffer. When
+// some of it is left (leftRest), the rest is in bufs and the connection
+// stays locked, so that nothing (gortsplib's RTCP) comes between the two
+// parts, until finishRTP writes it from the viewer's goroutine. A unit in
+// several buffers, or a connection that another writer holds (gortsplib,
+// blocked on a client that does not read), is left whole (leftUnit).
+func (c *trackedConn) tryWriteRTP(bufs *net.Buffers, n int, now time.Time) (left int, err error) {
+	if !c.wmu.TryLock() {
+		return leftUnit, nil
+	}
+	if len(*bufs) != 1 {
+		c.wmu.Unlock()
+		return leftUnit, nil
+	}
+	if err := c.flushLocked(); err != nil {
+		c.wmu.Unlock()
+		return wroteAll, err
+	}
+	c.buf = nil // gortsplib writes no more RTP here: nothing to hold back
+	c.armDeadline(now)
+	c.nbuf = (*bufs)[0]
+	err = c.raw.Write(c.nwrite)
+	c.nbuf = nil
+	if err == nil && c.nerr != nil && !errors.Is(c.nerr, syscall.EAGAIN) && !errors.Is(c.nerr, syscall.EINTR) {
+		err = c.nerr
+	}
+	if err != nil {
+		c.wmu.Unlock()
+		return wroteAll, err
+	}
+	if w := max(c.nn, 0); w < len((*bufs)[0]) {
+		(*bufs)[0] = (*bufs)[0][w:]
+		return leftRest, nil
+	}
+	c.wroteRTP(n)
+	c.wmu.Unlock()
+	return wroteAll, nil
+}
+
+// finishRTP writes the rest of a unit of n bytes that tryWriteRTP left,
+// blocking, and unlocks the connection.
+func (c *trackedConn) finishRTP(bufs *net.Buffers, n int) error {
+	defer c.wmu.Unlock()
+	if _, err := bufs.WriteTo(c.Conn); err != nil {
+		return err
+	}
+	c.wroteRTP(n)
+	return nil
+}
+
+// wroteRTP counts n bytes of RTP written by a viewer.
+func (c *trackedConn) wroteRTP(n int) {
+	total := c.rtpBytes.Add(uint64(n))
+	if c.onSent != nil {
+		c.sent(total)
+	}
 }
 
 // armDeadline keeps the connection's write deadline at least two thirds

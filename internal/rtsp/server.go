@@ -23,6 +23,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 
 	"github.com/camfeed/camfeed/internal/door"
+	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/source"
 )
 
@@ -192,6 +193,10 @@ type Server struct {
 	// an access unit for one write(2) (viewer.writeDirect); only viewers
 	// in the middle of a write hold one.
 	wire sync.Pool
+
+	// fanouts serve the TCP viewers that keep up, one goroutine per feed
+	// (see viewer.push).
+	fanouts hub.Fanouts
 
 	// onSent, when set before Start, is called for every access unit a
 	// TCP viewer's socket has taken, with its ingest time (measurements).

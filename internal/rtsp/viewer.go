@@ -73,10 +73,19 @@ type viewer struct {
 	direct  bool
 	channel byte
 	ssrc    uint32
-	hdrs    []byte      // the headers of a unit sent as buffers (a large one over TCP, UDP)
-	iov     net.Buffers // its headers and the shared payloads, for one writev or sendmmsg
-	one     [1][]byte   // or a unit laid out in one buffer
-	nb      net.Buffers // what writeRTP writes (and consumes)
+	hdrs    []byte           // the headers of a unit sent as buffers (a large one over TCP, UDP)
+	iov     net.Buffers      // its headers and the shared payloads, for one writev or sendmmsg
+	one     [1][]byte        // or a unit laid out in one buffer
+	chunk   *[wireChunk]byte // that buffer, from the server's pool
+	nb      net.Buffers      // what writeRTP writes (and consumes)
+
+	// The feed's fan-out serves a direct viewer at the live edge (see
+	// push): fanned is set while it does, rest is the size of a unit it
+	// could not write whole, pushErr the end of the Sub it met.
+	fanned   bool
+	rest     int
+	restLeft int // what tryWriteRTP left of it
+	pushErr  error
 
 	// A unicast UDP viewer likewise sends its own packets, with
 	// sendmmsg, once gortsplib has sent its first ones to dest.
@@ -149,35 +158,113 @@ func (v *viewer) run(ctx context.Context) {
 	defer close(v.done)
 	defer v.sub.Close()
 	defer v.forgetKeys()
+	var fo *hub.Fanout
+	defer func() {
+		if fo != nil {
+			fo.Leave()
+		}
+	}()
+	var p *hub.Pusher
 	for {
 		if err := v.drain(ctx); err != nil {
 			return
 		}
-		f, err := v.sub.Next(ctx)
-		if err != nil {
-			if errors.Is(err, hub.ErrClosed) {
-				v.s.log.Debug("rtsp: feed closed, ending viewer", "feed", v.feed.name, "viewer", v.label)
-				v.feed.closeFrom(v) // its sessions end, and their clients reconnect
+		if fo == nil && v.fannable() {
+			fo = v.s.fanouts.Join(v.feed.hub)
+			p = hub.NewPusher(func() bool { return v.push(ctx) })
+		}
+		var f hub.Frame
+		var err error
+		if fo != nil {
+			var ok bool
+			f, ok, err = v.sub.TryNext()
+			if err == nil && !ok {
+				// At the live edge: the feed's fan-out serves the viewer
+				// from here, until a unit does not go at once (see push).
+				v.fanned = true
+				back := fo.Wait(ctx, p)
+				v.fanned = false
+				if !back {
+					return
+				}
+				if v.rest > 0 {
+					if ctx.Err() != nil {
+						_ = v.conn.Close() // the session ended: do not wait for the client
+					}
+					v.finishDirect()
+				}
+				if err, v.pushErr = v.pushErr, nil; err != nil {
+					v.ended(err)
+					return
+				}
+				continue
 			}
+		} else {
+			f, err = v.sub.Next(ctx)
+		}
+		if err != nil {
+			v.ended(err)
 			return
 		}
-		if sk := v.sub.Stats().Skips; sk != v.lastSkips {
-			v.ds.Skipped(sk - v.lastSkips)
-			v.lastSkips = sk
-			v.s.noteSkip(v.feed.name, v.label)
+		v.unit(ctx, f)
+	}
+}
+
+// ended ends the viewer on an error from its Sub.
+func (v *viewer) ended(err error) {
+	if errors.Is(err, hub.ErrClosed) {
+		v.s.log.Debug("rtsp: feed closed, ending viewer", "feed", v.feed.name, "viewer", v.label)
+		v.feed.closeFrom(v) // its sessions end, and their clients reconnect
+	}
+}
+
+// unit sends access unit f, or skips it.
+func (v *viewer) unit(ctx context.Context, f hub.Frame) {
+	if sk := v.sub.Stats().Skips; sk != v.lastSkips {
+		v.ds.Skipped(sk - v.lastSkips)
+		v.lastSkips = sk
+		v.s.noteSkip(v.feed.name, v.label)
+	}
+	now := time.Now()
+	if !f.Keyframe && !v.needKey && v.late(now) {
+		// What this viewer was given is older than the lag budget and
+		// still waits in camfeed's or the kernel's queue: the client's
+		// link is the bottleneck. Skip to the next keyframe, as the hub
+		// does for a viewer that does not pull.
+		v.needKey = true
+		v.lateSkips.Add(1)
+		v.ds.Skipped(1)
+		v.s.noteSkip(v.feed.name, v.label)
+	}
+	v.send(ctx, f, now)
+}
+
+// fannable reports whether the feed's fan-out may serve the viewer: one
+// that writes its own packets to a plain TCP connection (see writeDirect;
+// RTSPS needs its TLS writes).
+func (v *viewer) fannable() bool {
+	return v.direct && !v.conn.tls && v.conn.raw != nil
+}
+
+// push serves the viewer from the feed's fan-out (hub.Fanout), up to the
+// live edge, with writes that do not block. It returns false to hand the
+// viewer back to its goroutine: a unit that did not go whole (v.rest, for
+// finishDirect), the end of its Sub (v.pushErr) or a failed write (ctx
+// ended).
+func (v *viewer) push(ctx context.Context) bool {
+	for {
+		f, ok, err := v.sub.TryNext()
+		if err != nil {
+			v.pushErr = err
+			return false
 		}
-		now := time.Now()
-		if !f.Keyframe && !v.needKey && v.late(now) {
-			// What this viewer was given is older than the lag budget and
-			// still waits in camfeed's or the kernel's queue: the client's
-			// link is the bottleneck. Skip to the next keyframe, as the hub
-			// does for a viewer that does not pull.
-			v.needKey = true
-			v.lateSkips.Add(1)
-			v.ds.Skipped(1)
-			v.s.noteSkip(v.feed.name, v.label)
+		if !ok {
+			return true
 		}
-		v.send(ctx, f, now)
+		v.unit(ctx, f)
+		if v.rest > 0 || ctx.Err() != nil {
+			return false
+		}
 	}
 }
 
@@ -377,10 +464,9 @@ func (v *viewer) goDirect() {
 func (v *viewer) writeDirect(u *rtpUnit, ts uint32, ref, received, now time.Time) {
 	np := u.packets()
 	n := 16*np + len(u.buf)
-	var chunk *[wireChunk]byte
 	if n <= wireChunk {
-		chunk = v.s.wire.Get().(*[wireChunk]byte)
-		b := chunk[:0]
+		v.chunk = v.s.wire.Get().(*[wireChunk]byte)
+		b := v.chunk[:0]
 		for i := range np {
 			p := u.payload(i)
 			b = v.header(b, ts, i == np-1, len(p))
@@ -403,10 +489,39 @@ func (v *viewer) writeDirect(u *rtpUnit, ts uint32, ref, received, now time.Time
 	if v.conn.onSent != nil {
 		v.conn.addMark(v.queued, received)
 	}
-	err := v.conn.writeRTP(&v.nb, n, now)
-	if chunk != nil {
+	if v.fanned {
+		left, err := v.conn.tryWriteRTP(&v.nb, n, now)
+		if err == nil && left != wroteAll {
+			// The rest is in v.nb, for finishDirect from the viewer's
+			// goroutine.
+			v.rest, v.restLeft = n, left
+			return
+		}
+		v.wrote(n, err)
+		return
+	}
+	v.wrote(n, v.conn.writeRTP(&v.nb, n, now))
+}
+
+// finishDirect writes what the fan-out left of a unit, blocking as
+// writeDirect does.
+func (v *viewer) finishDirect() {
+	n := v.rest
+	v.rest = 0
+	if v.restLeft == leftRest {
+		v.wrote(n, v.conn.finishRTP(&v.nb, n))
+		return
+	}
+	v.wrote(n, v.conn.writeRTP(&v.nb, n, time.Now()))
+}
+
+// wrote ends the write of a unit of n bytes: the pooled buffer goes back,
+// and the unit is counted, or the connection ends.
+func (v *viewer) wrote(n int, err error) {
+	if v.chunk != nil {
 		v.one[0], v.nb = nil, nil
-		v.s.wire.Put(chunk)
+		v.s.wire.Put(v.chunk)
+		v.chunk = nil
 	}
 	if err != nil {
 		// The client stopped reading for directWriteTimeout, or left:
