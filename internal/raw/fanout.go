@@ -88,7 +88,11 @@ func serveFanout(ctx context.Context, fo *hub.Fanout, sub *hub.Sub, conn net.Con
 		v.wn, v.werr = syscall.Write(int(fd), v.wbuf)
 		return true // never wait: a unit that does not go whole goes back to the viewer
 	}
-	var armed time.Time // the write deadline in force
+	// The fan-out's writes do not block, and would fail once a deadline
+	// has passed: none is in force while it holds the viewer (a caller's,
+	// for the response head, included).
+	var armed time.Time
+	_ = conn.SetWriteDeadline(armed)
 	writeAll := func(f hub.Frame, off int) error {
 		now := time.Now()
 		if armed.Sub(now) < timeout*2/3 {
@@ -121,8 +125,6 @@ func serveFanout(ctx context.Context, fo *hub.Fanout, sub *hub.Sub, conn net.Con
 			}
 		}
 		if !armed.IsZero() {
-			// The fan-out's writes do not block, and would fail once a
-			// deadline set here has passed.
 			armed = time.Time{}
 			_ = conn.SetWriteDeadline(armed)
 		}

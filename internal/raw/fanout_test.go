@@ -3,12 +3,15 @@ package raw
 import (
 	"context"
 	"net"
+	"net/http"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/camfeed/camfeed/internal/door"
+	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/limits"
+	"github.com/camfeed/camfeed/internal/testsrc"
 	"github.com/camfeed/camfeed/internal/testsupport"
 	"github.com/camfeed/camfeed/internal/testsupport/testfeed"
 )
@@ -112,4 +115,23 @@ func serveListener(t *testing.T, l *Listener, rcvbuf int) (dial func() net.Conn,
 		}
 	}
 	return dial, stop
+}
+
+// TestFanoutHTTPWaitingForKeyframe: an HTTP viewer that joins mid-GOP
+// with the "next" policy waits for the keyframe in the fan-out; the write
+// deadline set for the response head must not be left to cut it off.
+func TestFanoutHTTPWaitingForKeyframe(t *testing.T) {
+	testsupport.CheckGoroutines(t, "camfeed/internal/raw")
+	join := hub.JoinNext
+	f := testfeed.Start(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{Join: join})
+	h := &HTTP{Door: door.Unlimited(testfeed.Feeds{"cam": f.Hub}), DefaultFeed: "cam", Log: quiet(), WriteTimeout: time.Second}
+	base := testsupport.Serve(t, h.Register)
+	client := &http.Client{Timeout: 3 * testsupport.Patience}
+	resp, err := client.Get(base + "/stream.h264")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// Three seconds of video: past the head's deadline of a second.
+	testfeed.CheckStream(t, "viewer", testfeed.Units(readUnits(t, resp.Body, 90)))
 }
