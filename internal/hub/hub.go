@@ -16,6 +16,7 @@ package hub
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -118,6 +119,7 @@ type Hub struct {
 	epoch   uint64 // counts Resets: a viewer from an older epoch waits for a keyframe
 	params  Params
 	subs    []*Sub
+	notify  []chan struct{} // see Notify
 	stats   counters
 }
 
@@ -160,12 +162,41 @@ func (h *Hub) Publish(au *h264.AccessUnit) {
 	}
 	h.evict(au.Received)
 	h.stats.published(au)
-	subs := h.subs
+	subs, notify := h.subs, h.notify
 	h.mu.Unlock()
+	wake(subs, notify)
+}
+
+// wake tells every viewer and every Notify channel that the hub changed,
+// without waiting for any.
+func wake(subs []*Sub, notify []chan struct{}) {
 	for _, s := range subs {
 		select {
 		case s.wake <- struct{}{}:
 		default:
+		}
+	}
+	for _, c := range notify {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Notify makes the hub send to c, without waiting, whenever a unit is
+// published and when it closes, until stop is called. It is for an output
+// that serves many viewers' Subs from one goroutine (raw's fan-out): it
+// then calls their TryNext. c should have a buffer of one.
+func (h *Hub) Notify(c chan struct{}) (stop func()) {
+	h.mu.Lock()
+	h.notify = append(slices.Clip(h.notify), c)
+	h.mu.Unlock()
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if i := slices.Index(h.notify, c); i >= 0 {
+			h.notify = slices.Delete(slices.Clone(h.notify), i, i+1)
 		}
 	}
 }
@@ -210,17 +241,12 @@ func (h *Hub) evictOldest() {
 func (h *Hub) Close() {
 	h.mu.Lock()
 	h.closed = true
-	subs := h.subs
+	subs, notify := h.subs, h.notify
 	for h.tail < h.head {
 		h.evictOldest()
 	}
 	h.mu.Unlock()
-	for _, s := range subs {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
-	}
+	wake(subs, notify)
 }
 
 // Reset drops the cached units, for a source that restarted with another

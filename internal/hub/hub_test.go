@@ -324,3 +324,46 @@ func TestSince(t *testing.T) {
 		}
 	}
 }
+
+// TestNotify: a Notify channel is told of every publish (at most one
+// pending: the hub never waits for it) and of the close, and of nothing
+// once stopped; a viewer's Sub is served by TryNext as by Next.
+func TestNotify(t *testing.T) {
+	h := New(Config{})
+	f := newFeed(30, 100)
+	c, other := make(chan struct{}, 1), make(chan struct{}, 1)
+	stop := h.Notify(c)
+	stopOther := h.Notify(other)
+	s := h.Subscribe(SubOptions{Output: "test"})
+	defer s.Close()
+	publishN(h, f, 3) // does not block on the full channels
+	for _, ch := range []chan struct{}{c, other} {
+		select {
+		case <-ch:
+		default:
+			t.Fatal("no notification of a publish")
+		}
+	}
+	fr, ok, err := s.TryNext()
+	if err != nil || !ok || !fr.Keyframe {
+		t.Fatalf("TryNext after the publish: %+v, %v, %v; want the keyframe", fr, ok, err)
+	}
+	stop()
+	publishN(h, f, 1)
+	select {
+	case <-c:
+		t.Fatal("a notification after stop")
+	default:
+	}
+	<-other
+	stopOther()
+	stopOther() // twice is harmless
+	c2 := make(chan struct{}, 1)
+	h.Notify(c2)
+	h.Close()
+	select {
+	case <-c2:
+	default:
+		t.Fatal("no notification of the close")
+	}
+}

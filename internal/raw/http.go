@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/door"
+	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/route"
 )
 
@@ -26,6 +27,8 @@ type HTTP struct {
 	// WriteTimeout is how long one write to a viewer may block
 	// (limits.write_timeout; 0: DefaultWriteTimeout).
 	WriteTimeout time.Duration
+
+	fanouts hub.Fanouts
 }
 
 // Register mounts /stream.h264 and /{feed}/stream.h264 on mux.
@@ -104,7 +107,7 @@ func (h *HTTP) serveConn(ctx context.Context, conn net.Conn, hdr http.Header, s 
 	}
 	// net/http no longer watches the connection: serveBare notices a
 	// viewer that hangs up.
-	return serveBare(ctx, conn, s, h.WriteTimeout, h.Observe.get(feed, door.HTTP))
+	return serveBare(ctx, conn, s, &h.fanouts, h.WriteTimeout, h.Observe.get(feed, door.HTTP))
 }
 
 func streamHeaders(w http.ResponseWriter) {

@@ -2,6 +2,7 @@ package raw
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/camfeed/camfeed/internal/door"
+	"github.com/camfeed/camfeed/internal/hub"
 )
 
 // Listener serves one feed to every connection on a TCP or unix listener:
@@ -28,6 +30,8 @@ type Listener struct {
 	// WriteTimeout is how long one write may block (0:
 	// DefaultWriteTimeout).
 	WriteTimeout time.Duration
+
+	fanouts hub.Fanouts
 }
 
 // Serve accepts connections on ln until ctx ends, then closes them all and
@@ -64,7 +68,7 @@ func (l *Listener) Serve(ctx context.Context, ln net.Listener, output string) er
 func (l *Listener) serveConn(ctx context.Context, conn net.Conn, output string, s *door.Session) {
 	defer conn.Close()
 	TuneConn(conn)
-	err := serveBare(ctx, conn, s, l.WriteTimeout, l.Observe.get(l.Feed, output))
+	err := serveBare(ctx, conn, s, &l.fanouts, l.WriteTimeout, l.Observe.get(l.Feed, output))
 	s.Leave(Reason(err))
 }
 
@@ -154,11 +158,12 @@ func (f *FIFO) serve(ctx context.Context, w *os.File) {
 	s.Leave(reason)
 }
 
-// serveBare streams s to a connection the viewer only reads from. A read
+// serveBare streams s to a connection the viewer only reads from, through
+// fs's fan-out for its feed when conn is a socket (see fanout). A read
 // returning means the viewer hung up, which ends the stream at once
 // instead of at the next failed write; bytes it sends are ignored. It
 // closes conn and waits for its reader before it returns.
-func serveBare(ctx context.Context, conn net.Conn, s *door.Session, timeout time.Duration, obs Observer) error {
+func serveBare(ctx context.Context, conn net.Conn, s *door.Session, fs *hub.Fanouts, timeout time.Duration, obs Observer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	hungUp := make(chan struct{})
@@ -172,8 +177,38 @@ func serveBare(ctx context.Context, conn net.Conn, s *door.Session, timeout time
 			}
 		}
 	}()
-	err := Serve(ctx, s.Sub, conn, nil, conn.SetWriteDeadline, timeout, obs)
+	var err error
+	if rc := rawConn(conn); rc != nil {
+		fo := fs.Join(s.Hub())
+		err = serveFanout(ctx, fo, s.Sub, conn, rc, timeout, obs)
+		fo.Leave()
+	} else {
+		err = Serve(ctx, s.Sub, conn, nil, conn.SetWriteDeadline, timeout, obs)
+	}
 	conn.Close()
 	<-hungUp
 	return err
+}
+
+// rawConn returns the socket under conn for the fan-out's non-blocking
+// writes, looking through wrappers that expose it as NetConn (the
+// per-address connection limit), or nil: under TLS the bytes must go
+// through the TLS connection.
+func rawConn(conn net.Conn) syscall.RawConn {
+	for {
+		switch c := conn.(type) {
+		case *tls.Conn:
+			return nil
+		case syscall.Conn:
+			rc, err := c.SyscallConn()
+			if err != nil {
+				return nil
+			}
+			return rc
+		case interface{ NetConn() net.Conn }:
+			conn = c.NetConn()
+		default:
+			return nil
+		}
+	}
 }

@@ -117,21 +117,7 @@ func TestListener(t *testing.T) {
 	open := func() int { return d.Count("cam")[door.TCP] }
 	l := &Listener{Door: d, Feed: "cam", Log: quiet(),
 		Allow: func(remote net.Addr) bool { return !refuse.Load() }}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.Serve(ctx, ln, "tcp") }()
-	dial := func() net.Conn {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetReadDeadline(time.Now().Add(3 * testsupport.Patience))
-		return c
-	}
+	dial, stop := serveListener(t, l, 0)
 
 	a := dial()
 	testfeed.CheckStream(t, "tcp viewer", testfeed.Units(readUnits(t, a, 45)))
@@ -160,15 +146,7 @@ func TestListener(t *testing.T) {
 		t.Errorf("%d tcp viewers on the hub, want 2", n)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	case <-time.After(testsupport.Patience):
-		t.Fatal("Serve did not return after its context ended")
-	}
+	stop()
 	if _, err := io.ReadAll(a); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Logf("viewer at the end: %v", err)
 	}

@@ -62,6 +62,15 @@ type trackedConn struct {
 	rtpSSRC    uint32
 	tls        bool // TLS under the tracking: writev would make a record per buffer
 
+	deadline atomic.Int64 // the write deadline last set, UnixNano; 0 if none (see armDeadline)
+
+	// tryWriteRTP's non-blocking write: nbuf in, nn and nerr out; the
+	// function is made once, so that a write allocates nothing.
+	nbuf   []byte
+	nn     int
+	nerr   error
+	nwrite func(fd uintptr) bool
+
 	onSent  func(received, sentAt time.Time) // measurements only; nil in service
 	marksMu sync.Mutex
 	marks   []mark // ends of access units, for onSent
@@ -74,7 +83,12 @@ type mark struct {
 }
 
 func newTrackedConn(c net.Conn, raw syscall.RawConn, onSent func(received, sentAt time.Time)) *trackedConn {
-	return &trackedConn{Conn: c, raw: raw, wake: make(chan struct{}, 1), onSent: onSent}
+	tc := &trackedConn{Conn: c, raw: raw, wake: make(chan struct{}, 1), onSent: onSent}
+	tc.nwrite = func(fd uintptr) bool {
+		tc.nn, tc.nerr = syscall.Write(int(fd), tc.nbuf)
+		return true // never wait: what is left goes to finishRTP
+	}
+	return tc
 }
 
 // delivered is how many RTP bytes have left for the client: those
@@ -150,10 +164,16 @@ func (c *trackedConn) learned() (channel byte, ssrc uint32, ok bool) {
 	return c.rtpChannel, c.rtpSSRC, c.rtpSeen
 }
 
+// wireChunk is the size of the server's pooled write buffers (see
+// viewer.writeDirect): more than a picture of a 4 Mbit/s, 30 fps feed,
+// less than its keyframes.
+const wireChunk = 32 << 10
+
 // writeRTP writes n bytes of whole interleaved RTP frames, given as
-// buffers, with one system call (writev) on a TCP connection, after
-// anything held back. deadline bounds the write.
-func (c *trackedConn) writeRTP(bufs *net.Buffers, n int, deadline time.Time) error {
+// buffers, with one system call (write, or writev for several buffers)
+// on a TCP connection, after anything held back. now is the time of the write: the write deadline
+// is kept directWriteTimeout ahead (see armDeadline).
+func (c *trackedConn) writeRTP(bufs *net.Buffers, n int, now time.Time) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if err := c.flushLocked(); err != nil {
@@ -162,8 +182,13 @@ func (c *trackedConn) writeRTP(bufs *net.Buffers, n int, deadline time.Time) err
 	if !c.tls {
 		c.buf = nil // gortsplib writes no more RTP here: nothing to hold back
 	}
-	_ = c.Conn.SetWriteDeadline(deadline)
-	if c.tls {
+	c.armDeadline(now)
+	switch {
+	case len(*bufs) == 1:
+		if _, err := c.Conn.Write((*bufs)[0]); err != nil {
+			return err
+		}
+	case c.tls:
 		c.buf = c.buf[:0]
 		for _, b := range *bufs {
 			c.buf = append(c.buf, b...)
@@ -174,14 +199,112 @@ func (c *trackedConn) writeRTP(bufs *net.Buffers, n int, deadline time.Time) err
 		if err != nil {
 			return err
 		}
-	} else if _, err := bufs.WriteTo(c.Conn); err != nil {
-		return err
+	default:
+		if _, err := bufs.WriteTo(c.Conn); err != nil {
+			return err
+		}
 	}
 	total := c.rtpBytes.Add(uint64(n))
 	if c.onSent != nil {
 		c.sent(total)
 	}
 	return nil
+}
+
+// Outcomes of tryWriteRTP besides a unit written whole (or an error).
+const (
+	wroteAll = iota
+	leftRest // some was written; the connection stays locked for finishRTP
+	leftUnit // nothing was written, nothing is locked: writeRTP it
+)
+
+// tryWriteRTP is writeRTP without blocking, for the feed's fan-out: it
+// writes what the socket takes at once of a unit in one buffer. When
+// some of it is left (leftRest), the rest is in bufs and the connection
+// stays locked, so that nothing (gortsplib's RTCP) comes between the two
+// parts, until finishRTP writes it from the viewer's goroutine. A unit in
+// several buffers, or a connection that another writer holds (gortsplib,
+// blocked on a client that does not read), is left whole (leftUnit).
+func (c *trackedConn) tryWriteRTP(bufs *net.Buffers, n int, now time.Time) (left int, err error) {
+	if !c.wmu.TryLock() {
+		return leftUnit, nil
+	}
+	if len(*bufs) != 1 {
+		c.wmu.Unlock()
+		return leftUnit, nil
+	}
+	if err := c.flushLocked(); err != nil {
+		c.wmu.Unlock()
+		return wroteAll, err
+	}
+	c.buf = nil // gortsplib writes no more RTP here: nothing to hold back
+	c.armDeadline(now)
+	c.nbuf = (*bufs)[0]
+	err = c.raw.Write(c.nwrite)
+	c.nbuf = nil
+	if err == nil && c.nerr != nil && !errors.Is(c.nerr, syscall.EAGAIN) && !errors.Is(c.nerr, syscall.EINTR) {
+		err = c.nerr
+	}
+	if err != nil {
+		c.wmu.Unlock()
+		return wroteAll, err
+	}
+	if w := max(c.nn, 0); w < len((*bufs)[0]) {
+		(*bufs)[0] = (*bufs)[0][w:]
+		return leftRest, nil
+	}
+	c.wroteRTP(n)
+	c.wmu.Unlock()
+	return wroteAll, nil
+}
+
+// finishRTP writes the rest of a unit of n bytes that tryWriteRTP left,
+// blocking, and unlocks the connection.
+func (c *trackedConn) finishRTP(bufs *net.Buffers, n int) error {
+	defer c.wmu.Unlock()
+	if _, err := bufs.WriteTo(c.Conn); err != nil {
+		return err
+	}
+	c.wroteRTP(n)
+	return nil
+}
+
+// wroteRTP counts n bytes of RTP written by a viewer.
+func (c *trackedConn) wroteRTP(n int) {
+	total := c.rtpBytes.Add(uint64(n))
+	if c.onSent != nil {
+		c.sent(total)
+	}
+}
+
+// armDeadline keeps the connection's write deadline at least two thirds
+// of directWriteTimeout ahead of now, and moves it only when it is not:
+// setting it is a runtime timer update, which showed in profiles when
+// done for every access unit of every viewer. A stalled viewer's write
+// therefore fails after between two thirds of directWriteTimeout and
+// directWriteTimeout. gortsplib sets the deadline too, before each of
+// its own writes (RTCP, RTSP), to its WriteTimeout ahead, which may be
+// shorter: SetWriteDeadline notes every deadline set, so that one is
+// seen here and moved on in time.
+func (c *trackedConn) armDeadline(now time.Time) {
+	if time.Duration(c.deadline.Load()-now.UnixNano()) >= directWriteTimeout*2/3 {
+		return
+	}
+	_ = c.SetWriteDeadline(now.Add(directWriteTimeout))
+}
+
+// SetWriteDeadline sets the connection's write deadline and notes it for
+// armDeadline.
+func (c *trackedConn) SetWriteDeadline(t time.Time) error {
+	c.deadline.Store(t.UnixNano())
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// SetDeadline sets the connection's read and write deadlines and notes
+// the write one for armDeadline.
+func (c *trackedConn) SetDeadline(t time.Time) error {
+	c.deadline.Store(t.UnixNano())
+	return c.Conn.SetDeadline(t)
 }
 
 // addMark records that the access unit received at received ends at byte

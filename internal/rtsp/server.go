@@ -23,6 +23,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 
 	"github.com/camfeed/camfeed/internal/door"
+	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/source"
 )
 
@@ -188,6 +189,15 @@ type Server struct {
 
 	wrongLog, forbiddenLog, skipLog *limiter
 
+	// wire holds *[wireChunk]byte buffers in which TCP viewers lay out
+	// an access unit for one write(2) (viewer.writeDirect); only viewers
+	// in the middle of a write hold one.
+	wire sync.Pool
+
+	// fanouts serve the TCP viewers that keep up, one goroutine per feed
+	// (see viewer.push).
+	fanouts hub.Fanouts
+
 	// onSent, when set before Start, is called for every access unit a
 	// TCP viewer's socket has taken, with its ingest time (measurements).
 	onSent func(received, sentAt time.Time)
@@ -209,6 +219,7 @@ func New(cfg Config, d *door.Door, pubs Publishers, auth Auth, log *slog.Logger)
 		wrongLog:     newLimiter(log, slog.LevelWarn, "rtsp: refused credentials"),
 		forbiddenLog: newLimiter(log, slog.LevelWarn, "rtsp: refused a user without the right"),
 		skipLog:      newLimiter(log, slog.LevelInfo, "rtsp: slow viewers skipped ahead to a keyframe"),
+		wire:         sync.Pool{New: func() any { return new([wireChunk]byte) }},
 	}
 }
 

@@ -73,9 +73,19 @@ type viewer struct {
 	direct  bool
 	channel byte
 	ssrc    uint32
-	hdrs    []byte      // the unit's interleaved and RTP headers
-	iov     net.Buffers // headers and shared payloads, for one writev
-	nb      net.Buffers
+	hdrs    []byte           // the headers of a unit sent as buffers (a large one over TCP, UDP)
+	iov     net.Buffers      // its headers and the shared payloads, for one writev or sendmmsg
+	one     [1][]byte        // or a unit laid out in one buffer
+	chunk   *[wireChunk]byte // that buffer, from the server's pool
+	nb      net.Buffers      // what writeRTP writes (and consumes)
+
+	// The feed's fan-out serves a direct viewer at the live edge (see
+	// push): fanned is set while it does, rest is the size of a unit it
+	// could not write whole, pushErr the end of the Sub it met.
+	fanned   bool
+	rest     int
+	restLeft int // what tryWriteRTP left of it
+	pushErr  error
 
 	// A unicast UDP viewer likewise sends its own packets, with
 	// sendmmsg, once gortsplib has sent its first ones to dest.
@@ -148,35 +158,113 @@ func (v *viewer) run(ctx context.Context) {
 	defer close(v.done)
 	defer v.sub.Close()
 	defer v.forgetKeys()
+	var fo *hub.Fanout
+	defer func() {
+		if fo != nil {
+			fo.Leave()
+		}
+	}()
+	var p *hub.Pusher
 	for {
 		if err := v.drain(ctx); err != nil {
 			return
 		}
-		f, err := v.sub.Next(ctx)
-		if err != nil {
-			if errors.Is(err, hub.ErrClosed) {
-				v.s.log.Debug("rtsp: feed closed, ending viewer", "feed", v.feed.name, "viewer", v.label)
-				v.feed.closeFrom(v) // its sessions end, and their clients reconnect
+		if fo == nil && v.fannable() {
+			fo = v.s.fanouts.Join(v.feed.hub)
+			p = hub.NewPusher(func() bool { return v.push(ctx) })
+		}
+		var f hub.Frame
+		var err error
+		if fo != nil {
+			var ok bool
+			f, ok, err = v.sub.TryNext()
+			if err == nil && !ok {
+				// At the live edge: the feed's fan-out serves the viewer
+				// from here, until a unit does not go at once (see push).
+				v.fanned = true
+				back := fo.Wait(ctx, p)
+				v.fanned = false
+				if !back {
+					return
+				}
+				if v.rest > 0 {
+					if ctx.Err() != nil {
+						_ = v.conn.Close() // the session ended: do not wait for the client
+					}
+					v.finishDirect()
+				}
+				if err, v.pushErr = v.pushErr, nil; err != nil {
+					v.ended(err)
+					return
+				}
+				continue
 			}
+		} else {
+			f, err = v.sub.Next(ctx)
+		}
+		if err != nil {
+			v.ended(err)
 			return
 		}
-		if sk := v.sub.Stats().Skips; sk != v.lastSkips {
-			v.ds.Skipped(sk - v.lastSkips)
-			v.lastSkips = sk
-			v.s.noteSkip(v.feed.name, v.label)
+		v.unit(ctx, f)
+	}
+}
+
+// ended ends the viewer on an error from its Sub.
+func (v *viewer) ended(err error) {
+	if errors.Is(err, hub.ErrClosed) {
+		v.s.log.Debug("rtsp: feed closed, ending viewer", "feed", v.feed.name, "viewer", v.label)
+		v.feed.closeFrom(v) // its sessions end, and their clients reconnect
+	}
+}
+
+// unit sends access unit f, or skips it.
+func (v *viewer) unit(ctx context.Context, f hub.Frame) {
+	if sk := v.sub.Stats().Skips; sk != v.lastSkips {
+		v.ds.Skipped(sk - v.lastSkips)
+		v.lastSkips = sk
+		v.s.noteSkip(v.feed.name, v.label)
+	}
+	now := time.Now()
+	if !f.Keyframe && !v.needKey && v.late(now) {
+		// What this viewer was given is older than the lag budget and
+		// still waits in camfeed's or the kernel's queue: the client's
+		// link is the bottleneck. Skip to the next keyframe, as the hub
+		// does for a viewer that does not pull.
+		v.needKey = true
+		v.lateSkips.Add(1)
+		v.ds.Skipped(1)
+		v.s.noteSkip(v.feed.name, v.label)
+	}
+	v.send(ctx, f, now)
+}
+
+// fannable reports whether the feed's fan-out may serve the viewer: one
+// that writes its own packets to a plain TCP connection (see writeDirect;
+// RTSPS needs its TLS writes).
+func (v *viewer) fannable() bool {
+	return v.direct && !v.conn.tls && v.conn.raw != nil
+}
+
+// push serves the viewer from the feed's fan-out (hub.Fanout), up to the
+// live edge, with writes that do not block. It returns false to hand the
+// viewer back to its goroutine: a unit that did not go whole (v.rest, for
+// finishDirect), the end of its Sub (v.pushErr) or a failed write (ctx
+// ended).
+func (v *viewer) push(ctx context.Context) bool {
+	for {
+		f, ok, err := v.sub.TryNext()
+		if err != nil {
+			v.pushErr = err
+			return false
 		}
-		now := time.Now()
-		if !f.Keyframe && !v.needKey && v.late(now) {
-			// What this viewer was given is older than the lag budget and
-			// still waits in camfeed's or the kernel's queue: the client's
-			// link is the bottleneck. Skip to the next keyframe, as the hub
-			// does for a viewer that does not pull.
-			v.needKey = true
-			v.lateSkips.Add(1)
-			v.ds.Skipped(1)
-			v.s.noteSkip(v.feed.name, v.label)
+		if !ok {
+			return true
 		}
-		v.send(ctx, f, now)
+		v.unit(ctx, f)
+		if v.rest > 0 || ctx.Err() != nil {
+			return false
+		}
 	}
 }
 
@@ -364,37 +452,78 @@ func (v *viewer) goDirect() {
 
 // writeDirect writes unit u to the viewer's connection in one system call:
 // per packet, the interleaved frame header (RFC 2326 10.12) and the RTP
-// header (RFC 3550 5.1) from v.hdrs, then the payload shared by every
-// viewer of the feed.
+// header (RFC 3550 5.1), then the payload shared by every viewer of the
+// feed. A unit of up to wireChunk bytes (every picture but large
+// keyframes) is first copied behind its headers into one buffer from the
+// server's pool and written with write(2): on loopback that costs the
+// kernel a quarter less than a writev(2) of two buffers per packet (the
+// kernel's per-buffer work outweighs the copy, which costs a
+// microsecond). A larger unit goes as a writev of the viewer's headers
+// and the shared payloads, so that no viewer holds a copy of a large
+// keyframe while its client is slow to take it.
 func (v *viewer) writeDirect(u *rtpUnit, ts uint32, ref, received, now time.Time) {
 	np := u.packets()
-	v.hdrs = slices.Grow(v.hdrs[:0], np*16)[:np*16]
-	v.iov = v.iov[:0]
-	n := 0
-	for i := range np {
-		p := u.payload(i)
-		h := v.hdrs[i*16 : i*16+16 : i*16+16]
-		h[0], h[1] = '$', v.channel
-		binary.BigEndian.PutUint16(h[2:], uint16(12+len(p)))
-		h[4] = 0x80 // version 2
-		h[5] = payloadType
-		if i == np-1 {
-			h[5] |= 0x80 // marker: the access unit's last packet (RFC 6184 5.1)
+	n := 16*np + len(u.buf)
+	if n <= wireChunk {
+		v.chunk = v.s.wire.Get().(*[wireChunk]byte)
+		b := v.chunk[:0]
+		for i := range np {
+			p := u.payload(i)
+			b = v.header(b, ts, i == np-1, len(p))
+			b = append(b, p...)
 		}
-		binary.BigEndian.PutUint16(h[6:], v.seq)
-		binary.BigEndian.PutUint32(h[8:], ts)
-		binary.BigEndian.PutUint32(h[12:], v.ssrc)
-		v.seq++
-		v.iov = append(v.iov, h, p)
-		n += 16 + len(p)
+		v.one[0] = b
+		v.nb = v.one[:]
+	} else {
+		v.hdrs = slices.Grow(v.hdrs[:0], np*16)[:0]
+		v.iov = v.iov[:0]
+		for i := range np {
+			p := u.payload(i)
+			v.hdrs = v.header(v.hdrs, ts, i == np-1, len(p))
+			v.iov = append(v.iov, v.hdrs[len(v.hdrs)-16:], p)
+		}
+		v.nb = v.iov
 	}
 	v.queued += uint64(n)
 	v.pending = append(v.pending, mark{v.queued, ref})
 	if v.conn.onSent != nil {
 		v.conn.addMark(v.queued, received)
 	}
-	v.nb = v.iov
-	if err := v.conn.writeRTP(&v.nb, n, now.Add(directWriteTimeout)); err != nil {
+	if v.fanned {
+		left, err := v.conn.tryWriteRTP(&v.nb, n, now)
+		if err == nil && left != wroteAll {
+			// The rest is in v.nb, for finishDirect from the viewer's
+			// goroutine.
+			v.rest, v.restLeft = n, left
+			return
+		}
+		v.wrote(n, err)
+		return
+	}
+	v.wrote(n, v.conn.writeRTP(&v.nb, n, now))
+}
+
+// finishDirect writes what the fan-out left of a unit, blocking as
+// writeDirect does.
+func (v *viewer) finishDirect() {
+	n := v.rest
+	v.rest = 0
+	if v.restLeft == leftRest {
+		v.wrote(n, v.conn.finishRTP(&v.nb, n))
+		return
+	}
+	v.wrote(n, v.conn.writeRTP(&v.nb, n, time.Now()))
+}
+
+// wrote ends the write of a unit of n bytes: the pooled buffer goes back,
+// and the unit is counted, or the connection ends.
+func (v *viewer) wrote(n int, err error) {
+	if v.chunk != nil {
+		v.one[0], v.nb = nil, nil
+		v.s.wire.Put(v.chunk)
+		v.chunk = nil
+	}
+	if err != nil {
 		// The client stopped reading for directWriteTimeout, or left:
 		// end the connection, as gortsplib does when its own write
 		// fails, and with it the session.
@@ -405,6 +534,24 @@ func (v *viewer) writeDirect(u *rtpUnit, ts uint32, ref, received, now time.Time
 	}
 	v.bytes.Add(uint64(n))
 	v.ds.Sent(n)
+}
+
+// header appends the interleaved frame header and the RTP header of the
+// viewer's next packet, with timestamp ts and a payload of size bytes,
+// to b.
+func (v *viewer) header(b []byte, ts uint32, last bool, size int) []byte {
+	m := byte(payloadType)
+	if last {
+		m |= 0x80 // marker: the access unit's last packet (RFC 6184 5.1)
+	}
+	b = append(b, '$', v.channel)
+	b = binary.BigEndian.AppendUint16(b, uint16(12+size))
+	b = append(b, 0x80, m) // version 2
+	b = binary.BigEndian.AppendUint16(b, v.seq)
+	b = binary.BigEndian.AppendUint32(b, ts)
+	b = binary.BigEndian.AppendUint32(b, v.ssrc)
+	v.seq++
+	return b
 }
 
 // forgetKeys drops what rtpSocket noted for this viewer.
