@@ -135,3 +135,21 @@ func TestFanoutHTTPWaitingForKeyframe(t *testing.T) {
 	// Three seconds of video: past the head's deadline of a second.
 	testfeed.CheckStream(t, "viewer", testfeed.Units(readUnits(t, resp.Body, 90)))
 }
+
+// TestShutdownWithStalledViewer: a viewer whose client stopped reading,
+// its write blocked, does not hold up the listener's end for the write
+// timeout (ten minutes here): Serve returns once its context ends.
+func TestShutdownWithStalledViewer(t *testing.T) {
+	testsupport.CheckGoroutines(t, "camfeed/internal/raw")
+	_, feeds := startFeed(t)
+	d := door.New(feeds, limits.NewViewers(limits.Caps{}), nil, quiet())
+	l := &Listener{Door: d, Feed: "cam", Log: quiet(), WriteTimeout: 10 * time.Minute}
+	dial, stop := serveListener(t, l, 4<<10)
+	c := dial()
+	readUnits(t, c, 1)
+	// Read no more: a second of the stream fills the client's small
+	// buffer and what the kernel keeps unsent, and the write blocks.
+	time.Sleep(time.Second)
+	stop() // fails the test unless Serve returns within testsupport.Patience
+	testsupport.Eventually(t, "the stalled viewer leaves the door", func() bool { return d.Count("cam")[door.TCP] == 0 })
+}

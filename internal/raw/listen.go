@@ -177,6 +177,11 @@ func serveBare(ctx context.Context, conn net.Conn, s *door.Session, fs *hub.Fano
 			}
 		}
 	}()
+	// A viewer blocked in a write, its client not reading, must not hold
+	// up a shutdown (or its own end) for the write timeout: closing the
+	// connection ends the write at once.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
 	var err error
 	if rc := rawConn(conn); rc != nil {
 		fo := fs.Join(s.Hub())
@@ -184,6 +189,12 @@ func serveBare(ctx context.Context, conn net.Conn, s *door.Session, fs *hub.Fano
 		fo.Leave()
 	} else {
 		err = Serve(ctx, s.Sub, conn, nil, conn.SetWriteDeadline, timeout, obs)
+	}
+	if ctx.Err() != nil {
+		// Ended by the server or by the client hanging up (the write
+		// that failed then is the one the close above cut short): a
+		// normal end, as Serve reports it.
+		err = nil
 	}
 	conn.Close()
 	<-hungUp
