@@ -44,3 +44,23 @@ func TestFanoutAllocs(t *testing.T) {
 		t.Errorf("%v allocations per unit for 10 viewers, want 0", n)
 	}
 }
+
+// TestTryWriterAllocs: a fan-out's non-blocking write allocates nothing,
+// whether the socket takes the bytes or is full.
+func TestTryWriterAllocs(t *testing.T) {
+	a, b, err := socketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	rc, err := a.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewTryWriter(rc)
+	buf := make([]byte, 4<<10)
+	if n := testing.AllocsPerRun(2000, func() { _, _ = w.Write(buf) }); n != 0 {
+		t.Errorf("%.1f allocations a write, want 0", n)
+	}
+}

@@ -21,16 +21,9 @@ import (
 // bareViewer is one viewer served through a fan-out.
 type bareViewer struct {
 	sub *hub.Sub
-	rc  syscall.RawConn
+	tw  *hub.TryWriter // the fan-out's non-blocking write
 	obs Observer
 	hb  handBack // what push left for the viewer's goroutine
-
-	// The fan-out's non-blocking write: wbuf in, wn and werr out. The
-	// function is made once, so that a write allocates nothing.
-	wbuf  []byte
-	wn    int
-	werr  error
-	write func(fd uintptr) bool
 }
 
 // handBack is what a viewer's goroutine gets back with its Sub: the unit
@@ -59,13 +52,7 @@ func (v *bareViewer) push() bool {
 		if v.obs != nil {
 			v.obs.ObserveLag(time.Since(f.Received))
 		}
-		v.wbuf = f.Data
-		err = v.rc.Write(v.write)
-		v.wbuf = nil
-		n := max(v.wn, 0)
-		if err == nil && v.werr != nil && !errors.Is(v.werr, syscall.EAGAIN) && !errors.Is(v.werr, syscall.EINTR) {
-			err = v.werr
-		}
+		n, err := v.tw.Write(f.Data)
 		if err != nil || n < len(f.Data) {
 			v.hb = handBack{f: f, off: n, err: err}
 			return false
@@ -82,12 +69,8 @@ func (v *bareViewer) push() bool {
 // semantics it keeps).
 func serveFanout(ctx context.Context, fo *hub.Fanout, sub *hub.Sub, conn net.Conn, rc syscall.RawConn, timeout time.Duration, obs Observer) error {
 	timeout = writeTimeout(timeout)
-	v := &bareViewer{sub: sub, rc: rc, obs: obs}
+	v := &bareViewer{sub: sub, tw: hub.NewTryWriter(rc), obs: obs}
 	p := hub.NewPusher(v.push)
-	v.write = func(fd uintptr) bool {
-		v.wn, v.werr = syscall.Write(int(fd), v.wbuf)
-		return true // never wait: a unit that does not go whole goes back to the viewer
-	}
 	// The fan-out's writes do not block, and would fail once a deadline
 	// has passed: none is in force while it holds the viewer (a caller's,
 	// for the response head, included).

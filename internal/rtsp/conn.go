@@ -14,6 +14,7 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 
+	"github.com/camfeed/camfeed/internal/hub"
 	"github.com/camfeed/camfeed/internal/limits"
 )
 
@@ -64,12 +65,7 @@ type trackedConn struct {
 
 	deadline atomic.Int64 // the write deadline last set, UnixNano; 0 if none (see armDeadline)
 
-	// tryWriteRTP's non-blocking write: nbuf in, nn and nerr out; the
-	// function is made once, so that a write allocates nothing.
-	nbuf   []byte
-	nn     int
-	nerr   error
-	nwrite func(fd uintptr) bool
+	tw *hub.TryWriter // tryWriteRTP's non-blocking write; nil without raw
 
 	onSent  func(received, sentAt time.Time) // measurements only; nil in service
 	marksMu sync.Mutex
@@ -84,9 +80,8 @@ type mark struct {
 
 func newTrackedConn(c net.Conn, raw syscall.RawConn, onSent func(received, sentAt time.Time)) *trackedConn {
 	tc := &trackedConn{Conn: c, raw: raw, wake: make(chan struct{}, 1), onSent: onSent}
-	tc.nwrite = func(fd uintptr) bool {
-		tc.nn, tc.nerr = syscall.Write(int(fd), tc.nbuf)
-		return true // never wait: what is left goes to finishRTP
+	if raw != nil {
+		tc.tw = hub.NewTryWriter(raw)
 	}
 	return tc
 }
@@ -239,17 +234,12 @@ func (c *trackedConn) tryWriteRTP(bufs *net.Buffers, n int, now time.Time) (left
 	}
 	c.buf = nil // gortsplib writes no more RTP here: nothing to hold back
 	c.armDeadline(now)
-	c.nbuf = (*bufs)[0]
-	err = c.raw.Write(c.nwrite)
-	c.nbuf = nil
-	if err == nil && c.nerr != nil && !errors.Is(c.nerr, syscall.EAGAIN) && !errors.Is(c.nerr, syscall.EINTR) {
-		err = c.nerr
-	}
+	w, err := c.tw.Write((*bufs)[0])
 	if err != nil {
 		c.wmu.Unlock()
 		return wroteAll, err
 	}
-	if w := max(c.nn, 0); w < len((*bufs)[0]) {
+	if w < len((*bufs)[0]) {
 		(*bufs)[0] = (*bufs)[0][w:]
 		return leftRest, nil
 	}
