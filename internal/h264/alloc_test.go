@@ -39,3 +39,12 @@ func TestParserAllocs(t *testing.T) {
 		t.Errorf("%.2f allocations per pass (%.3f per unit), want at most %.1f per pass: the slabs", n, perUnit, budget)
 	}
 }
+
+// TestTimeSEIAllocs: reading the time stamp of an SEI, also behind kilobytes
+// of someone else's payload, allocates nothing (it runs for every SEI).
+func TestTimeSEIAllocs(t *testing.T) {
+	n := timeAfterPadding(now, 10_000)
+	if a := testing.AllocsPerRun(100, func() { _, _, _ = ParseTimeSEI(n) }); a != 0 {
+		t.Errorf("%v allocations per ParseTimeSEI, want 0", a)
+	}
+}

@@ -310,3 +310,43 @@ func BenchmarkParser(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(units), "ns/unit")
 }
+
+// timeAfterPadding is one SEI NAL unit with a large user-data payload full
+// of zero bytes (so with emulation prevention bytes) and then camfeed's
+// time stamp: an encoder's own SEI in front of ours.
+func timeAfterPadding(ts time.Time, padding int) []byte {
+	var rbsp []byte
+	rbsp = append(rbsp, 5)
+	size := 16 + padding
+	for ; size >= 0xff; size -= 0xff {
+		rbsp = append(rbsp, 0xff)
+	}
+	rbsp = append(rbsp, byte(size))
+	rbsp = append(rbsp, "someonesuuid0000"...)
+	rbsp = append(rbsp, make([]byte, padding)...)
+	own := AppendTimeSEI(nil, TimeCapture, ts) // header, then its escaped payload
+	var raw []byte
+	raw = RemoveEmulationPrevention(raw, own[1:])
+	rbsp = append(rbsp, raw...) // its payload and trailing bits
+	return AppendEmulationPrevention([]byte{byte(NALUTypeSEI)}, rbsp)
+}
+
+func TestTimeSEIAfterOtherPayloads(t *testing.T) {
+	ts := time.UnixMicro(1_764_115_200_123_456)
+	for _, padding := range []int{0, 1, 254, 255, 256, 10_000} {
+		n := timeAfterPadding(ts, padding)
+		if padding > 2 && !bytes.Contains(n, []byte{0, 0, 3}) {
+			t.Fatal("test stream has no emulation prevention bytes")
+		}
+		k, got, err := ParseTimeSEI(n)
+		if err != nil || k != TimeCapture || !got.Equal(ts) {
+			t.Fatalf("padding %d: %v %v %v", padding, k, got, err)
+		}
+		// Cut anywhere, it is an error or the right stamp, never a wrong one.
+		for cut := 1; cut < len(n); cut += 1 + cut/8 {
+			if _, got, err := ParseTimeSEI(n[:cut]); err == nil && !got.Equal(ts) {
+				t.Fatalf("padding %d cut at %d: %v", padding, cut, got)
+			}
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package h264
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"time"
@@ -45,48 +44,106 @@ func AppendTimeSEI(dst []byte, kind TimeKind, t time.Time) []byte {
 }
 
 // ParseTimeSEI reads the first camfeed time stamp in an SEI NAL unit
-// (header byte included). Other SEI messages before it are skipped.
+// (header byte included). Other SEI messages before it are skipped where
+// they lie, without copying: an encoder's SEI can be kilobytes (user data,
+// padding), and this runs for every SEI of every frame.
 func ParseTimeSEI(nalu []byte) (TimeKind, time.Time, error) {
 	if len(nalu) < 2 || NALUType(nalu[0]&0x1f) != NALUTypeSEI {
 		return 0, time.Time{}, ErrNoTimeSEI
 	}
-	var buf [256]byte
-	rbsp := RemoveEmulationPrevention(buf[:0], nalu[1:])
-	for len(rbsp) > 1 {
-		ptype, n := seiNumber(rbsp)
-		if n == 0 {
+	r := rbspReader{b: nalu[1:]}
+	for len(r.b) > 1 {
+		ptype, ok := r.seiNumber()
+		if !ok {
 			break
 		}
-		rbsp = rbsp[n:]
-		psize, n := seiNumber(rbsp)
-		if n == 0 || len(rbsp)-n < psize {
+		psize, ok := r.seiNumber()
+		if !ok {
 			break
 		}
-		payload := rbsp[n : n+psize]
-		rbsp = rbsp[n+psize:]
-		if ptype == 5 && psize >= timePayloadSize && bytes.Equal(payload[:16], TimeUUID[:]) {
-			us := int64(binary.BigEndian.Uint64(payload[17:25]))
-			return TimeKind(payload[16]), time.UnixMicro(us), nil
+		if ptype != 5 || psize < timePayloadSize {
+			if !r.skip(psize) {
+				break
+			}
+			continue
+		}
+		var p [timePayloadSize]byte
+		if !r.read(p[:]) {
+			break
+		}
+		if [16]byte(p[:16]) == TimeUUID {
+			us := int64(binary.BigEndian.Uint64(p[17:25]))
+			return TimeKind(p[16]), time.UnixMicro(us), nil
+		}
+		if !r.skip(psize - timePayloadSize) {
+			break
 		}
 	}
 	return 0, time.Time{}, ErrNoTimeSEI
 }
 
-// seiNumber reads an SEI payloadType/payloadSize (7.3.2.3.1: a run of 0xFF
-// bytes plus a last byte). It returns the value and the bytes used, or 0
-// bytes used when the buffer ends first.
-func seiNumber(b []byte) (int, int) {
-	v := 0
-	for i, c := range b {
-		v += int(c)
-		if c != 0xff {
-			return v, i + 1
+// rbspReader reads the RBSP of a NAL unit's payload byte by byte, dropping
+// emulation prevention bytes (7.4.1) as it goes.
+type rbspReader struct {
+	b     []byte
+	zeros int
+}
+
+func (r *rbspReader) next() (byte, bool) {
+	for len(r.b) > 0 {
+		c := r.b[0]
+		r.b = r.b[1:]
+		if r.zeros >= 2 && c == 3 {
+			r.zeros = 0
+			continue
 		}
-		if v > 1<<20 {
-			return 0, 0
+		if c == 0 {
+			r.zeros++
+		} else {
+			r.zeros = 0
+		}
+		return c, true
+	}
+	return 0, false
+}
+
+func (r *rbspReader) skip(n int) bool {
+	for range n {
+		if _, ok := r.next(); !ok {
+			return false
 		}
 	}
-	return 0, 0
+	return true
+}
+
+func (r *rbspReader) read(p []byte) bool {
+	for i := range p {
+		c, ok := r.next()
+		if !ok {
+			return false
+		}
+		p[i] = c
+	}
+	return true
+}
+
+// seiNumber reads an SEI payloadType/payloadSize (7.3.2.3.1: a run of 0xFF
+// bytes plus a last byte). ok is false when the NAL unit ends first or the
+// value is absurd.
+func (r *rbspReader) seiNumber() (v int, ok bool) {
+	for {
+		c, ok := r.next()
+		if !ok {
+			return 0, false
+		}
+		v += int(c)
+		if c != 0xff {
+			return v, true
+		}
+		if v > 1<<20 {
+			return 0, false
+		}
+	}
 }
 
 // AppendEmulationPrevention appends rbsp to dst with an emulation_prevention
