@@ -196,3 +196,41 @@ func TestUDPDirectKeepsFlowing(t *testing.T) {
 		t.Fatalf("%d units in the half second after 3 s, want about 15", m-n)
 	}
 }
+
+// TestUDPViewersOnTheFanout: unicast UDP viewers that send their own
+// packets are served by the feed's fan-out at the live edge, like TCP
+// viewers, with no packet lost on the way, and the fan-out ends with them.
+func TestUDPViewersOnTheFanout(t *testing.T) {
+	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
+	waitKeyframe(t, h)
+	s, _ := startServer(t, Config{}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, nil)
+	var rs []*reader
+	for range 3 {
+		rs = append(rs, startReader(t, url(s, "cam"), readerOpts{protocol: gortsplib.ProtocolUDP}))
+	}
+	for _, r := range rs {
+		r.waitUnits(t, 10, 5*time.Second)
+	}
+	waitFor(t, "the feed's fan-out running", 5*time.Second, func() bool { return s.fanouts.Running() == 1 })
+	before := make([]int, len(rs))
+	for i, r := range rs {
+		before[i] = len(r.units())
+	}
+	for i, r := range rs {
+		r.waitUnits(t, before[i]+30, 5*time.Second) // a second more, from the fan-out
+	}
+	for i, r := range rs {
+		us := r.units()
+		if !us[0].key {
+			t.Errorf("viewer %d: first unit is not a keyframe", i)
+		}
+		r.mu.Lock()
+		lost := r.lost
+		r.mu.Unlock()
+		if lost != 0 {
+			t.Errorf("viewer %d: %d packets lost", i, lost)
+		}
+		r.close()
+	}
+	waitFor(t, "the fan-out to stop with its viewers", 10*time.Second, func() bool { return s.fanouts.Running() == 0 })
+}

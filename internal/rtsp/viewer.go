@@ -241,8 +241,15 @@ func (v *viewer) unit(ctx context.Context, f hub.Frame) {
 
 // fannable reports whether the feed's fan-out may serve the viewer: one
 // that writes its own packets to a plain TCP connection (see writeDirect;
-// RTSPS needs its TLS writes).
+// RTSPS needs its TLS writes), or sends its own to a unicast UDP client
+// (see sendUDP). A UDP send does not wait for its client: it waits only
+// while the server's one RTP socket has a full send buffer, which the
+// host's own network queue drains in milliseconds, and which holds every
+// UDP viewer alike, whichever goroutine sends.
 func (v *viewer) fannable() bool {
+	if v.conn == nil {
+		return v.dest != nil
+	}
 	return v.direct && !v.conn.tls && v.conn.raw != nil
 }
 
