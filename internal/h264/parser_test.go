@@ -3,6 +3,7 @@ package h264
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"testing"
 	"time"
@@ -348,5 +349,54 @@ func TestTimeSEIAfterOtherPayloads(t *testing.T) {
 				t.Fatalf("padding %d cut at %d: %v", padding, cut, got)
 			}
 		}
+	}
+}
+
+// TestRBSPSkip: skipping RBSP bytes in stretches gives what stepping byte
+// by byte gives, on inputs thick with zeros and 03s.
+func TestRBSPSkip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte{0, 0, 0, 3, 3, 1, 0xff}
+	for range 20000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		zeros := rng.IntN(3)
+		steps := []int{rng.IntN(45), rng.IntN(10)}
+		fast, slow := rbspReader{b: b, zeros: zeros}, rbspReader{b: b, zeros: zeros}
+		for _, n := range steps {
+			okFast := fast.skip(n)
+			okSlow := true
+			for range n {
+				if _, ok := slow.next(); !ok {
+					okSlow = false
+					break
+				}
+			}
+			if okFast != okSlow {
+				t.Fatalf("% x from %d zeros, skip %v: ok %v, stepping %v", b, zeros, steps, okFast, okSlow)
+			}
+			if !okFast {
+				break
+			}
+			// What is left must read the same (a state just before an
+			// emulation prevention byte equals the one just after it).
+			if got, want := drain(fast), drain(slow); !bytes.Equal(got, want) {
+				t.Fatalf("% x from %d zeros, skip %v: % x left, stepping % x", b, zeros, steps, got, want)
+			}
+		}
+	}
+}
+
+// drain reads what is left of a copy of r.
+func drain(r rbspReader) []byte {
+	var out []byte
+	for {
+		c, ok := r.next()
+		if !ok {
+			return out
+		}
+		out = append(out, c)
 	}
 }

@@ -1,6 +1,7 @@
 package h264
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"time"
@@ -107,14 +108,45 @@ func (r *rbspReader) next() (byte, bool) {
 	return 0, false
 }
 
+// skip drops n RBSP bytes. A stretch with no emulation prevention byte
+// in it is dropped at once, found with bytes.Index: an encoder's SEI
+// payload can be kilobytes, and this runs for every SEI of every frame.
 func (r *rbspReader) skip(n int) bool {
-	for range n {
-		if _, ok := r.next(); !ok {
+	for n > 0 {
+		if r.zeros > 0 {
+			// Just after a zero byte, a 03 may already be an emulation
+			// prevention byte: step until the count is clear.
+			if _, ok := r.next(); !ok {
+				return false
+			}
+			n--
+			continue
+		}
+		// With no zeros counted, the next emulation prevention byte is
+		// the 03 of the first 00 00 03, and all before it is RBSP.
+		if i := bytes.Index(r.b, emulation); i >= 0 && i+2 <= n {
+			r.b = r.b[i+3:]
+			n -= i + 2
+			continue
+		}
+		if len(r.b) < n {
 			return false
 		}
+		for _, c := range r.b[max(0, n-2):n] {
+			if c == 0 {
+				r.zeros++
+			} else {
+				r.zeros = 0
+			}
+		}
+		r.b = r.b[n:]
+		return true
 	}
 	return true
 }
+
+// emulation is a zero pair and the emulation prevention byte after it.
+var emulation = []byte{0, 0, 3}
 
 func (r *rbspReader) read(p []byte) bool {
 	for i := range p {

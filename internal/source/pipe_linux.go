@@ -9,7 +9,8 @@ import (
 
 // queued returns a function that tells how many bytes wait to be read
 // in r's pipe or socket (FIONREAD, ioctl_tty(2) and tcp(7)), or nil when
-// r has no file descriptor to ask.
+// r has no file descriptor to ask. It is asked after every read, so it
+// allocates nothing; it is for one goroutine at a time.
 func queued(r io.Reader) func() (int, bool) {
 	sc, ok := r.(syscall.Conn)
 	if !ok {
@@ -19,20 +20,34 @@ func queued(r io.Reader) func() (int, bool) {
 	if err != nil {
 		return nil
 	}
-	ask := func() (int, bool) {
-		var n int32
-		var errno syscall.Errno
-		if err := rc.Control(func(fd uintptr) {
-			_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&n)))
-		}); err != nil || errno != 0 {
-			return 0, false
-		}
-		return int(n), true
-	}
-	if _, ok := ask(); !ok {
+	q := &inq{rc: rc}
+	q.ioctl = q.call
+	if _, ok := q.ask(); !ok {
 		return nil // a regular file, a terminal that will not say, ...
 	}
-	return ask
+	return q.ask
+}
+
+// inq asks the kernel for the bytes waiting on one descriptor. Its
+// result and the function handed to Control live in it, so that a
+// question allocates nothing.
+type inq struct {
+	rc    syscall.RawConn
+	ioctl func(fd uintptr)
+	n     int32
+	errno syscall.Errno
+}
+
+func (q *inq) call(fd uintptr) {
+	_, _, q.errno = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&q.n)))
+}
+
+func (q *inq) ask() (int, bool) {
+	q.n, q.errno = 0, 0
+	if err := q.rc.Control(q.ioctl); err != nil || q.errno != 0 {
+		return 0, false
+	}
+	return int(q.n), true
 }
 
 // fSetPipeSz is F_SETPIPE_SZ from linux/fcntl.h (Linux 2.6.35+).
