@@ -4,7 +4,9 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -362,6 +364,14 @@ type rtpSocket struct {
 	armed atomic.Int64 // UnixNano when the write deadline was last pushed on
 	noGSO atomic.Bool  // the kernel or the route refused UDP_SEGMENT (gso_linux.go)
 
+	// twin is the send-only socket on the same port that the viewers'
+	// own sends go through (twin_linux.go), nil where it could not be
+	// had (twinErr says why): they then go through this socket.
+	twin    *os.File
+	twinRC  syscall.RawConn
+	twinV6  bool
+	twinErr error
+
 	mu   sync.Mutex
 	dest map[uint64]*net.UDPAddr // by packetKey
 }
@@ -371,12 +381,29 @@ func packetKey(ts uint32, seq uint16) uint64 { return uint64(ts)<<16 | uint64(se
 
 func newRTPSocket(c *net.UDPConn) *rtpSocket {
 	s := &rtpSocket{UDPConn: c, dest: map[uint64]*net.UDPAddr{}}
-	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() != nil {
+	a, ok := c.LocalAddr().(*net.UDPAddr)
+	if ok && a.IP.To4() != nil {
 		s.batch = ipv4.NewPacketConn(c)
 	} else {
 		s.batch = ipv6.NewPacketConn(c)
 	}
+	s.twin, s.twinErr = openTwin(c)
+	if s.twin != nil {
+		if s.twinRC, s.twinErr = s.twin.SyscallConn(); s.twinErr != nil {
+			s.twin.Close()
+			s.twin = nil
+		}
+		s.twinV6 = !ok || a.IP.To4() == nil
+	}
 	return s
+}
+
+// Close closes the socket and its twin.
+func (s *rtpSocket) Close() error {
+	if s.twin != nil {
+		s.twin.Close()
+	}
+	return s.UDPConn.Close()
 }
 
 // WriteTo notes the destination of the last RTP packet of an access unit
@@ -416,14 +443,19 @@ func (s *rtpSocket) forget(k uint64) {
 }
 
 // send writes every message, as few sendmmsg(2) as it takes, and returns
-// how many it wrote.
+// how many it wrote: through the twin, with the viewer's m, or else
+// through this socket.
 //
-// The socket's write deadline is shared by every session on it, and
+// This socket's write deadline is shared by every session on it, and
 // gortsplib sets it before each packet it sends: once viewers send their
 // own, nothing would push it on, and every send would fail when the last
 // one gortsplib set passed. So send keeps it at least nine seconds ahead,
 // touching it at most once a second.
-func (s *rtpSocket) send(ms []ipv4.Message) (int, error) {
+func (s *rtpSocket) send(ms []ipv4.Message, m *mmsgSender) (int, error) {
+	if s.twin != nil {
+		m.v6 = s.twinV6
+		return m.send(s.twinRC, ms)
+	}
 	now := time.Now()
 	if a := s.armed.Load(); now.UnixNano()-a > int64(time.Second) && s.armed.CompareAndSwap(a, now.UnixNano()) {
 		_ = s.UDPConn.SetWriteDeadline(now.Add(directWriteTimeout))
@@ -446,6 +478,8 @@ func (s *rtpSocket) gso() bool { return gsoAvailable && !s.noGSO.Load() }
 // the configured RTP port is 0: gortsplib asks for "host:0" (RTP) and then
 // "host:1" (RTCP), which is what Config.udpAddrs passes it in that case.
 type udpPair struct {
+	log *slog.Logger
+
 	mu   sync.Mutex
 	rtcp net.PacketConn
 	rtp  *rtpSocket // the unicast RTP socket, once gortsplib asked for it
@@ -486,6 +520,9 @@ func (u *udpPair) track(pc net.PacketConn, err error) (net.PacketConn, error) {
 		return pc, err
 	}
 	s := newRTPSocket(uc)
+	if s.twinErr != nil && u.log != nil {
+		u.log.Info("rtsp: UDP viewers send from the RTP socket itself, with more CPU per packet (no send-only socket beside it)", "err", s.twinErr)
+	}
 	u.mu.Lock()
 	u.rtp = s
 	u.mu.Unlock()

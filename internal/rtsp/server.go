@@ -247,7 +247,7 @@ func (s *Server) Start() error {
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		s.tls = true
 	}
-	s.udp = &udpPair{}
+	s.udp = &udpPair{log: s.log}
 	srv := &gortsplib.Server{
 		Handler:        &handler{s},
 		RTSPAddress:    s.cfg.Addr,

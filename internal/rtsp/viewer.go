@@ -95,6 +95,7 @@ type viewer struct {
 	msgs   []ipv4.Message
 	firsts []int  // each message's first packet (see batch)
 	oob    []byte // the UDP_SEGMENT control message, shared by the messages
+	mm     mmsgSender
 
 	lag       time.Duration // the lag budget
 	overhead  int           // bytes SRTP adds to each packet (RTP/SAVP)
@@ -600,7 +601,7 @@ func (v *viewer) sendUDP(u *rtpUnit, ts uint32) {
 	}
 	gso := v.udp.gso()
 	v.batch(u, 0, gso)
-	sent, err := v.udp.send(v.msgs)
+	sent, err := v.udp.send(v.msgs, &v.mm)
 	if err != nil && gso && gsoRefused(err) {
 		// Segmentation is not to be had on this kernel or route: say so
 		// once, and send the rest one datagram per message from now on.
@@ -608,7 +609,7 @@ func (v *viewer) sendUDP(u *rtpUnit, ts uint32) {
 			v.s.log.Info("rtsp: UDP segmentation offload refused, sending one packet per datagram", "err", err)
 		}
 		v.batch(u, v.firsts[sent], false)
-		_, err = v.udp.send(v.msgs)
+		_, err = v.udp.send(v.msgs, &v.mm)
 	}
 	if err != nil {
 		// The picture is broken: resume at the next keyframe.
