@@ -379,7 +379,7 @@ type rtpSocket struct {
 // packetKey identifies an RTP packet among the viewers of one socket.
 func packetKey(ts uint32, seq uint16) uint64 { return uint64(ts)<<16 | uint64(seq) }
 
-func newRTPSocket(c *net.UDPConn) *rtpSocket {
+func newRTPSocket(c *net.UDPConn, twin bool) *rtpSocket {
 	s := &rtpSocket{UDPConn: c, dest: map[uint64]*net.UDPAddr{}}
 	a, ok := c.LocalAddr().(*net.UDPAddr)
 	if ok && a.IP.To4() != nil {
@@ -387,7 +387,9 @@ func newRTPSocket(c *net.UDPConn) *rtpSocket {
 	} else {
 		s.batch = ipv6.NewPacketConn(c)
 	}
-	s.twin, s.twinErr = openTwin(c)
+	if twin {
+		s.twin, s.twinErr = openTwin(c)
+	}
 	if s.twin != nil {
 		if s.twinRC, s.twinErr = s.twin.SyscallConn(); s.twinErr != nil {
 			s.twin.Close()
@@ -478,7 +480,8 @@ func (s *rtpSocket) gso() bool { return gsoAvailable && !s.noGSO.Load() }
 // the configured RTP port is 0: gortsplib asks for "host:0" (RTP) and then
 // "host:1" (RTCP), which is what Config.udpAddrs passes it in that case.
 type udpPair struct {
-	log *slog.Logger
+	log    *slog.Logger
+	noTwin bool // see Config.noTwin
 
 	mu   sync.Mutex
 	rtcp net.PacketConn
@@ -519,7 +522,7 @@ func (u *udpPair) track(pc net.PacketConn, err error) (net.PacketConn, error) {
 	if err != nil || !ok {
 		return pc, err
 	}
-	s := newRTPSocket(uc)
+	s := newRTPSocket(uc, !u.noTwin)
 	if s.twinErr != nil && u.log != nil {
 		u.log.Info("rtsp: UDP viewers send from the RTP socket itself, with more CPU per packet (no send-only socket beside it)", "err", s.twinErr)
 	}

@@ -3,6 +3,7 @@ package rtsp
 import (
 	"bytes"
 	"encoding/binary"
+	"net"
 	"testing"
 	"time"
 
@@ -15,8 +16,20 @@ import (
 // segmentation and without it, and checks that the receiver gets exactly
 // one datagram per RTP packet, in order, each header and payload intact.
 func TestUDPSegmentationSendsTheSameDatagrams(t *testing.T) {
-	v, recv, u := udpTestViewer(t)
+	for _, twin := range []bool{true, false} {
+		t.Run(map[bool]string{true: "twin", false: "RTP socket"}[twin], func(t *testing.T) {
+			v, recv, u := udpTestViewer(t)
+			if !twin && v.udp.twin != nil {
+				// As where the twin cannot be had (twin_linux.go).
+				v.udp.twin.Close()
+				v.udp.twin = nil
+			}
+			sendsTheSameDatagrams(t, v, recv, u)
+		})
+	}
+}
 
+func sendsTheSameDatagrams(t *testing.T, v *viewer, recv *net.UDPConn, u *rtpUnit) {
 	for _, gso := range []bool{true, false} {
 		v.udp.noGSO.Store(!gso)
 		first := v.seq

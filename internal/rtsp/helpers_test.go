@@ -369,7 +369,7 @@ func udpTestViewer(t testing.TB) (*viewer, *net.UDPConn, *rtpUnit) {
 	u := &rtpUnit{}
 	u.packetize([][]byte{{0x67, 0x42, 0xc0, 0x1e}, {0x68, 0xce, 0x3c, 0x80}, big, small})
 	s := New(Config{}, door.Unlimited(newTestFeeds(nil)), nil, nil, testsupport.Logger(t))
-	v := &viewer{s: s, feed: &feed{s: s, name: "cam"}, udp: newRTPSocket(sc), dest: recv.LocalAddr().(*net.UDPAddr), seq: 65530, label: "test"}
+	v := &viewer{s: s, feed: &feed{s: s, name: "cam"}, udp: newRTPSocket(sc, true), dest: recv.LocalAddr().(*net.UDPAddr), seq: 65530, label: "test"}
 	v.pkt.SSRC = 0x11223344
 	return v, recv, u
 }

@@ -178,10 +178,12 @@ func TestUnitCacheShares(t *testing.T) {
 // TestUDPDirectKeepsFlowing: a UDP viewer that sends its own packets keeps
 // the shared socket's write deadline ahead. gortsplib pushes it on only
 // when it sends; with a 1 s WriteTimeout, packets stopped after a second.
+// It matters where the viewers send from the RTP socket itself: without
+// a send-only twin (twin_linux.go), as here.
 func TestUDPDirectKeepsFlowing(t *testing.T) {
 	h, _ := newFeed(t, testsrc.Config{Width: 320, Height: 240, FPS: 30, Intra: 30}, hub.Config{})
 	waitKeyframe(t, h)
-	s, _ := startServer(t, Config{WriteTimeout: time.Second}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, nil)
+	s, _ := startServer(t, Config{WriteTimeout: time.Second, noTwin: true}, newTestFeeds(map[string]*hub.Hub{"cam": h}), nil, nil)
 	r := startReader(t, url(s, "cam"), readerOpts{protocol: gortsplib.ProtocolUDP})
 	r.waitUnits(t, 10, 3*time.Second)
 	time.Sleep(2500 * time.Millisecond)

@@ -120,6 +120,10 @@ type Config struct {
 	// long, from its ANNOUNCE or since its last one, freeing the feed for
 	// another. Default source.DefaultPublishTimeout (5 s).
 	PublishTimeout time.Duration
+
+	// noTwin makes UDP viewers send from the RTP socket itself, as where
+	// its send-only twin cannot be had (twin_linux.go). Tests only.
+	noTwin bool
 }
 
 func (c *Config) setDefaults() {
@@ -247,7 +251,7 @@ func (s *Server) Start() error {
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		s.tls = true
 	}
-	s.udp = &udpPair{log: s.log}
+	s.udp = &udpPair{log: s.log, noTwin: s.cfg.noTwin}
 	srv := &gortsplib.Server{
 		Handler:        &handler{s},
 		RTSPAddress:    s.cfg.Addr,

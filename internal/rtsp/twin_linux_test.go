@@ -24,7 +24,7 @@ func TestTwinSocket(t *testing.T) {
 			if err != nil {
 				t.Skipf("no %s loopback here: %v", tc.network, err)
 			}
-			s := newRTPSocket(sc)
+			s := newRTPSocket(sc, true)
 			if errors.Is(s.twinErr, unix.ENOPROTOOPT) {
 				// qemu-user does not pass SO_ATTACH_REUSEPORT_CBPF on
 				// (Linux has it since 4.5); the viewers then send from
