@@ -90,6 +90,13 @@ func TestTwinSocket(t *testing.T) {
 				t.Errorf("the twin holds %d bytes that were sent to the RTP port", queued)
 			}
 
+			// Sharing the port is not open to any socket that asks: a
+			// second camfeed still finds the port taken.
+			if c, err := net.ListenUDP(tc.network, &net.UDPAddr{IP: net.ParseIP(tc.host), Port: port}); err == nil {
+				c.Close()
+				t.Error("another socket could bind the RTP port")
+			}
+
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
