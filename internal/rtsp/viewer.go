@@ -244,9 +244,11 @@ func (v *viewer) unit(ctx context.Context, f hub.Frame) {
 // that writes its own packets to a plain TCP connection (see writeDirect;
 // RTSPS needs its TLS writes), or sends its own to a unicast UDP client
 // (see sendUDP). A UDP send does not wait for its client: it waits only
-// while the server's one RTP socket has a full send buffer, which the
-// host's own network queue drains in milliseconds, and which holds every
-// UDP viewer alike, whichever goroutine sends.
+// while the send buffer of the socket it goes through (the RTP socket's
+// twin, or the RTP socket) is full, which the host's network card drains
+// at the link's rate, and which holds every UDP viewer alike, whichever
+// goroutine sends. (A link that goes down drops what is queued for it;
+// nothing waits for it to come back.)
 func (v *viewer) fannable() bool {
 	if v.conn == nil {
 		return v.dest != nil
