@@ -48,20 +48,19 @@ func TestSRTIntoSRTLiveTransmit(t *testing.T) {
 // TestSRTTargetComesUpLater: nothing listens at first; the push retries
 // and goes live when the receiver comes up, starting at a keyframe.
 func TestSRTTargetComesUpLater(t *testing.T) {
+	const noAnswer = "no answer in 1s (the port refused: nothing listens there)"
 	t.Parallel() // waits on backoff timers, not the CPU; no goroutine check
-	// No goroutine check: gosrt v0.11.0 strands its socket reader after
-	// some failed dials (see internal/push/srt's TestNoAnswer).
 	testsupport.NeedTool(t, "srt-live-transmit")
 	port := srttest.FreeUDPPort(t)
 	ps := startPush(t, push.Config{Timeout: time.Second}, testLagBase, fmt.Sprintf("srt://127.0.0.1:%d", port))
 	testsupport.Eventually(t, "no answer in the status", func() bool {
-		return ps.status().LastError == "no answer in 1s"
+		return ps.status().LastError == noAnswer
 	})
 	r := srttest.StartOn(t, port, "")
 	ps.waitFrames(t, 60)
 	srtStop(ps, r, t)
 	checkRecording(t, r.Out)
-	if want := fmt.Sprintf("push srt://127.0.0.1:%d: no answer in 1s", port); !strings.Contains(ps.Log.String(), want) {
+	if want := fmt.Sprintf("push srt://127.0.0.1:%d: %s", port, noAnswer); !strings.Contains(ps.Log.String(), want) {
 		t.Errorf("no line %q:\n%s", want, ps.Log)
 	}
 }

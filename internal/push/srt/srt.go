@@ -39,6 +39,10 @@ var (
 // DefaultTimeout is Options.Timeout when zero.
 const DefaultTimeout = pushnet.DefaultTimeout
 
+// minDialTimeout is the least time gosrt gets for its handshake after
+// probe: a listener that answered a moment ago answers in a round trip.
+const minDialTimeout = 500 * time.Millisecond
+
 // payloadSize is seven TS packets, the SRT live-mode payload every
 // receiver expects (libsrt's SRTO_PAYLOADSIZE default): a datagram never
 // splits a TS packet.
@@ -92,7 +96,8 @@ type Writer struct {
 
 // Dial connects to the SRT listener that target names, in caller mode, and
 // returns a Writer ready for the first unit (a keyframe with SPS/PPS).
-// It returns within opt.Timeout, or when ctx ends.
+// It returns within opt.Timeout (half a second more at worst, see
+// minDialTimeout), or when ctx ends.
 func Dial(ctx context.Context, target *url.URL, params hub.Params, opt Options) (*Writer, error) {
 	t, err := parseTarget(target)
 	if err != nil {
@@ -138,9 +143,16 @@ func Dial(ctx context.Context, target *url.URL, params hub.Params, opt Options) 
 }
 
 // dial runs gosrt's Dial, which takes no context, so that ctx can end the
-// wait. An abandoned dial finishes by itself within the connect timeout
-// and its connection is closed.
+// wait, once probe has seen a listener answer at addr (gosrt leaks on a
+// dial that fails, see probe). The two share cfg.ConnectionTimeout. An
+// abandoned dial finishes by itself within the connect timeout and its
+// connection is closed.
 func dial(ctx context.Context, addr string, cfg gosrt.Config) (gosrt.Conn, error) {
+	start := time.Now()
+	if err := probe(ctx, addr, cfg.ConnectionTimeout); err != nil {
+		return nil, err
+	}
+	cfg.ConnectionTimeout = max(cfg.ConnectionTimeout-time.Since(start), minDialTimeout)
 	type result struct {
 		conn gosrt.Conn
 		err  error
@@ -169,8 +181,8 @@ func dial(ctx context.Context, addr string, cfg gosrt.Config) (gosrt.Conn, error
 // here, in one place; the tests against srt-live-transmit check that
 // each case still reads as intended.
 func describe(err error, timeout time.Duration) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrNoAnswer) {
+		return err // in words already (probe's own)
 	}
 	msg := err.Error()
 	if _, code, ok := strings.Cut(msg, "REJECT ("); ok {
