@@ -110,12 +110,13 @@ func (s *scanner) find(b []byte, now time.Time, carry int) {
 type viewer func(ctx context.Context, s *server, c *collector) error
 
 var viewers = map[string]viewer{
-	"http":     httpViewer,
-	"tcp":      tcpViewer,
-	"rtsp-tcp": rtspViewer(gortsplib.ProtocolTCP),
-	"rtsp-udp": rtspViewer(gortsplib.ProtocolUDP),
-	"mse":      mseViewer,
-	"webrtc":   webrtcViewer,
+	"http":         httpViewer,
+	"tcp":          tcpViewer,
+	"rtsp-tcp":     rtspViewer(gortsplib.ProtocolTCP, nil),
+	"rtsp-udp":     rtspViewer(gortsplib.ProtocolUDP, nil),
+	"rtsp-udp-gro": rtspViewer(gortsplib.ProtocolUDP, listenGRO),
+	"mse":          mseViewer,
+	"webrtc":       webrtcViewer,
 }
 
 func readAll(ctx context.Context, r io.Reader, c *collector) error {
@@ -162,13 +163,15 @@ func tcpViewer(ctx context.Context, s *server, c *collector) error {
 	return readAll(ctx, conn, c)
 }
 
-func rtspViewer(proto gortsplib.Protocol) viewer {
+// rtspViewer is gortsplib's client over proto; listen, if not nil, opens
+// its UDP sockets (listenGRO).
+func rtspViewer(proto gortsplib.Protocol, listen func(network, address string) (net.PacketConn, error)) viewer {
 	return func(ctx context.Context, s *server, c *collector) error {
 		u, err := base.ParseURL("rtsp://" + s.rtsp + "/cam")
 		if err != nil {
 			return err
 		}
-		cl := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &proto}
+		cl := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &proto, ListenPacket: listen}
 		if err := cl.Start(); err != nil {
 			return err
 		}

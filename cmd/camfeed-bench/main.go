@@ -46,14 +46,19 @@ type options struct {
 // defaultViewers are the issue 11 targets: 100 viewers of the stream
 // protocols, 20 of the browser ones.
 var defaultViewers = map[string]int{
-	"http": 100, "tcp": 100, "rtsp-tcp": 100, "rtsp-udp": 100, "mse": 20, "webrtc": 20,
+	"http": 100, "tcp": 100, "rtsp-tcp": 100, "rtsp-udp": 100, "rtsp-udp-gro": 100, "mse": 20, "webrtc": 20,
 }
 
-var allProtocols = []string{"http", "tcp", "rtsp-tcp", "rtsp-udp", "mse", "webrtc"}
+// allProtocols are measured by default; rtsp-udp-gro (RTSP over UDP to
+// sockets with UDP_GRO, see gro_linux.go) on request.
+var (
+	allProtocols   = []string{"http", "tcp", "rtsp-tcp", "rtsp-udp", "mse", "webrtc"}
+	validProtocols = append(slices.Clone(allProtocols), "rtsp-udp-gro")
+)
 
 func main() {
 	var o options
-	protos := flag.String("protocols", strings.Join(allProtocols, ","), "protocols to measure, comma-separated: "+strings.Join(allProtocols, ", "))
+	protos := flag.String("protocols", strings.Join(allProtocols, ","), "protocols to measure, comma-separated: "+strings.Join(validProtocols, ", "))
 	viewers := flag.String("viewers", "", "viewers per protocol: one number for all, or proto=N,... (default http/tcp/rtsp 100, mse/webrtc 20)")
 	flag.StringVar(&o.bin, "bin", "", "camfeed binary to measure (default: go build ./cmd/camfeed into a temporary directory)")
 	flag.IntVar(&o.runs, "runs", 3, "runs per protocol; the table shows each and the median")
@@ -71,8 +76,8 @@ func main() {
 	o.extraArgs = flag.Args()
 	o.protocols = strings.Split(*protos, ",")
 	for _, p := range o.protocols {
-		if !slices.Contains(allProtocols, p) {
-			fatalf("unknown protocol %q (want %s)", p, strings.Join(allProtocols, ", "))
+		if !slices.Contains(validProtocols, p) {
+			fatalf("unknown protocol %q (want %s)", p, strings.Join(validProtocols, ", "))
 		}
 	}
 	o.viewers = map[string]int{}
