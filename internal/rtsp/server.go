@@ -124,7 +124,15 @@ type Config struct {
 	// noTwin makes UDP viewers send from the RTP socket itself, as where
 	// its send-only twin cannot be had (twin_linux.go). Tests only.
 	noTwin bool
+	// senderReportPeriod is the time between a viewer's RTCP sender
+	// reports (see viewer.senderReport); defaultSenderReportPeriod when
+	// zero. Tests only.
+	senderReportPeriod time.Duration
 }
+
+// defaultSenderReportPeriod is the time between two RTCP sender reports
+// of a viewer: gortsplib's own period.
+const defaultSenderReportPeriod = 10 * time.Second
 
 func (c *Config) setDefaults() {
 	if c.Addr == "" {
@@ -156,6 +164,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.PublishTimeout <= 0 {
 		c.PublishTimeout = source.DefaultPublishTimeout
+	}
+	if c.senderReportPeriod <= 0 {
+		c.senderReportPeriod = defaultSenderReportPeriod
 	}
 }
 
@@ -259,6 +270,9 @@ func (s *Server) Start() error {
 		WriteTimeout:   s.cfg.WriteTimeout,
 		TLSConfig:      tlsConf,
 		WriteQueueSize: writeQueueSize, // see its doc: the queue is rarely used
+		// Viewers write most of their packets themselves, which
+		// gortsplib does not count: they send their own sender reports.
+		DisableRTCPSenderReports: true,
 		Listen: func(network, address string) (net.Listener, error) {
 			ln, err := s.listen(network, address)
 			if err != nil {

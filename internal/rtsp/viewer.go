@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/ntp"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"golang.org/x/net/ipv4"
 
@@ -96,6 +98,11 @@ type viewer struct {
 	firsts []int  // each message's first packet (see batch)
 	oob    []byte // the UDP_SEGMENT control message, shared by the messages
 	mm     mmsgSender
+
+	// Its RTCP sender reports (RFC 3550 6.4.1), which it sends itself
+	// (see senderReport): what it has sent, and when the next one is due.
+	srPackets, srOctets uint32
+	srDue               time.Time
 
 	lag       time.Duration // the lag budget
 	overhead  int           // bytes SRTP adds to each packet (RTP/SAVP)
@@ -238,6 +245,43 @@ func (v *viewer) unit(ctx context.Context, f hub.Frame) {
 		v.s.noteSkip(v.feed.name, v.label)
 	}
 	v.send(ctx, f, now)
+	if v.srPackets > 0 && !now.Before(v.srDue) {
+		v.senderReport(now)
+	}
+}
+
+// rtcpWriter is where a viewer's RTCP goes: its session, or the feed's
+// multicast stream.
+type rtcpWriter interface {
+	WritePacketRTCP(medi *description.Media, pkt rtcp.Packet) error
+}
+
+// senderReport sends the viewer's RTCP sender report for now. gortsplib
+// would send one, but it counts only the packets it writes itself, which
+// after a viewer's first access unit is none (see goDirect, sendUDP):
+// its counts stopped at the first picture. The RTP and NTP times are the
+// viewer's clock at now, the linear function of the wall clock that its
+// packets are stamped with (see clock), so a player can map timestamps to
+// wall time; the counts are the packets and payload octets sent so far.
+// The first goes with the first access unit, as gortsplib's does, then
+// one every senderReportPeriod.
+func (v *viewer) senderReport(now time.Time) {
+	v.srDue = now.Add(v.s.cfg.senderReportPeriod)
+	w, ok := v.w.(rtcpWriter)
+	if !ok || !v.clk.started {
+		return
+	}
+	d := now.Sub(v.clk.origin)
+	sr := &rtcp.SenderReport{
+		SSRC:        v.pkt.SSRC, // gortsplib set it on the first unit's packets
+		NTPTime:     ntp.Encode(v.clk.origin.Add(d)),
+		RTPTime:     v.clk.initial + uint32(ticks(d)),
+		PacketCount: v.srPackets,
+		OctetCount:  v.srOctets,
+	}
+	if err := w.WritePacketRTCP(v.media, sr); err != nil {
+		v.s.log.Debug("rtsp: sender report not sent", "feed", v.feed.name, "viewer", v.label, "err", err)
+	}
 }
 
 // fannable reports whether the feed's fan-out may serve the viewer: one
@@ -422,6 +466,8 @@ func (v *viewer) send(ctx context.Context, f hub.Frame, now time.Time) {
 			break
 		}
 		n += uint64(4 + 12 + len(v.pkt.Payload) + v.overhead)
+		v.srPackets++
+		v.srOctets += uint32(len(v.pkt.Payload))
 	}
 	v.pkt.Payload = nil
 	if v.udp != nil && n > 0 && len(v.keys) < 64 {
@@ -443,11 +489,8 @@ func (v *viewer) send(ctx context.Context, f hub.Frame, now time.Time) {
 // channel and SSRC it announced in SETUP. Through gortsplib every packet
 // costs an allocation, a marshal, a queue hand-off to another goroutine
 // and a write deadline; written here, an access unit is one writev of
-// the viewer's headers and the feed's shared payloads.
-//
-// gortsplib keeps sending the RTCP sender reports: it extrapolates them
-// from the last packet it saw, and the session's RTP and NTP times are
-// one linear function of the wall clock (see clock), so they stay right.
+// the viewer's headers and the feed's shared payloads. The viewer sends
+// its RTCP sender reports itself (see senderReport).
 func (v *viewer) goDirect() {
 	c := v.conn
 	if c.rtpBytes.Load() < v.queued {
@@ -495,6 +538,8 @@ func (v *viewer) writeDirect(u *rtpUnit, ts uint32, ref, received, now time.Time
 		v.nb = v.iov
 	}
 	v.queued += uint64(n)
+	v.srPackets += uint32(np)
+	v.srOctets += uint32(len(u.buf))
 	v.pending = append(v.pending, mark{v.queued, ref})
 	if v.conn.onSent != nil {
 		v.conn.addMark(v.queued, received)
@@ -623,6 +668,8 @@ func (v *viewer) sendUDP(u *rtpUnit, ts uint32) {
 		return
 	}
 	v.queued += uint64(n)
+	v.srPackets += uint32(np)
+	v.srOctets += uint32(len(u.buf))
 	v.bytes.Add(uint64(n))
 	v.ds.Sent(n)
 }
