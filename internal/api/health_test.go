@@ -75,7 +75,16 @@ func TestHostileHealthWithoutKeyframes(t *testing.T) {
 	url := serveHealth(t, &Handlers{Feeds: feedList{good, bad}, KeyframeAge: time.Second})
 
 	waitHealth(t, goodURL, http.StatusOK)
-	body := waitHealth(t, url, http.StatusServiceUnavailable)
+	// At first the bad feed is unhealthy for having sent nothing yet ("no
+	// video yet"); wait for its keyframe to age past the bound.
+	var body string
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		body = waitHealth(t, url, http.StatusServiceUnavailable)
+		if strings.Contains(body, "no keyframe for") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if !strings.Contains(body, "feed bad: no keyframe for") || strings.Contains(body, "feed good") {
 		t.Errorf("/healthz says %q; want only feed bad, without a keyframe", body)
 	}

@@ -140,10 +140,7 @@ func Dial(ctx context.Context, target *url.URL, params hub.Params, opt Options) 
 			return &countingConn{Conn: conn, written: written, wake: wake, all: target.Scheme == "rtsps"}, nil
 		},
 	}
-	// A cancel while a request waits for the server ends the request.
-	stop := context.AfterFunc(ctx, c.Close)
-	err = c.StartRecording(target.String(), &description.Session{Medias: []*description.Media{media}})
-	stop()
+	err = startRecording(ctx, c, target, &description.Session{Medias: []*description.Media{media}})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -157,6 +154,32 @@ func Dial(ctx context.Context, target *url.URL, params hub.Params, opt Options) 
 		close(w.done)
 	})
 	return w, nil
+}
+
+// startRecording is gortsplib's Client.StartRecording, with a cancel of
+// ctx while a request waits for the server ending the request. Close may
+// only come once Start has returned: gortsplib's Start sets up what Close
+// reads, and the race detector caught a cancel in between.
+func startRecording(ctx context.Context, c *gortsplib.Client, target *url.URL, desc *description.Session) error {
+	u, err := base.ParseURL(target.String())
+	if err != nil {
+		return err
+	}
+	c.Scheme, c.Host = u.Scheme, u.Host
+	if err := c.Start(); err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, c.Close)
+	defer stop()
+	if _, err = c.Announce(u, desc); err == nil {
+		if err = c.SetupAll(u, desc.Medias); err == nil {
+			_, err = c.Record()
+		}
+	}
+	if err != nil {
+		c.Close()
+	}
+	return err
 }
 
 // WriteUnit sends one access unit at pts. gortsplib queues the packets;
