@@ -271,11 +271,10 @@ func (v *viewer) senderReport(now time.Time) {
 	if !ok || !v.clk.started {
 		return
 	}
-	d := now.Sub(v.clk.origin)
 	sr := &rtcp.SenderReport{
 		SSRC:        v.pkt.SSRC, // gortsplib set it on the first unit's packets
-		NTPTime:     ntp.Encode(v.clk.origin.Add(d)),
-		RTPTime:     v.clk.initial + uint32(ticks(d)),
+		NTPTime:     ntp.Encode(now),
+		RTPTime:     v.clk.initial + uint32(ticks(now.Sub(v.clk.origin))),
 		PacketCount: v.srPackets,
 		OctetCount:  v.srOctets,
 	}
