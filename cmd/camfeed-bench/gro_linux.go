@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
-	"syscall"
-	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // UDP generic receive offload (Linux 5.0+, udp(7) UDP_GRO) for the
@@ -19,10 +19,6 @@ import (
 // socket with UDP_GRO takes a segmented send whole, as one buffer and the
 // segment size, so the receive is done once per send, as TCP's is. The
 // datagrams are the same; groConn hands gortsplib's client one at a time.
-const (
-	solUDP = 17  // SOL_UDP
-	udpGRO = 104 // UDP_GRO, linux/udp.h
-)
 
 // groConn is a UDP socket with UDP_GRO that reads like one without it.
 type groConn struct {
@@ -46,12 +42,12 @@ func listenGRO(network, address string) (net.PacketConn, error) {
 	}
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptInt(int(fd), solUDP, udpGRO, 1)
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_UDP, unix.UDP_GRO, 1)
 	}); err != nil || serr != nil {
 		uc.Close()
 		return nil, fmt.Errorf("UDP_GRO: %v %v", err, serr)
 	}
-	return &groConn{UDPConn: uc, buf: make([]byte, 1<<16), oob: make([]byte, syscall.CmsgSpace(4))}, nil
+	return &groConn{UDPConn: uc, buf: make([]byte, 1<<16), oob: make([]byte, unix.CmsgSpace(4))}, nil
 }
 
 // ReadFrom returns the next datagram: the next segment of the last
@@ -74,20 +70,17 @@ func (c *groConn) ReadFrom(p []byte) (int, net.Addr, error) {
 
 // groSize is the segment size in a UDP_GRO control message, or 0.
 func groSize(oob []byte) int {
-	hdr := int(unsafe.Sizeof(syscall.Cmsghdr{}))
-	for len(oob) >= hdr {
-		h := (*syscall.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		l := int(h.Len)
-		if l < hdr || l > len(oob) {
-			return 0
-		}
-		if h.Level == solUDP && h.Type == udpGRO && l >= hdr+2 {
-			if l >= hdr+4 {
-				return int(binary.NativeEndian.Uint32(oob[hdr:]))
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_UDP && m.Header.Type == unix.UDP_GRO && len(m.Data) >= 2 {
+			if len(m.Data) >= 4 {
+				return int(binary.NativeEndian.Uint32(m.Data))
 			}
-			return int(binary.NativeEndian.Uint16(oob[hdr:]))
+			return int(binary.NativeEndian.Uint16(m.Data))
 		}
-		oob = oob[min(syscall.CmsgSpace(l-hdr), len(oob)):]
 	}
 	return 0
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // A segmented send reaches a groConn whole and is read back as the
@@ -32,7 +34,7 @@ func TestGROConnSplits(t *testing.T) {
 	hdr := int(unsafe.Sizeof(syscall.Cmsghdr{}))
 	oob := make([]byte, syscall.CmsgSpace(2))
 	h := (*syscall.Cmsghdr)(unsafe.Pointer(&oob[0]))
-	h.Level, h.Type = solUDP, 103 // UDP_SEGMENT
+	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
 	h.SetLen(syscall.CmsgLen(2))
 	binary.NativeEndian.PutUint16(oob[hdr:], 100)
 	if _, _, err := snd.WriteMsgUDP(payload, oob, to); err != nil {
