@@ -21,8 +21,8 @@ import (
 //     costs a comparison per datagram and a statistics read every
 //     sampleEvery.
 //   - On new losses (packets NAKed: a burst, at least burstLoss of those
-//     sent in a sample, or lossShare of those sent over the last
-//     lossWindow),
+//     sent in a sample, or lossShare of those sent in the samples of
+//     the last lossWindow sampling periods),
 //     or when what is unacknowledged spans more than queueLimit over the
 //     least seen (a router's queue filling: the packets wait in it
 //     before the receiver can acknowledge them), the rate drops to
@@ -45,8 +45,8 @@ const (
 	// Packets NAKed count as a loss, a sign of a short uplink, when they
 	// come in a burst (minBurstLoss or more, and burstLoss of the packets
 	// sent in one sample: a queue overflowing, a policer) or are
-	// lossShare of those sent over the last lossWindow samples (at least
-	// minLoss). Losses scattered among many packets (a radio link, 1 %
+	// lossShare of those sent in the samples of the last lossWindow
+	// sampling periods (at least minLoss). Losses scattered among many packets (a radio link, 1 %
 	// at random) are for the resends to fix, not a rate to cut:
 	// TestUplinkRadioLink.
 	minBurstLoss = 3
@@ -101,8 +101,12 @@ type uplink struct {
 
 	cuts int // for the log and tests
 
-	// The packets NAKed and sent in each of the last lossWindow samples.
+	// The packets NAKed and sent in each of the last lossWindow samples,
+	// and when each was taken: samples come only while units are written,
+	// none while the push skips to a keyframe, so the window is judged
+	// by time (lossWindow sampling periods), not by count.
 	naks, sents [lossWindow]uint64
+	sampledAt   [lossWindow]time.Time
 	window      int // the next slot
 }
 
@@ -183,7 +187,7 @@ func (u *uplink) observe(s linkSample) (cut bool) {
 	}
 	limited := u.limited
 	u.limited = false
-	lost := u.lossy(s.lost-min(s.lost, prev.lost), s.sent-min(s.sent, prev.sent))
+	lost := u.lossy(s.at, s.lost-min(s.lost, prev.lost), s.sent-min(s.sent, prev.sent))
 	queued := u.minSpan >= 0 && s.span > u.minSpan+queueLimit
 	switch {
 	case (lost || queued) && !s.at.Before(u.holdUntil):
@@ -212,18 +216,24 @@ func (u *uplink) observe(s linkSample) (cut bool) {
 	return false
 }
 
-// lossy records one sample's NAKed and sent packets and reports whether
-// the losses are those of a short uplink (see minBurstLoss and minLoss).
-func (u *uplink) lossy(nak, sent uint64) bool {
-	u.naks[u.window], u.sents[u.window] = nak, sent
+// lossy records one sample's NAKed and sent packets, taken at now, and
+// reports whether the losses are those of a short uplink (see
+// minBurstLoss and minLoss). Samples older than lossWindow sampling
+// periods no longer count: a burst already cut for, seen again in
+// samples spread over seconds of skipping, cut the rate again and again
+// to its floor.
+func (u *uplink) lossy(now time.Time, nak, sent uint64) bool {
+	u.naks[u.window], u.sents[u.window], u.sampledAt[u.window] = nak, sent, now
 	u.window = (u.window + 1) % lossWindow
 	if nak >= minBurstLoss && float64(nak) >= burstLoss*float64(sent) {
 		return true
 	}
 	var naks, sents uint64
 	for i := range lossWindow {
-		naks += u.naks[i]
-		sents += u.sents[i]
+		if now.Sub(u.sampledAt[i]) < lossWindow*sampleEvery {
+			naks += u.naks[i]
+			sents += u.sents[i]
+		}
 	}
 	return naks >= minLoss && float64(naks) >= lossShare*float64(sents)
 }

@@ -53,10 +53,10 @@ func TestUplinkUnpacedUntilLoss(t *testing.T) {
 	}
 }
 
-// TestUplinkCutsOnLoss: NAKed packets cut the rate to a share of what
-// the receiver acknowledged, once per hold, and the bucket then paces
-// at that rate.
-func TestUplinkCutsOnLoss(t *testing.T) {
+// cutOnLoss is a link at 60 kB/s for two seconds, then 10 packets lost
+// in one sample: the first cut.
+func cutOnLoss(t *testing.T) *linkSim {
+	t.Helper()
 	s := newLinkSim()
 	for range 20 {
 		s.sample(60e3)
@@ -65,6 +65,14 @@ func TestUplinkCutsOnLoss(t *testing.T) {
 	if !s.sample(60e3) {
 		t.Fatal("no cut on 10 packets lost")
 	}
+	return s
+}
+
+// TestUplinkCutsOnLoss: NAKed packets cut the rate to a share of what
+// the receiver acknowledged, once per hold, and the bucket then paces
+// at that rate.
+func TestUplinkCutsOnLoss(t *testing.T) {
+	s := cutOnLoss(t)
 	if !near(s.u.rate, cutGain*60e3, 0.05) {
 		t.Errorf("rate %.0f B/s, want about %.0f", s.u.rate, cutGain*60e3)
 	}
@@ -96,6 +104,21 @@ func TestUplinkLossyLink(t *testing.T) {
 		s.lost += 2
 		if s.sample(2e6) {
 			t.Fatalf("cut on 2 of %d packets lost", int(2e6*sampleEvery.Seconds()/payloadSize))
+		}
+	}
+}
+
+// TestUplinkOldLossesExpire: a burst of losses cuts once. While the push
+// then skips to keyframes it writes, and so samples, only now and then;
+// those sparse samples without a new loss must not find the old burst
+// still in the window and cut again, down to the floor.
+func TestUplinkOldLossesExpire(t *testing.T) {
+	s := cutOnLoss(t)
+	rate := s.u.rate
+	for range 10 {
+		s.now = s.now.Add(400 * time.Millisecond) // a sample every half second
+		if s.sample(60e3) {
+			t.Fatalf("cut again to %.0f B/s (from %.0f) with no new loss, %d cuts", s.u.rate, rate, s.u.cuts)
 		}
 	}
 }
