@@ -36,9 +36,9 @@
 // more than half a second (plus a round trip) of video is unacknowledged,
 // for a receiver that stops acknowledging. A receiver that closes the
 // connection, or goes silent for Options.Timeout, makes WriteUnit fail
-// with ErrGone. Close lingers (at most 2 s) until the receiver has
-// acknowledged and played out what was sent: it drops what it holds when
-// the connection closes.
+// with ErrGone. Close lingers until the receiver has acknowledged (at
+// most 2 s) and played out (its latency, at most 5 s) what was sent: it
+// drops what it holds when the connection closes.
 //
 // gosrt sends its handshake once and does not repeat it, so a first
 // packet lost on the way reads as "no answer" too; the next attempt of

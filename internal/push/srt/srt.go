@@ -448,12 +448,16 @@ func (w *Writer) wait(d time.Duration) error {
 	}
 }
 
-// lingerMax bounds how long Close lets the receiver have what was sent.
-const lingerMax = 2 * time.Second
+// Close lingers at most ackWaitMax + holdMax: a stop (or a feed's new
+// parameters) is not held longer by a receiver with a latency of seconds.
+const (
+	ackWaitMax = 2 * time.Second // for the receiver to acknowledge what was sent
+	holdMax    = 5 * time.Second // for it to play that out: its latency, and a round trip
+)
 
 // Close ends the connection (SRT sends a shutdown to the receiver) and
 // waits for the Writer's goroutine. A write under way fails at once, but
-// the connection lingers (at most lingerMax) until the receiver has
+// the connection lingers (see linger) until the receiver has
 // acknowledged what was sent and held it for its latency: the receiver
 // drops what it holds when the connection closes, and a paced unit's
 // datagrams carry different send times, so closing at once would leave
@@ -468,10 +472,11 @@ func (w *Writer) Close() error {
 	return nil
 }
 
-// linger waits until the receiver has acknowledged everything and played
-// it out, the connection ends, or lingerMax passes.
+// linger waits until the receiver has acknowledged everything (at most
+// ackWaitMax) and then played it out (its latency and a round trip, at
+// most holdMax), or the connection ends.
 func (w *Writer) linger() {
-	deadline := time.Now().Add(lingerMax)
+	deadline := time.Now().Add(ackWaitMax)
 	var st gosrt.Statistics
 	// What was just written may still be on its way into gosrt's send
 	// buffer, which its ticker fills every 10 ms.
@@ -487,9 +492,13 @@ func (w *Writer) linger() {
 			return
 		}
 	}
+	// The last packet was sent at most now, so the receiver hands it on
+	// within its latency; the acknowledgement took half a round trip to
+	// come back. A bound shared with the wait above cut this short on a
+	// long latency (2.5 s), and with it the receiver's last pictures.
 	in := st.Instantaneous
 	hold := time.Duration(in.MsSendTsbPdDelay)*time.Millisecond + time.Duration(in.MsRTT*float64(time.Millisecond))
-	w.waitEnd(min(hold, time.Until(deadline)))
+	w.waitEnd(min(hold, holdMax))
 }
 
 // waitEnd sleeps for d and reports whether the connection ended meanwhile.

@@ -3,6 +3,7 @@
 package srttest
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
@@ -31,9 +32,10 @@ func FreeUDPPort(t testing.TB) int {
 // Receiver is srt-live-transmit listening on loopback, writing what it
 // receives (MPEG-TS) to Out.
 type Receiver struct {
-	Port int
-	Out  string
-	Log  *testsupport.LogBuffer
+	Port  int
+	Out   string
+	Log   *testsupport.LogBuffer
+	stats string // srt-live-transmit's statistics, a JSON line per packet
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -52,13 +54,16 @@ func Start(t testing.TB, opts string) *Receiver {
 func StartOn(t testing.TB, port int, opts string) *Receiver {
 	t.Helper()
 	bin := testsupport.NeedTool(t, "srt-live-transmit")
-	r := &Receiver{Port: port, Out: filepath.Join(t.TempDir(), "out.ts"), done: make(chan struct{}), Log: &testsupport.LogBuffer{}}
+	dir := t.TempDir()
+	r := &Receiver{Port: port, Out: filepath.Join(dir, "out.ts"), stats: filepath.Join(dir, "stats.json"), done: make(chan struct{}), Log: &testsupport.LogBuffer{}}
 	f, err := os.Create(r.Out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	src := fmt.Sprintf("srt://127.0.0.1:%d?mode=listener%s", r.Port, opts)
-	r.cmd = exec.Command(bin, "-v", "-a:no", src, "file://con")
+	// Statistics after every packet: each line counts that interval only,
+	// and a coarser interval would miss the last packets.
+	r.cmd = exec.Command(bin, "-v", "-a:no", "-s:1", "-pf:json", "-statsout:"+r.stats, src, "file://con")
 	r.cmd.Stdout, r.cmd.Stderr = f, r.Log
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := r.cmd.Start(); err != nil {
@@ -91,6 +96,30 @@ func (r *Receiver) URL(query string) *url.URL {
 
 // Addr is srt://127.0.0.1:port.
 func (r *Receiver) Addr() string { return fmt.Sprintf("srt://127.0.0.1:%d", r.Port) }
+
+// Dropped is how many packets the receiver gave up on because they came
+// (or were resent) too late for its latency window: SRT's own loss, which
+// no sender can undo. It reads the statistics written so far.
+func (r *Receiver) Dropped(t testing.TB) int {
+	t.Helper()
+	data, err := os.ReadFile(r.stats)
+	if err != nil {
+		t.Fatalf("srt-live-transmit's statistics: %v", err)
+	}
+	n := 0
+	for line := range strings.Lines(string(data)) {
+		var s struct {
+			Recv struct {
+				PacketsDropped int `json:"packetsDropped"`
+			} `json:"recv"`
+		}
+		if err := json.Unmarshal([]byte(line), &s); err != nil {
+			continue // a line cut short by a kill
+		}
+		n += s.Recv.PacketsDropped
+	}
+	return n
+}
 
 // Kill ends the receiver at once, as a crash would (no SRT shutdown),
 // and waits for it.
