@@ -46,9 +46,9 @@ const (
 	// come in a burst (minBurstLoss or more, and burstLoss of the packets
 	// sent in one sample: a queue overflowing, a policer) or are
 	// lossShare of those sent in the samples of the last lossWindow
-	// sampling periods (at least minLoss). Losses scattered among many packets (a radio link, 1 %
-	// at random) are for the resends to fix, not a rate to cut:
-	// TestUplinkRadioLink.
+	// sampling periods (at least minLoss). Losses scattered among many
+	// packets (a radio link, 1 % at random) are for the resends to fix,
+	// not a rate to cut: TestUplinkRadioLink.
 	minBurstLoss = 3
 	burstLoss    = 0.2
 	minLoss      = 5
